@@ -1,0 +1,1 @@
+"""Benchmarks of django_livechat against the Channels tutorial pattern (``make bench``)."""

@@ -1,0 +1,416 @@
+"""Ratios, targets, the terminal table, the plot and the profile summary."""
+
+from __future__ import annotations
+
+import collections
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+CATCHUP_NA = (
+    "n/a: the tutorial pattern stores nothing, so a client that reconnects has no way to get "
+    "what it missed: every missed message is lost to it"
+)
+TITLES = {
+    "fanout": "fan-out 1x{fanout_clients}",
+    "rooms": "many rooms {rooms}x{room_clients}",
+    "latency": "latency {rooms}x{room_clients}",
+    "idle": "idle {idle_connections} conns",
+    "catchup": "catch-up",
+}
+_sizes: dict[str, Any] = {}
+
+
+def title(name: str) -> str:
+    try:
+        return TITLES[name].format(**_sizes)
+    except KeyError:
+        return TITLES[name].split(" ")[0]
+
+
+CHECKS = ("lost", "dups", "gaps", "out_of_order")
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, str):
+        return value
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    try:
+        if a is None or b is None or b == 0:
+            return None
+        return round(a / b, 3)
+    except TypeError:
+        return None
+
+
+def one_line(name: str, fig: dict[str, Any]) -> str:
+    if "error" in fig:
+        return "ERROR " + fig["error"].splitlines()[0]
+    if "skipped" in fig:
+        return "n/a"
+    if name in ("fanout", "rooms"):
+        return (
+            f"{_num(fig['deliveries_per_s'])} deliveries/s, lost {fig['lost']}, dup "
+            f"{fig['dups']}, server cpu {fig['server_cpu']:.0%}, client cpu "
+            f"{'/'.join(f'{c:.0%}' for c in fig['client_cpu'])}"
+        )
+    if name == "latency":
+        lat = fig["latency_ms"]
+        return (
+            f"p50 {_num(lat['p50'], 2)} ms, p99 {_num(lat['p99'], 2)} ms, "
+            f"{_num(fig['deliveries_per_s'])} deliveries/s, lost {fig['lost']}, dup {fig['dups']}"
+        )
+    if name == "idle":
+        return (
+            f"{fig['connections']} conns, {_num(fig['kib_per_connection'], 1)} KiB/conn, "
+            f"{_num(fig['opened_per_s'])} opened/s, failed {fig['connect_failed']}"
+        )
+    if name == "catchup":
+        return f"median {fig['median_ms']} ms for {fig['messages']}, lost {fig['lost']}"
+    return str(fig)
+
+
+def best(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run that counts of one implementation: most deliveries/s, or lowest p99 latency;
+    the same rule for both sides. The others stay in ``runs``; a failed run always counts."""
+    failed = [r for r in runs if "error" in r]
+    if failed or len(runs) == 1:
+        chosen = (failed or runs)[0]
+    elif name == "latency":
+        chosen = min(runs, key=lambda r: r["latency_ms"]["p99"] or float("inf"))
+    else:
+        chosen = max(runs, key=lambda r: r.get("deliveries_per_s") or 0)
+    out = dict(chosen)
+    if len(runs) > 1:
+        out["runs"] = [
+            {k: v for k, v in r.items() if k not in ("profile", "error_sample")} for r in runs
+        ]
+        out["lost"] = max(r.get("lost", 0) for r in runs)  # correctness: the worst run counts
+        for key in ("dups", "gaps", "out_of_order", "errors", "closed_early", "connect_failed"):
+            out[key] = max(r.get(key, 0) for r in runs)
+    return out
+
+
+def ratios(name: str, entry: dict[str, Any]) -> dict[str, float | None]:
+    a, b = entry.get("livechat", {}), entry.get("baseline", {})
+    if "error" in a or "error" in b or "skipped" in b:
+        return {}
+    if name in ("fanout", "rooms"):
+        return {
+            "deliveries_per_s": _ratio(a["deliveries_per_s"], b["deliveries_per_s"]),
+            "p99_ms": _ratio(a["latency_ms"]["p99"], b["latency_ms"]["p99"]),
+        }
+    if name == "latency":
+        return {
+            "p50_ms": _ratio(a["latency_ms"]["p50"], b["latency_ms"]["p50"]),
+            "p99_ms": _ratio(a["latency_ms"]["p99"], b["latency_ms"]["p99"]),
+        }
+    if name == "idle":
+        return {
+            "kib_per_connection": _ratio(a["kib_per_connection"], b["kib_per_connection"]),
+            "opened_per_s": _ratio(a["opened_per_s"], b["opened_per_s"]),
+        }
+    return {}
+
+
+PERF_TARGETS = [
+    # scenario, ratio key, comparison, bound, label
+    ("fanout", "deliveries_per_s", ">=", 2.0, "deliveries/s >= 2.0x (aim 5x)"),
+    ("rooms", "deliveries_per_s", ">=", 2.0, "deliveries/s >= 2.0x"),
+    ("latency", "p99_ms", "<=", 1.0, "p99 <= baseline"),
+    ("idle", "kib_per_connection", "<=", 1.0, "memory/conn <= baseline"),
+]
+
+
+def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for layer, by_name in results.items():
+        for name, key, op, bound, label in PERF_TARGETS:
+            entry = by_name.get(name)
+            if entry is None:
+                continue
+            value = entry.get("ratio", {}).get(key)
+            ok = value is not None and (value >= bound if op == ">=" else value <= bound)
+            out.append(
+                {"kind": "performance", "layer": layer, "scenario": name, "target": label,
+                 "ratio": value, "ok": ok}
+            )  # fmt: skip
+        for name, entry in by_name.items():
+            fig = entry.get("livechat", {})
+            bad = {k: fig.get(k) for k in CHECKS if fig.get(k)}
+            if "error" in fig:
+                bad["error"] = fig["error"]
+            for k in ("connect_failed", "closed_early", "errors"):
+                if fig.get(k):
+                    bad[k] = fig[k]
+            out.append(
+                {"kind": "correctness", "layer": layer, "scenario": name,
+                 "target": "zero lost, duplicated, gaps, out of order", "ok": not bad,
+                 "problems": bad}
+            )  # fmt: skip
+    return out
+
+
+def _checks(fig: dict[str, Any]) -> str:
+    if "error" in fig:
+        return "ERROR"
+    if "skipped" in fig:
+        return "n/a"
+    return "/".join(str(fig.get(k, 0)) for k in ("lost", "dups"))
+
+
+def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, livechat, baseline, ratio) rows of one scenario."""
+    a, b, r = entry.get("livechat", {}), entry.get("baseline", {}), entry.get("ratio", {})
+    for fig in (a, b):
+        if "error" in fig:
+            return [("error", a.get("error", "ok")[:40], b.get("error", "ok")[:40], "")]
+
+    def x(key: str) -> str:
+        value = r.get(key)
+        return "-" if value is None else f"{value:.2f}x"
+
+    rows: list[tuple[str, str, str, str]] = []
+    if name in ("fanout", "rooms"):
+        rows.append(
+            ("deliveries/s", _num(a["deliveries_per_s"]), _num(b["deliveries_per_s"]),
+             x("deliveries_per_s"))
+        )  # fmt: skip
+        rows.append(
+            ("p99 latency under load, ms", _num(a["latency_ms"]["p99"], 1),
+             _num(b["latency_ms"]["p99"], 1), x("p99_ms"))
+        )  # fmt: skip
+        rows.append(
+            ("server / client CPU", f"{a['server_cpu']:.0%} / {_cpu(a)}",
+             f"{b['server_cpu']:.0%} / {_cpu(b)}", "")
+        )  # fmt: skip
+    elif name == "latency":
+        for q in ("p50", "p99"):
+            rows.append(
+                (f"{q} latency, ms", _num(a["latency_ms"][q], 2), _num(b["latency_ms"][q], 2),
+                 x(f"{q}_ms"))
+            )  # fmt: skip
+        rows.append(("deliveries/s", _num(a["deliveries_per_s"]), _num(b["deliveries_per_s"]), ""))
+    elif name == "idle":
+        rows.append(
+            ("KiB per connection", _num(a["kib_per_connection"], 1),
+             _num(b["kib_per_connection"], 1), x("kib_per_connection"))
+        )  # fmt: skip
+        rows.append(
+            ("connections opened/s", _num(a["opened_per_s"]), _num(b["opened_per_s"]),
+             x("opened_per_s"))
+        )  # fmt: skip
+    elif name == "catchup":
+        rows.append(
+            (f"time to get {a.get('messages', '?')} missed, ms", _num(a.get("median_ms"), 1),
+             "n/a", "")
+        )  # fmt: skip
+    rows.append(("lost / duplicated", _checks(a), _checks(b), ""))
+    return rows
+
+
+def _cpu(fig: dict[str, Any]) -> str:
+    return "+".join(f"{c:.0%}" for c in fig.get("client_cpu", []))
+
+
+def table(doc: dict[str, Any]) -> str:
+    _sizes.update(doc.get("sizes", {}))
+    head = ("scenario", "layer", "metric", "django_livechat", "baseline", "ratio")
+    lines = [head]
+    for layer, by_name in doc["layers"].items():
+        for name, entry in by_name.items():
+            for i, (metric, a, b, r) in enumerate(_rows(name, entry)):
+                lines.append((title(name) if i == 0 else "", layer if i == 0 else "", metric, a,
+                              b, r))  # fmt: skip
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    out = []
+    for j, row in enumerate(lines):
+        cells = [
+            cell.ljust(widths[i]) if i < 3 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ]
+        out.append("  ".join(cells).rstrip())
+        if j == 0:
+            out.append("  ".join("-" * w for w in widths))
+    out.append("")
+    if doc.get("repeat", 1) > 1:
+        out.append(
+            f"fan-out, many rooms, latency: best of {doc['repeat']} runs per side (the most "
+            "deliveries/s, the lowest p99); lost/duplicated: the worst run"
+        )
+    out.append("targets (ratios django_livechat / baseline, same run):")
+    for t in doc["targets"]:
+        mark = "ok  " if t["ok"] else "MISS"
+        if t["kind"] == "performance":
+            ratio = "-" if t["ratio"] is None else f"{t['ratio']:.2f}x"
+            out.append(f"  {mark} {t['layer']:6} {title(t['scenario']):18} {t['target']}: {ratio}")
+        elif not t["ok"]:
+            out.append(f"  {mark} {t['layer']:6} {title(t['scenario']):18} {t['problems']}")
+    correct = [t for t in doc["targets"] if t["kind"] == "correctness"]
+    if all(t["ok"] for t in correct):
+        out.append(
+            f"  ok   django_livechat: nothing lost, duplicated or reordered ({len(correct)} runs)"
+        )
+    loads = [
+        r.get("load_before", 0)
+        for by_name in doc["layers"].values()
+        for entry in by_name.values()
+        for app in ("livechat", "baseline")
+        for r in entry.get(app, {}).get("runs", [entry.get(app, {})])
+    ]
+    if loads and max(loads) > 1.0:
+        out += [
+            "",
+            f"note: load average up to {max(loads):.1f} before runs (2 cores): other processes "
+            "competed for the CPU; figures are noisier than on an idle machine",
+        ]
+    if doc.get("notes"):
+        out += ["", *doc["notes"]]
+    return "\n".join(out)
+
+
+# -- plot ------------------------------------------------------------------------------------
+
+
+def plot(doc: dict[str, Any], path: Path) -> str:
+    _sizes.update(doc.get("sizes", {}))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        return "plot: skipped (matplotlib is not installed)"
+    layers = list(doc["layers"])
+    apps = (
+        ("livechat", "django_livechat", "#2a7ab0"),
+        ("baseline", "tutorial baseline", "#c0c0c0"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    # throughput
+    ax = axes[0]
+    groups = [(layer, name) for layer in layers for name in ("fanout", "rooms")
+              if name in doc["layers"][layer]]  # fmt: skip
+    for k, (app, label, color) in enumerate(apps):
+        values = [
+            doc["layers"][layer][name].get(app, {}).get("deliveries_per_s") or 0
+            for layer, name in groups
+        ]
+        xs = [i + (k - 0.5) * 0.4 for i in range(len(groups))]
+        ax.bar(xs, values, 0.4, label=label, color=color)
+    ax.set_xticks(range(len(groups)), [f"{title(n)}\n{lay}" for lay, n in groups], fontsize=8)
+    ax.set_ylabel("deliveries per second")
+    ax.set_title("Throughput (higher is better)")
+    ax.legend(fontsize=8)
+    # latency percentiles
+    ax = axes[1]
+    qs = ("p50", "p90", "p99", "p999")
+    for layer in layers:
+        entry = doc["layers"][layer].get("latency", {})
+        for app, label, color in apps:
+            lat = entry.get(app, {}).get("latency_ms")
+            if not lat:
+                continue
+            style = "-" if layer == "memory" else "--"
+            ax.plot(qs, [lat[q] for q in qs], style, marker="o", color=color if app ==
+                    "livechat" else "#707070", label=f"{label}, {layer}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    lo, hi = ax.get_ylim()
+    ax.set_yticks([t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if lo <= t <= hi])
+    ax.set_ylim(lo, hi)
+    ax.set_ylabel("end-to-end latency, ms (log)")
+    ax.set_title("Latency at ~1,000 deliveries/s (lower is better)")
+    ax.legend(fontsize=8)
+    # memory per connection
+    ax = axes[2]
+    names = [layer for layer in layers if "idle" in doc["layers"][layer]]
+    for k, (app, label, color) in enumerate(apps):
+        values = [
+            doc["layers"][layer]["idle"].get(app, {}).get("kib_per_connection") or 0
+            for layer in names
+        ]
+        ax.bar([i + (k - 0.5) * 0.4 for i in range(len(names))], values, 0.4, label=label,
+               color=color)  # fmt: skip
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("server RSS growth, KiB per idle connection")
+    ax.set_title("Memory per idle connection (lower is better)")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.25)  # room for the legend above the bars
+    ax.legend(fontsize=8, loc="upper right")
+    m = doc["machine"]
+    fig.suptitle(
+        f"django_livechat vs Channels tutorial pattern: {doc['server']}, {m['cores']} cores, "
+        f"{m['cpu']}, Python {m['python']} ({doc['taken']})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return f"plot: {path}"
+
+
+# -- profiles --------------------------------------------------------------------------------
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def _short(frame: str) -> str:
+    match = _FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    path = match["file"]
+    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{match['func']} ({path})"
+
+
+def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
+    """Self and inclusive time per function from py-spy's collapsed stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = [_short(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    return {
+        "samples": samples,
+        "self": [(f, round(100 * n / samples, 1)) for f, n in own.most_common(top)],
+        "inclusive": [(f, round(100 * n / samples, 1)) for f, n in total.most_common(top + 10)],
+    }
+
+
+def profile_text(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    out = []
+    for layer, by_name in results.items():
+        for name, entry in by_name.items():
+            for app in ("livechat", "baseline"):
+                prof = entry.get(app, {}).get("profile")
+                if not prof or not prof["samples"]:
+                    continue
+                out.append(f"\nprofile: {app}, {title(name)}, {layer} ({prof['samples']} samples)")
+                out.append("  self %:")
+                out += [f"    {pct:5.1f}  {f}" for f, pct in prof["self"]]
+                out.append("  inclusive %:")
+                out += [f"    {pct:5.1f}  {f}" for f, pct in prof["inclusive"]]
+    return "\n".join(out)

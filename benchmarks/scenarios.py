@@ -1,0 +1,352 @@
+"""The five scenarios: each runs against one started server and returns its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.servers import Server
+from benchmarks.workers import WorkerProc, broadcast, close_all, gather
+
+Clients = list[tuple[int, str, bool]]  # (index, room, sends?)
+
+
+@dataclass
+class Sizes:
+    """Scenario sizes; ``quick()`` is the smoke run."""
+
+    duration: float = 6.0  # seconds of sending, fan-out and many rooms
+    latency_duration: float = 8.0
+    fanout_clients: int = 100
+    fanout_window: int = 20
+    rooms: int = 20
+    room_clients: int = 5
+    room_senders: int = 5
+    room_window: int = 5
+    latency_rate: float = 2.0
+    idle_connections: int = 3000
+    idle_rooms: int = 100
+    catchup_messages: int = 1000
+    catchup_reps: int = 5
+    client_procs: int = 1
+    idle_client_procs: int = 2
+    drain_timeout: float = 15.0
+    compression: bool = False
+    reuse_server: bool = False  # one server per implementation and layer for every scenario
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            duration=0.5,
+            latency_duration=1.0,
+            fanout_clients=20,
+            rooms=4,
+            idle_connections=100,
+            idle_rooms=10,
+            catchup_messages=100,
+            catchup_reps=2,
+            idle_client_procs=1,
+            drain_timeout=5.0,
+            reuse_server=True,
+        )
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def partition(clients: Clients, procs: int) -> list[Clients]:
+    """Split clients over ``procs`` processes: whole rooms per process when there are enough
+    rooms (a room's latency is then measured on one clock), else recipients round-robin with
+    the senders in the first process."""
+    rooms = list(dict.fromkeys(room for _, room, _ in clients))
+    parts: list[Clients] = [[] for _ in range(max(1, procs))]
+    if len(rooms) >= len(parts):
+        where = {room: i % len(parts) for i, room in enumerate(rooms)}
+        for client in clients:
+            parts[where[client[1]]].append(client)
+    else:
+        n = 0
+        for client in clients:
+            if client[2]:
+                parts[0].append(client)
+            else:
+                parts[n % len(parts)].append(client)
+                n += 1
+    return [p for p in parts if p]
+
+
+def _py_spy() -> str:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else (shutil.which("py-spy") or "py-spy")
+
+
+class Profiler:
+    """py-spy recording a server process, in collapsed-stack form."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+        self.out = out
+        self.proc = subprocess.Popen(
+            [_py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+             "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(0.5)  # attach before the load starts
+
+    def stop(self) -> Path | None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        return self.out if self.out.exists() else None
+
+
+def _spec(server: Server, sizes: Sizes, **extra: Any) -> dict[str, Any]:
+    return {
+        "url": server.ws_url,
+        "origin": server.origin,
+        "welcome": server.app == "livechat",
+        "drain_timeout": sizes.drain_timeout,
+        "compression": sizes.compression,
+        **extra,
+    }
+
+
+async def _warmup_async(server: Server) -> None:
+    from benchmarks.client import Worker, mono
+
+    worker = Worker(
+        {
+            "url": server.ws_url,
+            "origin": server.origin,
+            "welcome": server.app == "livechat",
+            "clients": [(0, "warmup-0", True), (1, "warmup-0", False)],
+        }
+    )
+    await worker.open_all(2)
+    await worker.clients[0].send_window(mono() + int(10e9), 5, 50)
+    await worker.close_all()
+
+
+def warmup(server: Server) -> None:
+    """Load every lazy import and thread pool of the server before it is measured."""
+    asyncio.run(_warmup_async(server))
+    time.sleep(0.3)
+
+
+def traffic(
+    server: Server,
+    sizes: Sizes,
+    workdir: Path,
+    clients: Clients,
+    mode: dict[str, Any],
+    duration: float,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Connect every client, send for ``duration`` seconds, drain, and count."""
+    parts = partition(clients, sizes.client_procs)
+    workers = [
+        WorkerProc(
+            _spec(server, sizes, clients=part, duration=duration, **mode),
+            workdir,
+            f"{server.app}-client{i}",
+        )
+        for i, part in enumerate(parts)
+    ]
+    try:
+        ready = gather(workers, "ready", 120)
+        failed = sum(r["failed"] for r in ready)
+        profiler = Profiler(server.pid, profile) if profile else None
+        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        broadcast(workers, cmd="go")
+        sent = gather(workers, "sent", duration + sizes.drain_timeout + 60)
+        expect: dict[str, int] = {}
+        first_send = min((s["first_send"] for s in sent if s["first_send"]), default=0)
+        for s in sent:
+            for index, count in s["sent"].items():
+                room = s["rooms"][index]
+                expect[room] = expect.get(room, 0) + count
+        broadcast(workers, cmd="expect", expect=expect)
+        results = gather(workers, "result", sizes.drain_timeout + 60)
+        cpu1, t1 = server.cpu_seconds(), time.monotonic()
+        profile_file = profiler.stop() if profiler else None
+    finally:
+        close_all(workers)
+    last = max(r["last_delivery"] for r in results)
+    elapsed = (last - first_send) / 1e9 if last > first_send else float("nan")
+    deliveries = sum(r["received"] for r in results)
+    messages = sum(expect.values())
+    latencies = [x / 1000 for r in results for x in r["latencies_us"]]
+    out = {
+        "messages": messages,
+        "deliveries": deliveries,
+        "seconds": round(elapsed, 3),
+        "deliveries_per_s": round(deliveries / elapsed, 1),
+        "messages_per_s": round(messages / elapsed, 1),
+        "lost": sum(r["lost"] for r in results),
+        "dups": sum(r["dups"] for r in results),
+        "gaps": sum(r["gaps"] for r in results),
+        "out_of_order": sum(r["out_of_order"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "closed_early": sum(r["closed_early"] for r in results),
+        "connect_failed": failed,
+        "latency_ms": {
+            name: round(percentile(latencies, q), 3) if latencies else None
+            for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
+        }
+        | {"max": round(max(latencies), 3) if latencies else None},
+        "server_cpu": round((cpu1 - cpu0) / (t1 - t0), 3),
+        "client_cpu": [round(r["cpu_seconds"] / (t1 - t0), 3) for r in results],
+        "client_procs": len(workers),
+    }
+    samples = [r["error_sample"] for r in results if r.get("error_sample")]
+    if samples:
+        out["error_sample"] = samples[0]
+    if profile_file:
+        out["profile_file"] = str(profile_file)
+    return out
+
+
+def fanout(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    clients = [(i, "fanout-0", i == 0) for i in range(sizes.fanout_clients)]
+    mode = {"mode": "window", "window": sizes.fanout_window, "connect_concurrency": 20}
+    return traffic(server, sizes, workdir, clients, mode, sizes.duration, profile)
+
+
+def _room_clients(sizes: Sizes, prefix: str) -> Clients:
+    clients: Clients = []
+    for r in range(sizes.rooms):
+        for k in range(sizes.room_clients):
+            clients.append((len(clients), f"{prefix}-{r}", k < sizes.room_senders))
+    return clients
+
+
+def many_rooms(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    mode = {"mode": "window", "window": sizes.room_window, "connect_concurrency": 20}
+    return traffic(
+        server, sizes, workdir, _room_clients(sizes, "rooms"), mode, sizes.duration, profile
+    )
+
+
+def latency(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    mode = {"mode": "rate", "rate": sizes.latency_rate, "connect_concurrency": 20}
+    return traffic(
+        server,
+        sizes,
+        workdir,
+        _room_clients(sizes, "latency"),
+        mode,
+        sizes.latency_duration,
+        profile,
+    )
+
+
+def idle(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """Open ``idle_connections`` across ``idle_rooms``: RSS growth per connection, opening rate."""
+    n = sizes.idle_connections
+    clients = [(i, f"idle-{i % sizes.idle_rooms}", False) for i in range(n)]
+    procs = max(1, sizes.idle_client_procs)
+    parts = [clients[i::procs] for i in range(procs)]
+    rss0 = server.rss_kib()
+    profiler = Profiler(server.pid, profile) if profile else None
+    workers = [
+        WorkerProc(
+            _spec(server, sizes, mode="idle", clients=part, connect_concurrency=100),
+            workdir,
+            f"{server.app}-idle{i}",
+        )
+        for i, part in enumerate(parts)
+    ]
+    try:
+        ready = gather(workers, "ready", 300)
+        time.sleep(1.0)  # let the server finish what the last joins started
+        rss1 = server.rss_kib()
+        profile_file = profiler.stop() if profiler else None
+        if not sizes.reuse_server:  # stop before the clients leave: their disconnects are not
+            server.stop()  # what is measured
+
+    finally:
+        close_all(workers)
+    connected = sum(r["connected"] for r in ready)
+    span = (max(r["open_end"] for r in ready) - min(r["open_start"] for r in ready)) / 1e9
+    return {
+        "connections": connected,
+        "connect_failed": sum(r["failed"] for r in ready),
+        "failures": [f for r in ready for f in r["failures"]][:3],
+        "rss_before_kib": rss0,
+        "rss_after_kib": rss1,
+        "kib_per_connection": round((rss1 - rss0) / max(1, connected), 2),
+        "open_seconds": round(span, 3),
+        "opened_per_s": round(connected / span, 1) if span > 0 else None,
+        "lost": 0,
+        "dups": 0,
+    } | ({"profile_file": str(profile_file)} if profiler and profile_file else {})
+
+
+def catchup(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """Miss ``catchup_messages`` (stored through the server), then resume with ``?after``."""
+    spec = _spec(
+        server,
+        sizes,
+        mode="catchup",
+        room="catchup-0",
+        count=sizes.catchup_messages,
+        reps=sizes.catchup_reps,
+        window=20,
+    )
+    worker = WorkerProc(spec, workdir, f"{server.app}-catchup")
+    try:
+        worker.event("ready", 60)
+        worker.send(cmd="go")
+        result = worker.event("result", 300)
+    finally:
+        close_all([worker])
+    times = result["times_ms"]
+    return {
+        "messages": result["count"],
+        "stored": result["stored"],
+        "times_ms": [round(t, 2) for t in times],
+        "median_ms": round(statistics.median(times), 2),
+        "lost": result["lost"],
+        "dups": result["dups"],
+        "gaps": result["gaps"],
+        "out_of_order": result["out_of_order"],
+    }
+
+
+def room_counts(sizes: Sizes) -> dict[str, int]:
+    """The rooms each scenario uses (``<scenario>-<n>``), for the template database."""
+    return {
+        "warmup": 1,
+        "fanout": 1,
+        "rooms": sizes.rooms,
+        "latency": sizes.rooms,
+        "idle": sizes.idle_rooms,
+        "catchup": 1,
+    }
+
+
+SCENARIOS = {
+    "fanout": fanout,
+    "rooms": many_rooms,
+    "latency": latency,
+    "idle": idle,
+    "catchup": catchup,
+}

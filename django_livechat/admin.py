@@ -1,0 +1,204 @@
+"""Django admin: rooms, messages, conversations, sanctions and the audit log.
+
+Moderation actions call :mod:`django_livechat.moderation`, so they are audited and reach live
+connections at once, exactly like the staff console's.
+"""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from django_livechat import moderation
+from django_livechat.models import (
+    AuditEntry,
+    Connection,
+    Conversation,
+    Message,
+    Participant,
+    Room,
+    Sanction,
+    StaffPresence,
+)
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "kind", "locked", "last_seq", "created"]
+    list_filter = ["kind", "locked"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["last_seq", "created"]
+    actions = ["lock", "unlock"]
+
+    @admin.action(description=_("Lock the selected rooms (live)"))
+    def lock(self, request, queryset):
+        for room in queryset:
+            moderation.set_locked(room, True, request.user)
+
+    @admin.action(description=_("Unlock the selected rooms (live)"))
+    def unlock(self, request, queryset):
+        for room in queryset:
+            moderation.set_locked(room, False, request.user)
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["room", "seq", "display_name", "short_body", "created", "deleted"]
+    list_filter = ["room", ("deleted", admin.EmptyFieldListFilter)]
+    list_select_related = ["room"]
+    search_fields = ["body", "display_name", "author_key"]
+    date_hierarchy = "created"
+    readonly_fields = [
+        "room",
+        "seq",
+        "author",
+        "author_key",
+        "display_name",
+        "client_id",
+        "created",
+        "deleted",
+    ]
+    ordering = ["-created"]
+    actions = ["delete_for_everyone", "mute_authors", "ban_authors"]
+
+    @admin.display(description=_("body"))
+    def short_body(self, obj: Message) -> str:
+        return obj.body if len(obj.body) <= 80 else obj.body[:79] + "…"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # messages are posted through chat or django_livechat.api.post_message
+
+    @admin.action(description=_("Delete for everyone (live, audited)"))
+    def delete_for_everyone(self, request, queryset):
+        count = sum(moderation.delete_message(m, request.user) for m in queryset)
+        self.message_user(
+            request,
+            ngettext("%d message deleted.", "%d messages deleted.", count) % count,
+            messages.SUCCESS,
+        )
+
+    def _sanction_authors(self, request, queryset, kind: str, minutes: float | None):
+        authors = {(m.author_key, m.room_id): m for m in queryset.exclude(author_key="system")}
+        for message in authors.values():
+            moderation.sanction(
+                kind,
+                message.author_key,
+                actor=request.user,
+                room=message.room,
+                minutes=minutes,
+                display_name=message.display_name,
+            )
+        self.message_user(request, _("Done for %(n)d authors.") % {"n": len(authors)})
+
+    @admin.action(description=_("Mute the authors in these rooms for 1 hour"))
+    def mute_authors(self, request, queryset):
+        self._sanction_authors(request, queryset, Sanction.Kind.MUTE, 60)
+
+    @admin.action(description=_("Ban the authors from these rooms"))
+    def ban_authors(self, request, queryset):
+        self._sanction_authors(request, queryset, Sanction.Kind.BAN, None)
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = [
+        "visitor_name",
+        "status",
+        "assignee",
+        "page_url",
+        "last_activity",
+        "waiting_since",
+    ]
+    list_filter = ["status"]
+    search_fields = ["visitor_name", "visitor_key", "page_url"]
+    list_select_related = ["assignee", "room"]
+    readonly_fields = [
+        "room",
+        "visitor_key",
+        "visitor_user",
+        "created",
+        "last_activity",
+        "last_visitor_seq",
+        "last_staff_seq",
+        "waiting_since",
+        "notified",
+    ]
+
+
+@admin.register(Sanction)
+class SanctionAdmin(admin.ModelAdmin):
+    list_display = ["kind", "display_name", "key", "room", "until", "created_by", "created"]
+    list_filter = ["kind", "room"]
+    search_fields = ["key", "display_name", "reason"]
+    readonly_fields = ["created_by", "created"]
+    actions = ["lift"]
+
+    @admin.action(description=_("Lift the selected mutes and bans now"))
+    def lift(self, request, queryset):
+        for record in queryset:
+            moderation.lift(record, request.user)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # New sanctions go through moderation: audited, and open sockets are told at once.
+        minutes = None
+        if obj.until:
+            from django.utils import timezone
+
+            minutes = max((obj.until - timezone.now()).total_seconds() / 60, 1 / 60)
+        record = moderation.sanction(
+            obj.kind,
+            obj.key,
+            actor=request.user,
+            room=obj.room,
+            minutes=minutes,
+            reason=obj.reason,
+            display_name=obj.display_name,
+        )
+        obj.pk = record.pk
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created", "actor", "action", "room", "target"]
+    list_filter = ["action"]
+    search_fields = ["target"]
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "room", "key", "role", "last_read", "joined"]
+    list_filter = ["role", "room"]
+    search_fields = ["display_name", "key"]
+    readonly_fields = ["key", "joined"]
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "room", "key", "instance", "connected", "last_seen"]
+    list_filter = ["room"]
+    readonly_fields = [f.name for f in Connection._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(StaffPresence)
+class StaffPresenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "status", "last_seen"]
+    readonly_fields = ["channel_name", "user", "status", "last_seen"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

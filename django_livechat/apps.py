@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class LiveChatConfig(AppConfig):
+    name = "django_livechat"
+    label = "django_livechat"
+    verbose_name = _("Live chat")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django_livechat import checks
+
+        checks.register()

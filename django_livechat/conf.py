@@ -1,0 +1,199 @@
+"""The ``LIVECHAT`` settings dict: defaults and typed, lazy access.
+
+Every property reads ``settings.LIVECHAT`` when it is accessed, so ``override_settings``
+works without any cache to clear::
+
+    from django_livechat.conf import conf
+    conf.MAX_BODY_LENGTH
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Anonymous visitors may join and post in public rooms.
+    "ALLOW_ANONYMOUS": False,
+    # Messages per identity and per server process: "N/S" (N messages per S seconds, burst N),
+    # or None / "off" to turn the limit off.
+    "RATE_LIMIT": "10/5",
+    # Messages per client IP address and server process, on top of RATE_LIMIT: stops one host
+    # from posting as many guests. Same format; None or "off" disables it.
+    "IP_RATE_LIMIT": "30/5",
+    # How many proxies in front of the ASGI server append to X-Forwarded-For. 0: use the
+    # socket's peer address (the default; X-Forwarded-For is ignored, since clients can forge
+    # it). 1: behind one proxy (nginx), take the last address it appended.
+    "TRUSTED_PROXIES": 0,
+    # Open connections per identity, across processes; one more is closed with 4429.
+    "MAX_CONNECTIONS_PER_IDENTITY": 20,
+    # Longest message body, in characters, after stripping white space.
+    "MAX_BODY_LENGTH": 2000,
+    # Longest client frame, in bytes of UTF-8 text.
+    "MAX_FRAME_BYTES": 16384,
+    # Messages sent in ``welcome`` to a client that connects without ``?after``.
+    "WELCOME_MESSAGES": 50,
+    # Messages per ``welcome``/``backlog`` frame when a client resumes with ``?after``.
+    "BACKLOG_PAGE_SIZE": 500,
+    # Largest ``limit`` of a ``history`` request (frame or HTTP).
+    "HISTORY_PAGE_SIZE": 100,
+    # Seconds between presence heartbeats of a server process.
+    "PRESENCE_HEARTBEAT": 15,
+    # Seconds without a heartbeat after which a connection counts as gone.
+    "PRESENCE_TIMEOUT": 45,
+    # Seconds between checks of the database for messages the channel layer did not deliver.
+    "RECONCILE_INTERVAL": 2.0,
+    # Seconds a process waits for a missing message id before reading it from the database.
+    "GAP_GRACE": 0.5,
+    # Seconds between re-joins of the channel layer groups (must be below the layer's
+    # ``group_expiry``, 86400 by default).
+    "GROUP_REFRESH_INTERVAL": 600,
+    # Largest number of messages written in one database transaction.
+    "WRITE_BATCH_SIZE": 500,
+    # The channel layer alias the app uses.
+    "CHANNEL_LAYER": "default",
+    # Anonymous visitors may open a support conversation (the widget).
+    "SUPPORT_ALLOW_ANONYMOUS": True,
+    # Who is e-mailed when a visitor writes while no staff member is online: a list of
+    # addresses, or None for every active staff user with an e-mail address.
+    "SUPPORT_EMAILS": None,
+    # Shown in the widget while no staff member is online, e.g. "We answer Mon-Fri, 9-17 CET."
+    "SUPPORT_HOURS_TEXT": "",
+}
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``count`` events per ``seconds``, with a burst of ``count``."""
+
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+
+def parse_rate(value: str | None) -> Rate | None:
+    """Parse ``"N/S"`` into a :class:`Rate`; ``None``, ``""`` and ``"off"`` mean no limit.
+
+    Raises ``ValueError`` with a readable message for anything else.
+    """
+    if value is not None and not isinstance(value, str | int | float):
+        # A list or dict: unhashable for the cache below, and never a rate.
+        raise ValueError(
+            f"{value!r} is not a rate: use 'N/S' (N messages per S seconds), or 'off'."
+        )
+    return _parse_rate(value)
+
+
+@lru_cache(maxsize=32)
+def _parse_rate(value: str | int | float | None) -> Rate | None:
+    if value is None or str(value).strip().lower() in ("", "off", "none"):
+        return None
+    match = _RATE_RE.match(str(value))
+    if not match or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise ValueError(
+            f"{value!r} is not a rate: use 'N/S' (N messages per S seconds, N >= 1), or 'off'."
+        )
+    return Rate(int(match[1]), float(match[2]))
+
+
+class Settings:
+    """Typed, lazy access to ``settings.LIVECHAT`` merged over :data:`DEFAULTS`."""
+
+    def _get(self, name: str) -> Any:
+        user = getattr(settings, "LIVECHAT", None) or {}
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def ALLOW_ANONYMOUS(self) -> bool:
+        return bool(self._get("ALLOW_ANONYMOUS"))
+
+    @property
+    def RATE_LIMIT(self) -> Rate | None:
+        return parse_rate(self._get("RATE_LIMIT"))
+
+    @property
+    def IP_RATE_LIMIT(self) -> Rate | None:
+        return parse_rate(self._get("IP_RATE_LIMIT"))
+
+    @property
+    def TRUSTED_PROXIES(self) -> int:
+        return int(self._get("TRUSTED_PROXIES"))
+
+    @property
+    def MAX_CONNECTIONS_PER_IDENTITY(self) -> int:
+        return int(self._get("MAX_CONNECTIONS_PER_IDENTITY"))
+
+    @property
+    def MAX_BODY_LENGTH(self) -> int:
+        return int(self._get("MAX_BODY_LENGTH"))
+
+    @property
+    def MAX_FRAME_BYTES(self) -> int:
+        return int(self._get("MAX_FRAME_BYTES"))
+
+    @property
+    def WELCOME_MESSAGES(self) -> int:
+        return int(self._get("WELCOME_MESSAGES"))
+
+    @property
+    def BACKLOG_PAGE_SIZE(self) -> int:
+        return int(self._get("BACKLOG_PAGE_SIZE"))
+
+    @property
+    def HISTORY_PAGE_SIZE(self) -> int:
+        return int(self._get("HISTORY_PAGE_SIZE"))
+
+    @property
+    def PRESENCE_HEARTBEAT(self) -> float:
+        return float(self._get("PRESENCE_HEARTBEAT"))
+
+    @property
+    def PRESENCE_TIMEOUT(self) -> float:
+        return float(self._get("PRESENCE_TIMEOUT"))
+
+    @property
+    def RECONCILE_INTERVAL(self) -> float:
+        return float(self._get("RECONCILE_INTERVAL"))
+
+    @property
+    def GAP_GRACE(self) -> float:
+        return float(self._get("GAP_GRACE"))
+
+    @property
+    def GROUP_REFRESH_INTERVAL(self) -> float:
+        return float(self._get("GROUP_REFRESH_INTERVAL"))
+
+    @property
+    def WRITE_BATCH_SIZE(self) -> int:
+        return int(self._get("WRITE_BATCH_SIZE"))
+
+    @property
+    def CHANNEL_LAYER(self) -> str:
+        return str(self._get("CHANNEL_LAYER"))
+
+    @property
+    def SUPPORT_ALLOW_ANONYMOUS(self) -> bool:
+        return bool(self._get("SUPPORT_ALLOW_ANONYMOUS"))
+
+    @property
+    def SUPPORT_EMAILS(self) -> list[str] | None:
+        value = self._get("SUPPORT_EMAILS")
+        if isinstance(value, str):  # one address, not a list of its letters
+            return [value]
+        return None if value is None else list(value)
+
+    @property
+    def SUPPORT_HOURS_TEXT(self) -> str:
+        return str(self._get("SUPPORT_HOURS_TEXT") or "")
+
+
+conf = Settings()

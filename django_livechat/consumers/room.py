@@ -1,0 +1,248 @@
+"""The room consumer: authorize, join, catch up, then parse frames and delegate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import DatabaseError
+from django.utils.translation import gettext as _
+
+from django_livechat import identity, limits, moderation, notify, protocol, store, support
+from django_livechat.consumers.base import LiveChatConsumer
+from django_livechat.fanout import Member, get_hub
+from django_livechat.protocol import Close, Code, ProtocolError
+from django_livechat.writer import get_writer
+
+logger = logging.getLogger(__name__)
+
+
+REFUSALS = {
+    Code.ROOM_LOCKED: lambda: _("This room is locked."),
+    Code.MUTED: lambda: _("You are muted here for now."),
+    Code.BANNED: lambda: _("You are banned from this room."),
+}
+
+
+class RoomConsumer(LiveChatConsumer):
+    """``ws/livechat/rooms/<slug>/``: one connection to one room (docs/protocol.md)."""
+
+    room = None
+    member: Member | None = None
+    is_visitor = False
+
+    # -- connection life cycle ------------------------------------------------------------
+
+    async def connect(self) -> None:
+        # Accept first: a close code sent before accept reaches a browser as a bare HTTP 403.
+        await self.accept()
+        self.identity = identity.from_scope(self.scope)
+        self.client_ip = limits.client_ip(self.scope)
+        self._tasks: set[asyncio.Task[None]] = set()
+        try:
+            after = protocol.parse_after(self.scope.get("query_string", b""))
+        except ValueError:
+            await self.close(code=Close.BAD_REQUEST)
+            return
+        self.hub = get_hub()
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        try:
+            joined = await store.ajoin_room(
+                slug, self.identity, self.channel_name, self.hub.instance
+            )
+        except store.Refused as refused:
+            await self.close(code=refused.code)
+            return
+        except DatabaseError:
+            logger.warning("livechat: join of %s failed", slug, exc_info=True)
+            await self.close(code=Close.UNAVAILABLE)
+            return
+        self.room = joined.room
+        self.identity = joined.identity  # staff status read from the database
+        self.is_visitor = self.room.kind == self.room.Kind.SUPPORT and not self.identity.is_staff
+        if self.is_visitor:  # told when staff come online or leave
+            await self.channel_layer.group_add(notify.VISITORS_GROUP, self.channel_name)
+        # Register before reading the snapshot: whatever is stored after the read arrives live.
+        self.member = Member(self.base_send, self.identity.key)
+        await self.hub.join(self.room.pk, self.room.slug, self.member)
+        try:
+            await self._catch_up(after)
+        except DatabaseError:
+            logger.warning("livechat: catch-up in %s failed", slug, exc_info=True)
+            await self.close(code=Close.UNAVAILABLE)
+            return
+        if joined.first_connection:  # the identity's own welcome already lists it
+            await self._publish_presence("joined", skip=self.identity.key)
+
+    async def _catch_up(self, after: int | None) -> None:
+        snap = await store.asnapshot(self.room.pk, after)
+        self.hub.prime(self.room.pk, snap.last_seq)
+        can_post = not self.room.locked
+        welcome = {
+            "type": "welcome",
+            "room": protocol.room_info(self.room),
+            "you": {
+                **self.identity.public(),
+                "can_post": can_post,
+                "is_staff": self.identity.is_staff,
+            },
+            "presence": snap.presence,
+            "messages": self._frames(snap.messages),
+            "last_id": snap.last_seq,
+            "has_more": snap.has_more,
+        }
+        if self.room.kind == self.room.Kind.SUPPORT:
+            welcome["support"] = await database_sync_to_async(support.visitor_status)(self.room.pk)
+        await self.send_frame(welcome)
+        has_more, messages = snap.has_more, snap.messages
+        while has_more:
+            messages, has_more = await store.abacklog(self.room.pk, messages[-1].seq, snap.last_seq)
+            await self.send_frame(
+                {"type": "backlog", "messages": self._frames(messages), "has_more": has_more}
+            )
+        await self.member.go_live(snap.last_seq)
+
+    async def disconnect(self, code: int) -> None:
+        if self.member is None:
+            return
+        if self.is_visitor:
+            await self.channel_layer.group_discard(notify.VISITORS_GROUP, self.channel_name)
+        await self.hub.leave(self.room.pk, self.member)
+        try:
+            gone = await store.aleave_room(self.channel_name)
+        except DatabaseError:  # the hub deletes the row once the database is back
+            logger.warning("livechat: could not record a disconnect", exc_info=True)
+            self.hub.leave_later(self.channel_name, self.room.pk, self.identity.public())
+            return
+        if gone:
+            await self._publish_presence("left")
+
+    # -- frames from the client -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.member is None:  # refused or closing
+            return
+        try:
+            command = protocol.parse(text_data, bytes_data)
+            await getattr(self, f"on_{command.type}")(command)
+        except ProtocolError as error:
+            await self.send_frame(error.frame())
+
+    async def on_message(self, command: protocol.SendMessage) -> None:
+        for kind, key in (("message", self.identity.key), ("ip", self.client_ip)):
+            limiter = limits.limiter(kind)
+            if limiter is not None and key is not None and not limiter.allow(key):
+                raise ProtocolError(
+                    Code.RATE_LIMITED,
+                    _("You are sending too fast; wait a moment."),
+                    command.client_id,
+                )
+        # Stored in the background so that the next frame joins the same group commit.
+        task = asyncio.create_task(self._store_and_publish(command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _store_and_publish(self, command: protocol.SendMessage) -> None:
+        item = store.NewMessage(self.room.pk, self.identity, command.body, command.client_id)
+        try:
+            written = await get_writer().write(item)
+        except Exception:
+            logger.warning("livechat: store failed", exc_info=True)
+            await self._error(
+                Code.STORE_FAILED, _("The message could not be stored; retry."), command
+            )
+            return
+        if written.error is not None:
+            await self._error(written.error, REFUSALS[written.error](), command)
+            if written.error == Code.BANNED:
+                await self.close(code=Close.BANNED)
+            return
+        text = protocol.encode(protocol.message_frame(self.room.slug, written.message))
+        if written.duplicate:  # a retry of a stored message: acknowledge to the sender only
+            await self.send(text_data=text)
+            if written.message.deleted:  # ...and tell it a moderator removed it since
+                await self.send_frame(
+                    {"type": "deleted", "id": written.message.seq, "room": self.room.slug}
+                )
+            return
+        await self.hub.publish_message(self.room.pk, written.message.seq, text)
+        if self.room.kind == self.room.Kind.SUPPORT:
+            await self._support_message_stored()
+
+    async def _support_message_stored(self) -> None:
+        """Staff consoles update their queue; nobody online? then staff get an e-mail."""
+        await self.channel_layer.group_send(
+            notify.STAFF_GROUP, {"type": "livechat.conversation", "room": self.room.pk}
+        )
+        if self.is_visitor:
+            conversation = getattr(self.room, "conversation", None)
+            if conversation is not None:
+                await database_sync_to_async(support.notify_offline)(conversation.pk)
+
+    async def on_typing(self, command: protocol.Typing) -> None:
+        limiter = limits.limiter("typing")
+        if limiter is not None and not limiter.allow(self.identity.key):
+            return  # typing is best effort: excess frames are dropped
+        frame = {"type": "typing", "user": self.identity.public(), "active": command.active}
+        await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=self.identity.key)
+
+    async def on_history(self, command: protocol.History) -> None:
+        messages, has_more = await store.ahistory(
+            self.room.pk, before=command.before, after=command.after, limit=command.limit
+        )
+        await self.send_frame(
+            {
+                "type": "history",
+                "messages": self._frames(messages),
+                "has_more": has_more,
+                "before": command.before,
+                "after": command.after,
+            }
+        )
+
+    async def on_read(self, command: protocol.Read) -> None:
+        stored = await store.amark_read(self.room.pk, self.identity.key, command.last_read)
+        if stored is None:
+            raise ProtocolError(Code.INVALID_FRAME, _("last_read is past the newest message."))
+        frame = {"type": "read", "user": self.identity.public(), "last_read": stored}
+        await self.hub.publish_event(self.room.pk, protocol.encode(frame))
+
+    async def on_ping(self, command: protocol.Ping) -> None:
+        await self.send_frame({"type": "pong", "ts": command.ts})
+
+    async def on_moderation(self, command: protocol.Delete | protocol.Sanction | protocol.Lock):
+        """Staff only; the staff check reads the database on every frame."""
+        await database_sync_to_async(moderation.perform)(
+            command, self.identity.user_id, self.room.slug
+        )
+
+    on_delete = on_mute = on_ban = on_lock = on_moderation
+
+    # -- events from the channel layer ----------------------------------------------------
+
+    async def livechat_sanction(self, event: dict[str, Any]) -> None:
+        """A moderator muted or banned this connection's identity."""
+        if event.get("room") not in (None, self.room.pk if self.room else None):
+            return
+        if event["kind"] == "ban":
+            await self.send_frame(protocol.error_frame(Code.BANNED, REFUSALS[Code.BANNED]()))
+            await self.close(code=Close.BANNED)
+        else:
+            await self.send_frame(protocol.error_frame(Code.MUTED, REFUSALS[Code.MUTED]()))
+
+    async def livechat_staff_online(self, event: dict[str, Any]) -> None:
+        await self.send_frame({"type": "staff", "online": bool(event["online"])})
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _frames(self, messages: list[Any]) -> list[dict[str, Any]]:
+        return [protocol.message_frame(self.room.slug, m) for m in messages]
+
+    async def _error(self, code: str, detail: str, command: protocol.SendMessage) -> None:
+        await self.send_frame(protocol.error_frame(code, detail, command.client_id))
+
+    async def _publish_presence(self, event: str, skip: str | None = None) -> None:
+        frame = {"type": "presence", "event": event, "user": self.identity.public()}
+        await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=skip)

@@ -1,0 +1,130 @@
+"""``ws/livechat/admin/``: the staff console's live queue, claims, presence and moderation.
+
+A sync consumer (``JsonWebsocketConsumer``), on purpose: it carries few frames and does much
+database work for each (queue summaries, assignments, audit entries), so plain Django code in
+the consumer's thread reads better than a ``database_sync_to_async`` hop per query, and blocks
+no event loop. The channel layer is reached with ``async_to_sync``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.generic.websocket import JsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+
+from django_livechat import moderation, notify, protocol, support
+from django_livechat.models import Conversation
+from django_livechat.permissions import user_is_staff
+from django_livechat.protocol import Close, Code, ProtocolError
+
+
+class StaffConsumer(JsonWebsocketConsumer):
+    """Staff only: checked on connect and again before every action."""
+
+    user = None
+
+    def connect(self) -> None:
+        self.accept()  # then close with a code: a refusal before accept is a bare HTTP 403
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            self.close(code=Close.LOGIN_REQUIRED)
+            return
+        if not user_is_staff(user):
+            self.close(code=Close.FORBIDDEN)
+            return
+        self.user = user
+        async_to_sync(self.channel_layer.group_add)(notify.STAFF_GROUP, self.channel_name)
+        support.staff_seen(user, self.channel_name, "online")
+        self.send_json(
+            {
+                "type": "queue",
+                "you": {"id": f"u:{user.pk}", "name": user.get_full_name() or user.get_username()},
+                "conversations": support.queue(user),
+                "staff": support.staff_list(),
+            }
+        )
+        support.staff_presence_changed()
+
+    def disconnect(self, code: int) -> None:
+        if self.user is None:
+            return
+        async_to_sync(self.channel_layer.group_discard)(notify.STAFF_GROUP, self.channel_name)
+        support.staff_gone(self.channel_name)
+        support.staff_presence_changed()
+
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.user is None:
+            return
+        try:
+            command = protocol.parse(text_data, bytes_data, protocol.STAFF_PARSERS)
+            self.user = get_user_model().objects.filter(pk=self.user.pk).first()
+            if not user_is_staff(self.user):  # demoted or deactivated since connecting
+                self.close(code=Close.FORBIDDEN)
+                return
+            getattr(self, f"on_{command.type}")(command)
+        except ProtocolError as error:
+            self.send_json(error.frame())
+
+    # -- frames from the console ----------------------------------------------------------
+
+    def on_ping(self, command: protocol.Ping) -> None:
+        support.staff_seen(self.user, self.channel_name)
+        self.send_json({"type": "pong", "ts": command.ts})
+
+    def on_status(self, command: protocol.StaffStatus) -> None:
+        support.staff_seen(self.user, self.channel_name, command.status)
+        support.staff_presence_changed()
+
+    def _conversation(self, command: protocol.ConversationAction) -> Conversation:
+        conversation = (
+            Conversation.objects.select_related("room", "assignee")
+            .filter(room__slug=command.conversation)
+            .first()
+        )
+        if conversation is None:
+            raise ProtocolError(Code.NOT_FOUND, _("No such conversation."))
+        return conversation
+
+    def on_claim(self, command: protocol.ConversationAction) -> None:
+        support.set_assignee(self._conversation(command), self.user, self.user)
+
+    def on_assign(self, command: protocol.ConversationAction) -> None:
+        conversation = self._conversation(command)
+        assignee = None
+        if command.user is not None:
+            assignee = get_user_model().objects.filter(pk=command.user).first()
+            if not user_is_staff(assignee):
+                raise ProtocolError(Code.INVALID_FRAME, _("Conversations go to staff members."))
+        support.set_assignee(conversation, assignee, self.user)
+
+    def on_close(self, command: protocol.ConversationAction) -> None:
+        support.set_status(self._conversation(command), Conversation.Status.CLOSED, self.user)
+
+    def on_reopen(self, command: protocol.ConversationAction) -> None:
+        support.set_status(self._conversation(command), Conversation.Status.OPEN, self.user)
+
+    def on_moderation(self, command: Any) -> None:
+        if command.room is None and not (command.type == "ban" and command.site):
+            raise ProtocolError(Code.INVALID_FRAME, _("Name the room."))
+        moderation.perform(command, self.user.pk, command.room)
+
+    on_delete = on_mute = on_ban = on_lock = on_moderation
+
+    # -- events from the channel layer ----------------------------------------------------
+
+    def livechat_conversation(self, event: dict[str, Any]) -> None:
+        """A conversation changed (a new message, a claim...): send its fresh summary."""
+        rows = support.summaries(Conversation.objects.filter(room_id=event["room"]), self.user)
+        for row in rows:
+            self.send_json({"type": "conversation", "conversation": row})
+
+    def livechat_staff(self, event: dict[str, Any]) -> None:
+        self.send_json({"type": "staff", "staff": event["staff"]})
+
+    @classmethod
+    def encode_json(cls, content: dict[str, Any]) -> str:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":"))

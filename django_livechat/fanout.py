@@ -1,0 +1,551 @@
+"""From "stored" to "on every member's socket", in order, once, whatever the layer drops.
+
+One :class:`Hub` per event loop (so per server process) and channel layer. It owns one layer
+channel, joined to the group ``livechat.room.<pk>`` of every room that has a connection in this
+process. A stored message costs at most one layer message per process with members in the room,
+not one per connection; the hub hands the same encoded text to each local socket. Under load,
+messages of one room stored while the previous layer send was under way go out together, in one
+layer message (``livechat.messages``, up to ``LAYER_BATCH`` of them).
+
+Each room's :class:`RoomFeed` delivers the room's messages in id order without holes:
+
+- ids are contiguous per room (see ``store.write_messages``), so a jump is a gap;
+- a message that arrives early waits ``GAP_GRACE`` seconds for the missing ones, which are then
+  read from the database;
+- every ``RECONCILE_INTERVAL`` seconds the hub compares each room's stored last id with what it
+  delivered, and reads what the layer never brought (a dropped message, a Redis restart);
+- each connection's :class:`Member` skips ids it already has, so a message that arrives both
+  from the database and from the layer is sent once.
+
+Ephemeral frames (typing, presence, read) pass through unordered and are not recovered.
+
+The hub outlives its layer and its database: the layer channel is created again if creating it
+failed (Redis down), groups are joined again on the next tick after a failed receive or join
+and every ``GROUP_REFRESH_INTERVAL`` seconds (the layer's group expiry), layer retries are at
+most ``RETRY_DELAY_CAP`` apart, and reconciliation, group refresh and presence heartbeat are
+independent steps, so that Redis being down never stops the heartbeat nor the database being
+down the group refresh. After the database was unreachable,
+the hub waits ``PRESENCE_TIMEOUT`` seconds before it reaps other processes' connections: theirs
+went stale for the same reason as its own; and it deletes the rows of connections that closed
+meanwhile (:meth:`Hub.leave_later`), which its heartbeat would otherwise keep alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from django_livechat import protocol, store
+from django_livechat.conf import conf
+from django_livechat.models import group_name
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+try:
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+except ImportError:  # channels-redis is optional
+    RedisPubSubChannelLayer = None
+
+LAYER_BATCH = 100  # stored messages per layer message at most
+RETRY_DELAY_CAP = 1.0  # seconds between layer retries at most: a recovered layer is used soon
+STILL_FAILING_EVERY = 60.0  # seconds between reminders that a failure goes on
+
+
+def _is_pubsub(layer: Any) -> bool:
+    return RedisPubSubChannelLayer is not None and isinstance(layer, RedisPubSubChannelLayer)
+
+
+def fallback_channel_name(layer: Any) -> str:
+    """A channel name for ``layer`` when ``new_channel()`` failed (Redis down).
+
+    Only RedisPubSubChannelLayer fails there (it subscribes at once); any unique name works with
+    it, and ``receive()`` subscribes that name once Redis is back. Other layers re-raise.
+    """
+    if not _is_pubsub(layer):
+        raise RuntimeError("the channel layer could not create a channel")
+    return f"{layer.prefix}specific.{uuid.uuid4().hex}"
+
+
+def forget_failed_subscription(layer: Any, channel: str) -> None:
+    """After a failed ``receive()``: RedisPubSubChannelLayer registered the channel before it
+    tried to subscribe it, and never tries again; forget it so that the next receive does."""
+    if _is_pubsub(layer):
+        with contextlib.suppress(Exception):
+            layer.channels.pop(channel, None)
+
+
+class Member:
+    """One local connection in a room: buffers until its catch-up is sent, then goes live."""
+
+    __slots__ = ("send", "key", "last_id", "pending", "live")
+
+    def __init__(self, send: Send, key: str) -> None:
+        self.send = send  # the ASGI send of the socket
+        self.key = key  # identity key, to skip a sender's own ephemeral frames
+        self.last_id = 0
+        self.pending: list[tuple[int | None, dict[str, Any]]] = []
+        self.live = False
+
+    async def push(self, seq: int | None, event: dict[str, Any]) -> None:
+        if not self.live:
+            self.pending.append((seq, event))
+        elif seq is None:
+            await self.send(event)
+        elif seq > self.last_id:
+            self.last_id = seq
+            await self.send(event)
+
+    async def go_live(self, last_id: int) -> None:
+        """Send what arrived during the catch-up (ids above ``last_id``), then go live."""
+        self.last_id = max(self.last_id, last_id)
+        while self.pending:
+            seq, event = self.pending.pop(0)
+            if seq is None:
+                await self.send(event)
+            elif seq > self.last_id:
+                self.last_id = seq
+                await self.send(event)
+        self.live = True
+
+
+class RoomFeed:
+    """The ordered stream of one room in one process."""
+
+    def __init__(self, room_pk: int, slug: str) -> None:
+        self.room_pk = room_pk
+        self.slug = slug
+        self.members: set[Member] = set()
+        self.ready = asyncio.Event()  # set once the hub has joined the room's group
+        self.next_seq: int | None = None  # None until primed from the database
+        self.early: dict[int, str] = {}  # arrived ahead of next_seq
+        self.outbox: collections.deque[tuple[int | None, str, str | None]] = collections.deque()
+        self.pump: asyncio.Task[None] | None = None
+        self.gap_timer: asyncio.TimerHandle | None = None
+        self.stalled_at: int | None = None
+
+    def prime(self, last_seq: int) -> None:
+        """Start the stream after ``last_seq`` (read after the group was joined)."""
+        if self.next_seq is None:
+            self.next_seq = last_seq + 1
+            self._release()
+
+    def offer(self, seq: int, text: str) -> None:
+        """A stored message arrived (from the layer, locally or from the database)."""
+        if self.next_seq is not None and seq < self.next_seq:
+            return
+        self.early.setdefault(seq, text)
+        self._release()
+
+    def skip_to(self, seq: int) -> None:
+        """Step over ids that the database does not have (deleted rows)."""
+        if self.next_seq is not None and seq > self.next_seq:
+            self.next_seq = seq
+            self._release()
+
+    def _release(self) -> None:
+        if self.next_seq is None:
+            return
+        while self.next_seq in self.early:
+            self._enqueue(self.next_seq, self.early.pop(self.next_seq), None)
+            self.next_seq += 1
+        for seq in [s for s in self.early if s < self.next_seq]:
+            del self.early[seq]
+
+    def _enqueue(self, seq: int | None, text: str, skip: str | None) -> None:
+        self.outbox.append((seq, text, skip))
+        if self.pump is None or self.pump.done():
+            self.pump = asyncio.create_task(self._pump(), name=f"livechat-feed-{self.room_pk}")
+
+    def broadcast(self, text: str, skip: str | None = None) -> None:
+        """An ephemeral frame for every member (but those of identity ``skip``)."""
+        self._enqueue(None, text, skip)
+
+    async def _pump(self) -> None:
+        while self.outbox:
+            seq, text, skip = self.outbox.popleft()
+            event = {"type": "websocket.send", "text": text}  # one dict for all sockets
+            for member in list(self.members):
+                if skip is not None and member.key == skip:
+                    continue
+                try:
+                    await member.push(seq, event)
+                except Exception:  # a socket that closed under us; its consumer cleans up
+                    self.members.discard(member)
+
+    @property
+    def missing(self) -> tuple[int, int] | None:
+        """The id range to read from the database, if messages wait behind a hole."""
+        if self.next_seq is None or not self.early:
+            return None
+        return self.next_seq, max(self.early) - 1
+
+    def stop(self) -> None:
+        if self.gap_timer is not None:
+            self.gap_timer.cancel()
+        if self.pump is not None and not self.pump.done():
+            self.pump.cancel()
+
+
+class Hub:
+    """This process's subscriptions to room groups, and its share of presence upkeep."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.layer = get_channel_layer(alias)
+        self.instance = uuid.uuid4().hex[:16]
+        self.channel: str | None = None
+        self.feeds: dict[int, RoomFeed] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._regroup = False
+        self._channel_lock = asyncio.Lock()
+        self._outgoing: dict[int, list[list[Any]]] = {}  # room pk -> [[seq, text], ...]
+        self._sender: asyncio.Task[None] | None = None
+        self._failing: dict[str, list[float]] = {}  # what -> [since, count, last logged]
+        self._db_failed_at: float | None = None  # monotonic time of the last database failure
+        self._leaving: dict[str, tuple[int, dict[str, str]]] = {}  # channel -> (room, author)
+
+    # -- membership ---------------------------------------------------------------------
+
+    async def join(self, room_pk: int, slug: str, member: Member) -> RoomFeed:
+        feed = self.feeds.get(room_pk)
+        if feed is None:
+            feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
+            self._start()
+            try:
+                channel = await self._ensure_channel()
+                await self.layer.group_add(group_name(room_pk), channel)
+            except Exception:  # the layer is down: the database reconciliation still delivers
+                self._failed("joining a room group")
+                self._regroup = True
+            else:
+                self._succeeded("joining a room group")
+            feed.ready.set()
+        await feed.ready.wait()
+        feed.members.add(member)
+        return feed
+
+    async def leave(self, room_pk: int, member: Member) -> None:
+        feed = self.feeds.get(room_pk)
+        if feed is None:
+            return
+        feed.members.discard(member)
+        if feed.members:
+            return
+        del self.feeds[room_pk]
+        feed.stop()
+        channel = self.channel
+        if not self.feeds:
+            self._stop()
+        if channel is None:
+            return
+        try:
+            await self.layer.group_discard(group_name(room_pk), channel)
+        except Exception:  # the group expires in the layer, and stray events are ignored
+            self._failed("leaving a room group")
+
+    def leave_later(self, channel_name: str, room_pk: int, author: dict[str, str]) -> None:
+        """A connection closed but its presence row could not be deleted (database down).
+
+        The upkeep deletes it once the database is back (and announces ``left`` if that was the
+        identity's last connection there); otherwise this process's heartbeat would keep the
+        closed connection in presence for as long as the process lives.
+        """
+        self._leaving[channel_name] = (room_pk, author)
+
+    async def _record_leaves(self) -> None:
+        for channel_name, (room_pk, author) in list(self._leaving.items()):
+            gone = await store.aleave_room(channel_name)
+            del self._leaving[channel_name]
+            if gone:
+                text = protocol.encode({"type": "presence", "event": "left", "user": author})
+                await self.publish_event(room_pk, text)
+
+    def prime(self, room_pk: int, last_seq: int) -> None:
+        feed = self.feeds.get(room_pk)
+        if feed is not None:
+            feed.prime(last_seq)
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish_message(self, room_pk: int, seq: int, text: str) -> None:
+        """A message was stored: deliver it here at once, and wake the other processes.
+
+        The layer send happens in the background, batched per room with the messages stored
+        meanwhile; whatever it loses, the other processes read from the database.
+        """
+        feed = self.feeds.get(room_pk)
+        if feed is not None:
+            self._offer(feed, seq, text)
+        self._outgoing.setdefault(room_pk, []).append([seq, text])
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_outgoing(), name="livechat-publish")
+
+    async def _send_outgoing(self) -> None:
+        while self._outgoing:
+            outgoing, self._outgoing = self._outgoing, {}
+            for room_pk, items in outgoing.items():
+                for start in range(0, len(items), LAYER_BATCH):
+                    batch = items[start : start + LAYER_BATCH]
+                    await self._group_send(
+                        room_pk, {"type": "livechat.messages", "room": room_pk, "messages": batch}
+                    )
+
+    async def publish_event(self, room_pk: int, text: str, skip: str | None = None) -> None:
+        """An ephemeral frame for the whole room, in every process."""
+        feed = self.feeds.get(room_pk)
+        if feed is not None:
+            feed.broadcast(text, skip)
+        await self._group_send(
+            room_pk, {"type": "livechat.event", "room": room_pk, "text": text, "skip": skip}
+        )
+
+    async def _group_send(self, room_pk: int, event: dict[str, Any]) -> None:
+        event["origin"] = self.instance
+        try:
+            await self.layer.group_send(group_name(room_pk), event)
+        except Exception:  # stored is stored: other processes will read it from the database
+            self._failed("group_send")
+        else:
+            self._succeeded("group_send")
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def handle(self, event: dict[str, Any]) -> None:
+        """One event from the layer."""
+        if event.get("origin") == self.instance:
+            return
+        feed = self.feeds.get(event.get("room"))  # type: ignore[arg-type]
+        if feed is None:
+            return
+        if event.get("type") == "livechat.messages":  # from a hub
+            for seq, text in event["messages"]:
+                self._offer(feed, int(seq), text)
+        elif event.get("type") == "livechat.message":  # from api.post_message
+            self._offer(feed, int(event["seq"]), event["text"])
+        elif event.get("type") == "livechat.event":
+            feed.broadcast(event["text"], event.get("skip"))
+
+    def _offer(self, feed: RoomFeed, seq: int, text: str) -> None:
+        feed.offer(seq, text)
+        if feed.missing and feed.gap_timer is None:
+            loop = asyncio.get_running_loop()
+            feed.gap_timer = loop.call_later(conf.GAP_GRACE, self._gap_timeout, feed)
+
+    def _gap_timeout(self, feed: RoomFeed) -> None:
+        feed.gap_timer = None
+        if feed.missing and self.feeds.get(feed.room_pk) is feed:
+            self._spawn(self._fill(feed, *feed.missing))
+
+    async def _fill(self, feed: RoomFeed, first: int, last: int) -> None:
+        """Read ids ``first..last`` from the database and deliver them."""
+        try:
+            messages = await store.amessages_between(feed.room_pk, first, last)
+        except Exception:
+            logger.warning("livechat: gap fill for room %s failed", feed.room_pk, exc_info=True)
+            return
+        missed = 0  # not brought by the layer (yet): the database delivers them
+        for message in messages:
+            if feed.next_seq is not None and message.seq >= feed.next_seq:
+                missed += message.seq not in feed.early
+            feed.offer(message.seq, protocol.encode(protocol.message_frame(feed.slug, message)))
+        if missed:
+            logger.debug(
+                "livechat: room %s: %d message(s) read from the database (ids %s..%s)",
+                feed.room_pk,
+                missed,
+                first,
+                last,
+            )
+        if feed.next_seq is not None and feed.next_seq <= last:
+            # Ids are never skipped by the writer; only a deleted row leaves a hole: step over it.
+            feed.skip_to(last + 1)
+        if feed.missing and feed.gap_timer is None:
+            feed.gap_timer = asyncio.get_running_loop().call_later(
+                conf.GAP_GRACE, self._gap_timeout, feed
+            )
+
+    async def _receive_loop(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                channel = await self._ensure_channel()
+                event = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis restarted or unreachable: retry, then rejoin the groups
+                self._failed("layer receive")
+                self._regroup = True
+                if self.channel is not None:
+                    forget_failed_subscription(self.layer, self.channel)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_DELAY_CAP)
+                continue
+            if delay > 0.1:
+                self._succeeded("layer receive")
+                delay = 0.1
+            try:
+                self.handle(event)
+            except Exception:
+                logger.exception("livechat: bad layer event %r", event)
+
+    # -- upkeep -------------------------------------------------------------------------
+
+    async def _upkeep_loop(self) -> None:
+        now = time.monotonic()
+        next_heartbeat = now + conf.PRESENCE_HEARTBEAT
+        next_regroup = now + conf.GROUP_REFRESH_INTERVAL
+        while True:
+            await asyncio.sleep(conf.RECONCILE_INTERVAL)
+            now = time.monotonic()
+            # Independent steps: Redis being down must not stop the heartbeat (the others would
+            # reap this process's connections), nor the database the group refresh.
+            await self._step("reconciliation", self.reconcile, database=True)
+            if (self._regroup or now >= next_regroup) and await self._step(
+                "group refresh", self._rejoin_groups
+            ):
+                next_regroup = now + conf.GROUP_REFRESH_INTERVAL
+            if self._leaving:  # before the heartbeat, which would refresh those rows
+                await self._step("recording disconnects", self._record_leaves, database=True)
+            if now >= next_heartbeat and await self._step(
+                "presence heartbeat", self.heartbeat, database=True
+            ):
+                next_heartbeat = now + conf.PRESENCE_HEARTBEAT
+
+    async def _step(self, what: str, step: Callable[[], Awaitable[None]], database=False) -> bool:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if database:
+                self._db_failed_at = time.monotonic()
+            self._failed(what)
+            return False
+        self._succeeded(what)
+        return True
+
+    def _failed(self, what: str) -> None:
+        """Log the first failure of ``what`` with its traceback, then a reminder now and then."""
+        now = time.monotonic()
+        state = self._failing.get(what)
+        if state is None:
+            self._failing[what] = [now, 1, now]
+            logger.warning("livechat: %s failed; will retry", what, exc_info=True)
+            return
+        state[1] += 1
+        if now - state[2] >= STILL_FAILING_EVERY:
+            state[2] = now
+            logger.warning(
+                "livechat: %s still failing (%d failures in %.0f s)", what, state[1], now - state[0]
+            )
+
+    def _succeeded(self, what: str) -> None:
+        state = self._failing.pop(what, None) if self._failing else None
+        if state is not None:
+            logger.info(
+                "livechat: %s works again, after %d failure(s) in %.1f s",
+                what,
+                state[1],
+                time.monotonic() - state[0],
+            )
+
+    async def reconcile(self) -> None:
+        """Deliver stored messages that no layer message announced (seen on two checks)."""
+        feeds = [f for f in self.feeds.values() if f.next_seq is not None]
+        if not feeds:
+            return
+        stored = await store.alast_seqs([f.room_pk for f in feeds])
+        for feed in feeds:
+            last = stored.get(feed.room_pk, 0)
+            behind = feed.next_seq is not None and last >= feed.next_seq
+            if behind and feed.stalled_at == feed.next_seq:
+                await self._fill(feed, feed.next_seq, last)
+            feed.stalled_at = feed.next_seq if behind else None
+
+    async def heartbeat(self) -> None:
+        """Keep this process's connections alive in presence; announce those of dead ones.
+
+        Others' connections are reaped only once the database has been reachable here for
+        ``PRESENCE_TIMEOUT`` seconds: after an outage every process's heartbeat is late.
+        """
+        await store.aheartbeat(self.instance)
+        failed_at = self._db_failed_at
+        if failed_at is not None and time.monotonic() - failed_at < conf.PRESENCE_TIMEOUT:
+            return
+        for room_pk, author in await store.areap():
+            text = protocol.encode({"type": "presence", "event": "left", "user": author})
+            await self.publish_event(room_pk, text)
+
+    async def _rejoin_groups(self) -> None:
+        """Join every group again: outlives the layer's group expiry and a Redis restart."""
+        self._regroup = True  # until every group is joined
+        channel = await self._ensure_channel()
+        for room_pk in list(self.feeds):
+            await self.layer.group_add(group_name(room_pk), channel)
+        self._regroup = False
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def _ensure_channel(self) -> str:
+        """This process's layer channel, created on first use (again, if creating it failed)."""
+        if self.channel is None:
+            async with self._channel_lock:
+                if self.channel is None:
+                    try:
+                        self.channel = await self.layer.new_channel()
+                    except Exception:  # pub/sub with Redis down: subscribed by receive() later
+                        self.channel = fallback_channel_name(self.layer)
+                        raise
+        return self.channel
+
+    def _start(self) -> None:
+        if not self._tasks:
+            self._spawn(self._receive_loop())
+            self._spawn(self._upkeep_loop())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    def _stop(self) -> None:
+        """No room left in this process: stop the background tasks (a later join restarts).
+
+        The channel is dropped too (a cancelled receive unsubscribes it from Redis pub/sub);
+        a later join creates a new one.
+        """
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+        self.channel = None
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Hub]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_hub(alias: str | None = None) -> Hub:
+    """The hub of the running event loop for the configured channel layer."""
+    alias = alias or conf.CHANNEL_LAYER
+    hubs = _hubs.setdefault(asyncio.get_running_loop(), {})
+    hub = hubs.get(alias)
+    layer = get_channel_layer(alias)
+    if hub is None or hub.layer is not layer:  # new loop, or CHANNEL_LAYERS was overridden
+        hub = hubs[alias] = Hub(alias)
+    return hub

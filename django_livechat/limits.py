@@ -1,0 +1,74 @@
+"""Rate limits: a token bucket per identity, in the memory of one server process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django_livechat.conf import Rate, conf
+
+TYPING_RATE = Rate(count=5, seconds=1)
+
+
+class RateLimiter:
+    """Token buckets keyed by identity: ``rate.count`` burst, refilled at ``rate.per_second``.
+
+    Idle buckets are dropped once they are full again, so memory follows active identities.
+    """
+
+    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, stamp)
+        self._last_sweep = clock()
+
+    def allow(self, key: str) -> bool:
+        """Take one token for ``key``; False when there is none left."""
+        now = self.clock()
+        tokens, stamp = self._buckets.get(key, (float(self.rate.count), now))
+        tokens = min(float(self.rate.count), tokens + (now - stamp) * self.rate.per_second)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if now - self._last_sweep > 60:
+            self._sweep(now)
+        return allowed
+
+    def _sweep(self, now: float) -> None:
+        full_after = self.rate.seconds
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+        self._last_sweep = now
+
+
+_limiters: dict[tuple[str, Rate], RateLimiter] = {}
+
+
+def reset() -> None:
+    """Forget every bucket (for tests)."""
+    _limiters.clear()
+
+
+def limiter(kind: str = "message") -> RateLimiter | None:
+    """The process-wide limiter for ``kind`` ("message", "ip" or "typing") at its rate."""
+    rate = {"message": conf.RATE_LIMIT, "ip": conf.IP_RATE_LIMIT, "typing": TYPING_RATE}[kind]
+    if rate is None:
+        return None
+    try:
+        return _limiters[(kind, rate)]
+    except KeyError:
+        return _limiters.setdefault((kind, rate), RateLimiter(rate))
+
+
+def client_ip(scope: dict) -> str | None:
+    """The client's address: the socket peer, or with ``TRUSTED_PROXIES = n`` the n-th
+    address from the right of X-Forwarded-For (what the nearest trusted proxy saw).
+    None when the server does not say (then no per-IP limit applies)."""
+    peer = (scope.get("client") or (None, 0))[0]
+    depth = conf.TRUSTED_PROXIES
+    if depth <= 0:
+        return peer
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"x-forwarded-for":
+            hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
+            if len(hops) >= depth:
+                return hops[-depth]
+    return peer

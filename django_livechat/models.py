@@ -1,0 +1,314 @@
+"""Rooms, their messages, who takes part, and which sockets are open."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Room(models.Model):
+    """A chat room. ``last_seq`` is the id of its newest message: ids are 1, 2, 3... per room."""
+
+    class Kind(models.TextChoices):
+        PUBLIC = "public", _("public room")
+        SUPPORT = "support", _("support conversation")
+
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    title = models.CharField(_("title"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.PUBLIC)
+    locked = models.BooleanField(
+        _("locked"), default=False, help_text=_("Nobody can post in a locked room.")
+    )
+    last_seq = models.PositiveBigIntegerField(_("last message id"), default=0, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("room")
+        verbose_name_plural = _("rooms")
+        ordering = ["title"]
+        permissions = [("answer_support", _("Can answer support conversations and moderate"))]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("livechat:room", args=[self.slug])
+
+    @property
+    def group_name(self) -> str:
+        """The channel layer group of this room's server processes."""
+        return group_name(self.pk)
+
+
+def group_name(room_pk: int) -> str:
+    return f"livechat.room.{room_pk}"
+
+
+class Message(models.Model):
+    """One stored message. ``seq`` is its id within the room, as clients see it."""
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="messages", verbose_name=_("room")
+    )
+    seq = models.PositiveBigIntegerField(_("id in room"), editable=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    author_key = models.CharField(
+        _("author identity"),
+        max_length=40,
+        help_text=_("u:<user id>, g:<session hash>, c:<connection>, or system."),
+    )
+    display_name = models.CharField(_("display name"), max_length=150)
+    body = models.TextField(_("body"))
+    client_id = models.CharField(_("client id"), max_length=64)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    deleted = models.DateTimeField(
+        _("deleted"),
+        null=True,
+        blank=True,
+        help_text=_("Set by a moderator; hidden from everyone."),
+    )
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["room", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="livechat_message_room_seq"),
+            models.UniqueConstraint(
+                fields=["room", "author_key", "client_id"], name="livechat_message_client_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room.slug}#{self.seq} {self.display_name}: {self.body[:40]}"
+
+
+class Participant(models.Model):
+    """An identity that has joined a room: its role and how far it has read."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", _("member")
+        MODERATOR = "moderator", _("moderator")
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="participants", verbose_name=_("room")
+    )
+    key = models.CharField(_("identity"), max_length=40)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    display_name = models.CharField(_("display name"), max_length=150)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+    last_read = models.PositiveBigIntegerField(_("last read id"), default=0)
+    joined = models.DateTimeField(_("joined"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
+        constraints = [
+            models.UniqueConstraint(fields=["room", "key"], name="livechat_participant_room_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} in {self.room}"
+
+
+class Connection(models.Model):
+    """An open WebSocket: presence across processes, and the channel name to reach it by.
+
+    A server process refreshes ``last_seen`` of its connections every ``PRESENCE_HEARTBEAT``
+    seconds; rows older than ``PRESENCE_TIMEOUT`` belong to a process that died and are removed.
+    """
+
+    channel_name = models.CharField(_("channel name"), max_length=200, unique=True)
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="connections", verbose_name=_("room")
+    )
+    key = models.CharField(_("identity"), max_length=40)
+    display_name = models.CharField(_("display name"), max_length=150)
+    kind = models.CharField(_("identity kind"), max_length=16)
+    instance = models.CharField(_("server instance"), max_length=40, db_index=True)
+    connected = models.DateTimeField(_("connected"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+        indexes = [models.Index(fields=["room", "key"], name="livechat_conn_room_key")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} in {self.room_id} ({self.channel_name})"
+
+
+class Conversation(models.Model):
+    """A private support conversation between one visitor and the site's staff.
+
+    Its messages live in a Room of kind ``support``, visible to the visitor (by identity key:
+    their user account, or their session) and to staff only.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+
+    room = models.OneToOneField(
+        Room, on_delete=models.CASCADE, related_name="conversation", verbose_name=_("room")
+    )
+    visitor_key = models.CharField(_("visitor identity"), max_length=40, db_index=True)
+    visitor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("visitor account"),
+    )
+    visitor_name = models.CharField(_("visitor name"), max_length=150)
+    page_url = models.CharField(_("page"), max_length=500, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("assigned to"),
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    last_activity = models.DateTimeField(_("last activity"), default=timezone.now, db_index=True)
+    # The newest message of each side, to count what the staff has not answered yet.
+    last_visitor_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    last_staff_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
+    notified = models.DateTimeField(
+        _("staff notified"),
+        null=True,
+        blank=True,
+        help_text=_("When staff were last e-mailed that nobody was online."),
+    )
+
+    class Meta:
+        verbose_name = _("support conversation")
+        verbose_name_plural = _("support conversations")
+        ordering = ["-last_activity"]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_name} ({self.get_status_display()})"
+
+
+class Sanction(models.Model):
+    """A mute or a ban of an identity, in one room or (``room`` empty) on the whole site."""
+
+    class Kind(models.TextChoices):
+        MUTE = "mute", _("mute")
+        BAN = "ban", _("ban")
+
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    key = models.CharField(_("identity"), max_length=40, db_index=True)
+    display_name = models.CharField(_("display name"), max_length=150, blank=True)
+    room = models.ForeignKey(
+        Room,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sanctions",
+        verbose_name=_("room"),
+        help_text=_("Empty: the whole site."),
+    )
+    until = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty: forever."))
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sanction")
+        verbose_name_plural = _("sanctions")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        where = self.room.slug if self.room_id else _("the whole site")
+        return f"{self.get_kind_display()} {self.display_name or self.key} ({where})"
+
+    def is_active(self, now=None) -> bool:
+        return self.until is None or self.until > (now or timezone.now())
+
+
+class AuditEntry(models.Model):
+    """Who did what, when: every moderation and support action."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    action = models.CharField(_("action"), max_length=40, db_index=True)
+    room = models.ForeignKey(
+        Room,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("room"),
+    )
+    target = models.CharField(_("target"), max_length=200, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+class StaffPresence(models.Model):
+    """An open staff console: drives "staff online" for visitors."""
+
+    class Status(models.TextChoices):
+        ONLINE = "online", _("online")
+        AWAY = "away", _("away")
+
+    channel_name = models.CharField(_("channel name"), max_length=200, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.ONLINE
+    )
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("staff presence")
+        verbose_name_plural = _("staff presence")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.status}"

@@ -1,0 +1,149 @@
+"""Moderation: delete a message, mute or ban an identity, lock a room.
+
+Sync functions, used by the staff console consumer, the room consumer (through
+``database_sync_to_async``) and the admin actions. Each one stores its effect and an
+:class:`~django_livechat.models.AuditEntry` first, then tells the connections concerned: a room
+broadcast for deletions and locks, and ``channel_layer.send`` to every open socket of a
+sanctioned identity (their channel names are in :class:`~django_livechat.models.Connection`).
+The rules are enforced where messages are stored (``store.write_messages``), so they hold on
+every frame whether or not a notification arrives.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_livechat import notify, protocol
+from django_livechat.audit import audit
+from django_livechat.models import Connection, Message, Room, Sanction
+
+
+class NotAllowed(Exception):
+    """The actor is not staff (any more)."""
+
+
+def delete_message(message: Message, actor: Any) -> bool:
+    """Hide a message from everyone, live and in history. False if it was already deleted."""
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, deleted__isnull=True).update(
+            deleted=timezone.now()
+        )
+        if not updated:
+            return False
+        audit(
+            actor,
+            "delete_message",
+            message.room,
+            f"{message.room.slug}#{message.seq}",
+            author=message.author_key,
+            body=message.body[:200],
+        )
+    notify.room_frame(
+        message.room_id, {"type": "deleted", "id": message.seq, "room": message.room.slug}
+    )
+    return True
+
+
+def sanction(
+    kind: str,
+    key: str,
+    *,
+    actor: Any,
+    room: Room | None = None,
+    minutes: float | None = None,
+    reason: str = "",
+    display_name: str = "",
+) -> Sanction:
+    """Mute or ban ``key`` in ``room`` (None: site-wide) for ``minutes`` (None: for ever)."""
+    until = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    with transaction.atomic():
+        record = Sanction.objects.create(
+            kind=kind,
+            key=key,
+            room=room,
+            until=until,
+            reason=reason[:300],
+            display_name=display_name[:150],
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        audit(actor, kind, room, key, until=until.isoformat() if until else None, reason=reason)
+    _tell_connections(record)
+    return record
+
+
+def lift(record: Sanction, actor: Any) -> None:
+    """End a mute or ban now."""
+    Sanction.objects.filter(pk=record.pk).update(until=timezone.now())
+    audit(actor, f"lift_{record.kind}", record.room, record.key)
+
+
+def _tell_connections(record: Sanction) -> None:
+    connections = Connection.objects.filter(key=record.key)
+    if record.room_id:
+        connections = connections.filter(room_id=record.room_id)
+    event = {
+        "type": "livechat.sanction",
+        "kind": record.kind,
+        "room": record.room_id,
+        "until": record.until.isoformat() if record.until else None,
+    }
+    for channel_name in connections.values_list("channel_name", flat=True):
+        notify.send(channel_name, event)
+
+
+def set_locked(room: Room, locked: bool, actor: Any) -> None:
+    """Lock or unlock a room; every connection of it learns at once."""
+    Room.objects.filter(pk=room.pk).update(locked=locked)
+    room.locked = locked
+    audit(actor, "lock" if locked else "unlock", room, room.slug)
+    notify.room_frame(room.pk, {"type": "room", "room": protocol.room_info(room)})
+
+
+def perform(command: Any, actor_id: int | None, room_slug: str | None) -> None:
+    """Carry out a moderation command for the user ``actor_id`` in the room ``room_slug``
+    (the command's own ``room`` wins). Raises ProtocolError when it is refused.
+
+    The actor's staff status is read from the database on every call.
+    """
+    from django.contrib.auth import get_user_model
+    from django.utils.translation import gettext as _
+
+    from django_livechat.permissions import user_is_staff
+    from django_livechat.protocol import Code, ProtocolError
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    if not user_is_staff(actor):
+        raise ProtocolError(Code.FORBIDDEN, _("Only staff can moderate."))
+    room = Room.objects.filter(slug=command.room or room_slug).first()
+    if room is None and not (command.type == "ban" and command.site):
+        raise ProtocolError(Code.NOT_FOUND, _("No such room."))
+    if command.type == "delete":
+        message = Message.objects.select_related("room").filter(room=room, seq=command.id).first()
+        if message is None:
+            raise ProtocolError(Code.NOT_FOUND, _("No such message."))
+        delete_message(message, actor)
+    elif command.type in ("mute", "ban"):
+        name = (
+            Connection.objects.filter(key=command.user)
+            .values_list("display_name", flat=True)
+            .first()
+            or Message.objects.filter(author_key=command.user)
+            .values_list("display_name", flat=True)
+            .first()
+            or ""
+        )
+        sanction(
+            command.type,
+            command.user,
+            actor=actor,
+            room=None if command.site else room,
+            minutes=command.minutes,
+            reason=command.reason,
+            display_name=name,
+        )
+    elif command.type == "lock":
+        set_locked(room, command.locked, actor)

@@ -1,0 +1,56 @@
+"""Who may do what. Checked by the server, on connect and on every action; the client is trusted
+with nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from django_livechat.conf import conf
+from django_livechat.identity import Identity
+from django_livechat.models import Room
+from django_livechat.protocol import Close
+
+STAFF_PERMISSION = "django_livechat.answer_support"
+
+
+def user_is_staff(user: Any) -> bool:
+    """Staff for live chat: an active user with ``is_staff`` or the app's permission."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_staff or user.has_perm(STAFF_PERMISSION))
+
+
+def resolve_staff(who: Identity) -> Identity:
+    """``who`` with ``is_staff`` read from the database now (sync; may query)."""
+    if who.user_id is None:
+        return dataclasses.replace(who, is_staff=False)
+    user = get_user_model().objects.filter(pk=who.user_id).first()
+    return dataclasses.replace(who, is_staff=user_is_staff(user))
+
+
+def join_refusal(room: Room, who: Identity) -> int | None:
+    """The close code refusing ``who`` entry to ``room``, or None when it may join.
+
+    Public rooms: anyone, anonymous visitors only with ``ALLOW_ANONYMOUS``. Support
+    conversations: their visitor and staff; nobody else learns that they exist.
+    """
+    if room.kind == Room.Kind.SUPPORT:
+        if who.is_staff:
+            return None
+        conversation = getattr(room, "conversation", None)
+        if conversation is not None and conversation.visitor_key == who.key:
+            return None
+        return Close.FORBIDDEN
+    if who.is_anonymous and not conf.ALLOW_ANONYMOUS:
+        return Close.LOGIN_REQUIRED
+    if room.kind != Room.Kind.PUBLIC and not who.is_staff:
+        return Close.FORBIDDEN
+    return None
+
+
+def can_read_history(room: Room, who: Identity) -> bool:
+    """The HTTP history endpoint follows the same rule as joining."""
+    return join_refusal(room, who) is None

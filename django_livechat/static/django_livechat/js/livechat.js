@@ -1,0 +1,852 @@
+/**
+ * django-livechat browser client: an ES module, no build step, no dependencies.
+ *
+ * The protocol is docs/protocol.md. `LiveChatClient` holds the protocol state (outbox, ids seen,
+ * gaps, reconnects, typing) and knows nothing of the DOM: its socket constructor, storage, timers
+ * and view are injected, so it runs under `node --test`. `DomView` renders into the markup of
+ * `includes/room_embed.html`, with `textContent` only. Every `[data-livechat-room]` element on
+ * the page is mounted once when this module loads; its client is `element.livechat`.
+ */
+
+/** Close codes after which reconnecting cannot help (protocol.md, "Connecting"). */
+export const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4410]);
+/** Error codes after which an outbox entry is kept and sent again on the same connection. */
+export const RETRY_ERROR_CODES = new Set(["rate_limited", "store_failed"]);
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 10000;
+const RETRY_DELAY_MS = 3000;
+const PING_EVERY_MS = 25000;
+const SILENCE_LIMIT_MS = 60000;
+const TYPING_SEND_EVERY_MS = 2000;
+const TYPING_IDLE_MS = 4000;
+const TYPING_SHOWN_MS = 5000;
+const HISTORY_LIMIT = 50;
+/** The code this client closes a silent socket with (any 4000-4999 code that is not final). */
+const CLOSE_SILENT = 4000;
+/** `too_many_connections`: retry later, so wait the longest backoff. */
+const CLOSE_TOO_MANY = 4429;
+const CLIENT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2^attempt)].
+ * @param {number} attempt 0 for the first retry
+ * @param {() => number} [random] a number in [0, 1)
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(attempt, random = Math.random) {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.round(random() * ceiling);
+}
+
+/**
+ * A new `client_id`: a UUID, from `crypto.randomUUID` where the page is a secure context, else
+ * 32 random hex digits (`crypto.getRandomValues`, or `Math.random` as a last resort).
+ * @returns {string}
+ */
+export function newClientId() {
+  const crypto = globalThis.crypto;
+  if (crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (crypto && typeof crypto.getRandomValues === "function") crypto.getRandomValues(bytes);
+  else bytes.forEach((_, i) => (bytes[i] = Math.floor(Math.random() * 256)));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The WebSocket URL of a room path: `wss:` on an `https:` page, else `ws:`.
+ * @param {{protocol: string, host: string}} location the page's location
+ * @param {string} path e.g. "/ws/livechat/rooms/lobby/"
+ * @param {number} lastId resume after this id (`?after=`); 0 when no message was seen yet
+ * @returns {string}
+ */
+export function socketUrl(location, path, lastId) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const query = lastId > 0 ? `?after=${lastId}` : "";
+  return `${scheme}//${location.host}${path}${query}`;
+}
+
+/**
+ * The protocol side of one room connection.
+ *
+ * The view receives (each method is optional):
+ * `setState(state, closeCode)` with state "connecting" | "online" | "offline" | "closed";
+ * `setRoom(room, you)`; `renderMessage(message, {pending})` (a pending message has `client_id`,
+ * `body` and `author` but no `id`); `removeMessage(id)`; `setPresence(users)`;
+ * `addPresence(user)`; `removePresence(user)`; `showTyping(names)`;
+ * `showError(detail, clientId|null, code)`; `setOlder(visible)`; `markSeen(user, lastRead)`;
+ * `showNotice(kind, frame)` for `staff` and `conversation` frames.
+ */
+export class LiveChatClient {
+  /**
+   * @param {object} options
+   * @param {string} options.path the room's WebSocket path (`data-ws-path`)
+   * @param {object} [options.view] see the class comment
+   * @param {{protocol: string, host: string}} [options.location] defaults to the page's
+   * @param {typeof WebSocket} [options.WebSocket] defaults to the browser's
+   * @param {Pick<Storage, "getItem"|"setItem"|"removeItem">} [options.storage] where the outbox
+   *   survives a reload (sessionStorage); without it the outbox lives in memory only
+   * @param {{setTimeout: Function, clearTimeout: Function, setInterval: Function,
+   *   clearInterval: Function, now: () => number}} [options.timers]
+   * @param {() => number} [options.random] for the backoff jitter
+   * @param {number} [options.historyLimit] `limit` of history requests (at most HISTORY_PAGE_SIZE)
+   */
+  constructor({ path, view, location, WebSocket: Socket, storage, timers, random, historyLimit }) {
+    this.path = path;
+    this.view = view || null;
+    this.location = location || globalThis.location;
+    this.Socket = Socket || globalThis.WebSocket;
+    this.storage = storage || null;
+    this.timers = timers || browserTimers();
+    this.random = random || Math.random;
+    this.historyLimit = historyLimit || HISTORY_LIMIT;
+    this.storageKey = `livechat:outbox:${path}`;
+    /** @type {Map<number, object>} messages shown, by id */
+    this.messages = new Map();
+    /** @type {Set<number>} every id received, deleted ones included: the de-duplication */
+    this.seen = new Set();
+    /** @type {Map<string, {client_id: string, body: string}>} unacknowledged, by client_id */
+    this.outbox = new Map(this.loadOutbox().map((entry) => [entry.client_id, entry]));
+    /** Highest id with every lower id received or known to be gone: the resume point. */
+    this.lastId = 0;
+    /** Highest id received. */
+    this.maxId = 0;
+    this.attempt = 0;
+    this.socket = null;
+    this.state = "connecting";
+    this.you = null;
+    this.ready = false; // welcome and every backlog frame handled on this connection
+    this.joinLastId = 0; // welcome.last_id of this connection
+    this.gapOpen = false; // a history request for a gap is unanswered
+    this.olderOpen = false; // a history request for older messages is unanswered
+    /** @type {Map<string, {name: string, until: number}>} who is typing, by identity id */
+    this.typing = new Map();
+    this.typingTimer = null;
+    this.lastTypingSent = -Infinity;
+    this.typingAnnounced = false;
+    this.typingIdle = null;
+    this.keepalive = null;
+    this.watchdog = null;
+    this.reconnectTimer = null;
+    this.retries = new Set();
+    this.closedForGood = false;
+    /** Extra handlers by frame type, for extensions (the support widget, the console). */
+    this.handlers = {};
+    for (const entry of this.outbox.values()) this.renderPending(entry);
+  }
+
+  /**
+   * Run `fn(frame, client)` after the built-in handling of each frame of `type` (chainable).
+   * @param {string} type
+   * @param {(frame: object, client: LiveChatClient) => void} fn
+   * @returns {LiveChatClient}
+   */
+  on(type, fn) {
+    const previous = this.handlers[type];
+    this.handlers[type] = (frame, client) => {
+      if (previous) previous(frame, client);
+      fn(frame, client);
+    };
+    return this;
+  }
+
+  // -- connection -------------------------------------------------------------------------
+
+  /** Open the socket (again), resuming after `lastId` once a message was seen. */
+  connect() {
+    if (this.closedForGood) return;
+    this.ready = false;
+    this.setState("connecting");
+    const socket = new this.Socket(socketUrl(this.location, this.path, this.lastId));
+    this.socket = socket;
+    // A replaced socket's late events are ignored.
+    socket.onmessage = (event) => {
+      if (this.socket === socket) this.onText(event.data);
+    };
+    socket.onclose = (event) => {
+      if (this.socket === socket) this.onClose(event.code);
+    };
+    socket.onerror = () => {}; // a close event follows
+    this.lastFrameAt = this.timers.now();
+    this.watch();
+  }
+
+  /** Close for good: no reconnect. */
+  close() {
+    this.closedForGood = true;
+    const socket = this.socket;
+    this.endConnection();
+    this.timers.clearTimeout(this.reconnectTimer);
+    if (socket) socket.close(1000);
+    this.setState("closed");
+  }
+
+  /** @param {number} code the close code */
+  onClose(code) {
+    this.endConnection();
+    if (this.closedForGood || FINAL_CLOSE_CODES.has(code)) {
+      this.closedForGood = true;
+      this.setState("closed", code);
+      return;
+    }
+    this.setState("offline", code);
+    this.reconnectTimer = this.timers.setTimeout(() => this.connect(), this.reconnectDelay(code));
+  }
+
+  /** @param {number} code @returns {number} milliseconds before the next attempt */
+  reconnectDelay(code) {
+    const delay = code === CLOSE_TOO_MANY ? BACKOFF_CAP_MS : backoffDelay(this.attempt, this.random);
+    this.attempt += 1;
+    return delay;
+  }
+
+  /** Forget the socket and everything that belonged to it. */
+  endConnection() {
+    this.socket = null;
+    this.ready = false;
+    this.gapOpen = false;
+    this.olderOpen = false;
+    this.timers.clearInterval(this.keepalive);
+    this.timers.clearTimeout(this.watchdog);
+    for (const handle of this.retries) this.timers.clearTimeout(handle);
+    this.retries.clear();
+    this.clearTyping();
+  }
+
+  /** No frame for SILENCE_LIMIT_MS: give the socket up and reconnect. */
+  drop() {
+    const socket = this.socket;
+    this.onClose(CLOSE_SILENT); // first, so the socket's own late close event is ignored
+    if (socket) socket.close(CLOSE_SILENT);
+  }
+
+  /** Arm the silence watchdog for the time left since the last frame. */
+  watch() {
+    this.timers.clearTimeout(this.watchdog);
+    const left = this.lastFrameAt + SILENCE_LIMIT_MS - this.timers.now();
+    this.watchdog = this.timers.setTimeout(() => {
+      if (this.timers.now() - this.lastFrameAt >= SILENCE_LIMIT_MS) this.drop();
+      else this.watch();
+    }, Math.max(0, left));
+  }
+
+  startKeepalive() {
+    this.timers.clearInterval(this.keepalive);
+    this.keepalive = this.timers.setInterval(() => this.send({ type: "ping", ts: this.timers.now() }), PING_EVERY_MS);
+  }
+
+  /**
+   * Send a frame if the socket is open.
+   * @param {object} frame
+   * @returns {boolean} whether it was sent
+   */
+  send(frame) {
+    if (!this.socket || this.socket.readyState !== 1) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  setState(state, code) {
+    this.state = state;
+    this.call("setState", state, code);
+  }
+
+  /** Call a view method, if the view has it. */
+  call(method, ...args) {
+    if (this.view && typeof this.view[method] === "function") this.view[method](...args);
+  }
+
+  // -- frames from the server -------------------------------------------------------------
+
+  /** Any frame (a `pong` included) proves the connection alive; `on_<type>` handles it. */
+  onText(text) {
+    this.lastFrameAt = this.timers.now();
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame.type !== "string") return;
+    const handler = this[`on_${frame.type}`];
+    if (typeof handler === "function") handler.call(this, frame);
+    const extra = this.handlers[frame.type];
+    if (typeof extra === "function") extra(frame, this);
+  }
+
+  on_welcome(frame) {
+    const messages = frame.messages || [];
+    this.attempt = 0;
+    this.you = frame.you;
+    this.joinLastId = frame.last_id || 0;
+    this.call("setRoom", frame.room, frame.you);
+    this.call("setPresence", frame.presence || []);
+    if (this.messages.size === 0) {
+      // Maybe older ones: one click asks, and a reply without has_more hides the button.
+      this.call("setOlder", messages.length > 0 && messages[0].id > 1);
+    }
+    this.takeMessages(messages);
+    this.setState("online");
+    this.startKeepalive();
+    if (!frame.has_more) this.becomeReady();
+  }
+
+  on_backlog(frame) {
+    this.takeMessages(frame.messages || []);
+    if (!frame.has_more) this.becomeReady();
+  }
+
+  /**
+   * Welcome and backlog are in: every id up to welcome.last_id is here, gone (deleted), or older
+   * than the latest page; send the outbox.
+   */
+  becomeReady() {
+    if (this.ready) return;
+    this.ready = true;
+    this.lastId = Math.max(this.lastId, this.joinLastId);
+    this.maxId = Math.max(this.maxId, this.lastId);
+    this.flushOutbox();
+    this.checkGap();
+  }
+
+  on_message(frame) {
+    this.takeMessages([frame]);
+    this.checkGap();
+  }
+
+  on_history(frame) {
+    if (frame.after !== null && frame.after !== undefined) this.fillGap(frame);
+    else this.addOlder(frame);
+  }
+
+  /** The reply to a gap request; a hole it does not fill is a deleted message: step over it. */
+  fillGap(frame) {
+    const messages = frame.messages || [];
+    this.gapOpen = false;
+    this.takeMessages(messages);
+    const covered = frame.has_more && messages.length ? messages[messages.length - 1].id : this.maxId;
+    this.lastId = Math.max(this.lastId, covered);
+    this.advance();
+    this.checkGap();
+  }
+
+  /** The reply to "load older". */
+  addOlder(frame) {
+    this.olderOpen = false;
+    this.takeMessages(frame.messages || []);
+    this.call("setOlder", Boolean(frame.has_more));
+  }
+
+  on_typing(frame) {
+    if (!frame.user || (this.you && frame.user.id === this.you.id)) return;
+    if (frame.active) {
+      this.typing.set(frame.user.id, { name: frame.user.name, until: this.timers.now() + TYPING_SHOWN_MS });
+    } else {
+      this.typing.delete(frame.user.id);
+    }
+    this.typingChanged();
+  }
+
+  on_presence(frame) {
+    this.call(frame.event === "joined" ? "addPresence" : "removePresence", frame.user);
+    if (frame.event === "left" && this.typing.delete(frame.user.id)) this.typingChanged();
+  }
+
+  on_read(frame) {
+    this.call("markSeen", frame.user, frame.last_read);
+  }
+
+  on_deleted(frame) {
+    this.seen.add(frame.id); // a late copy of it is not shown again
+    if (this.messages.delete(frame.id)) this.call("removeMessage", frame.id);
+  }
+
+  on_room(frame) {
+    this.call("setRoom", frame.room, this.you);
+  }
+
+  on_staff(frame) {
+    this.call("showNotice", "staff", frame);
+  }
+
+  on_conversation(frame) {
+    this.call("showNotice", "conversation", frame);
+  }
+
+  on_error(frame) {
+    const entry = frame.client_id ? this.outbox.get(frame.client_id) : undefined;
+    if (entry && RETRY_ERROR_CODES.has(frame.code)) {
+      this.retryLater(entry);
+      return;
+    }
+    if (entry) {
+      this.outbox.delete(entry.client_id);
+      this.saveOutbox();
+    }
+    this.call("showError", frame.detail || "", frame.client_id || null, frame.code);
+  }
+
+  // -- messages ---------------------------------------------------------------------------
+
+  /**
+   * Show the messages not seen yet (the view keeps them in id order), acknowledge outbox
+   * entries by `client_id`, and advance the resume point.
+   * @param {object[]} list
+   */
+  takeMessages(list) {
+    for (const message of list) this.takeMessage(message);
+    this.advance();
+  }
+
+  takeMessage(message) {
+    if (message.client_id && this.outbox.delete(message.client_id)) this.saveOutbox(); // our copy
+    if (this.seen.has(message.id)) return;
+    this.seen.add(message.id);
+    this.messages.set(message.id, message);
+    this.maxId = Math.max(this.maxId, message.id);
+    this.call("renderMessage", message, { pending: false });
+  }
+
+  /** Move the resume point over every id received just after it. */
+  advance() {
+    while (this.seen.has(this.lastId + 1)) this.lastId += 1;
+  }
+
+  /** Ask once for the missing range when a message arrived ahead of a hole. */
+  checkGap() {
+    if (!this.ready || this.gapOpen || this.maxId <= this.lastId) return;
+    this.gapOpen = this.send({ type: "history", after: this.lastId, limit: this.historyLimit });
+  }
+
+  /** Ask for the messages before the oldest one shown. */
+  loadOlder() {
+    if (!this.ready || this.olderOpen || this.messages.size === 0) return;
+    const before = Math.min(...this.messages.keys());
+    this.olderOpen = this.send({ type: "history", before, limit: this.historyLimit });
+  }
+
+  // -- sending ----------------------------------------------------------------------------
+
+  /**
+   * Queue a message: shown at once as pending, kept (and stored) until acknowledged, sent when
+   * online.
+   * @param {string} body
+   * @returns {string|null} its client_id, or null for an empty body
+   */
+  post(body) {
+    const text = (body || "").trim();
+    if (!text) return null;
+    const entry = { client_id: newClientId(), body: text };
+    this.outbox.set(entry.client_id, entry);
+    this.saveOutbox();
+    this.renderPending(entry);
+    if (this.ready) this.sendEntry(entry);
+    this.typingStopped();
+    return entry.client_id;
+  }
+
+  /** Send every unacknowledged message: once per connection, after welcome and backlog. */
+  flushOutbox() {
+    for (const entry of this.outbox.values()) {
+      this.renderPending(entry); // the author's name is known now
+      this.sendEntry(entry);
+    }
+  }
+
+  sendEntry(entry) {
+    this.send({ type: "message", body: entry.body, client_id: entry.client_id });
+  }
+
+  renderPending(entry) {
+    this.call("renderMessage", { client_id: entry.client_id, body: entry.body, author: this.you }, { pending: true });
+  }
+
+  /** `rate_limited` or `store_failed`: send the same entry again later on this connection. */
+  retryLater(entry) {
+    const handle = this.timers.setTimeout(() => {
+      this.retries.delete(handle); // a close clears the others: a new connection flushes anyway
+      if (this.outbox.has(entry.client_id)) this.sendEntry(entry);
+    }, RETRY_DELAY_MS);
+    this.retries.add(handle);
+  }
+
+  /** @returns {{client_id: string, body: string}[]} the outbox stored by an earlier page */
+  loadOutbox() {
+    if (!this.storage) return [];
+    try {
+      const entries = JSON.parse(this.storage.getItem(this.storageKey) || "[]");
+      if (!Array.isArray(entries)) return [];
+      return entries.filter((e) => e && CLIENT_ID_RE.test(e.client_id) && typeof e.body === "string" && e.body);
+    } catch {
+      return [];
+    }
+  }
+
+  saveOutbox() {
+    if (!this.storage) return;
+    try {
+      if (this.outbox.size) this.storage.setItem(this.storageKey, JSON.stringify([...this.outbox.values()]));
+      else this.storage.removeItem(this.storageKey);
+    } catch {
+      /* storage full or disabled: the outbox still lives in memory */
+    }
+  }
+
+  // -- typing -----------------------------------------------------------------------------
+
+  /** The user typed: tell the room at most once per TYPING_SEND_EVERY_MS; stop after idling. */
+  typed() {
+    const now = this.timers.now();
+    if (this.ready && now - this.lastTypingSent >= TYPING_SEND_EVERY_MS) {
+      this.lastTypingSent = now;
+      this.typingAnnounced = true;
+      this.send({ type: "typing", active: true });
+    }
+    this.timers.clearTimeout(this.typingIdle);
+    this.typingIdle = this.timers.setTimeout(() => this.typingStopped(), TYPING_IDLE_MS);
+  }
+
+  /** The user sent, or idled: `typing active:false` if `active:true` was said. */
+  typingStopped() {
+    this.timers.clearTimeout(this.typingIdle);
+    this.typingIdle = null;
+    if (!this.typingAnnounced) return;
+    this.typingAnnounced = false;
+    this.lastTypingSent = -Infinity;
+    this.send({ type: "typing", active: false });
+  }
+
+  /** Drop the people whose last `active: true` is older than TYPING_SHOWN_MS. */
+  expireTyping() {
+    const now = this.timers.now();
+    for (const [id, entry] of this.typing) if (entry.until <= now) this.typing.delete(id);
+    this.typingChanged();
+  }
+
+  /** Show who is typing, and wake up when the first of them expires. */
+  typingChanged() {
+    this.call("showTyping", [...this.typing.values()].map((entry) => entry.name));
+    this.timers.clearTimeout(this.typingTimer);
+    this.typingTimer = null;
+    if (!this.typing.size) return;
+    const first = Math.min(...[...this.typing.values()].map((entry) => entry.until));
+    this.typingTimer = this.timers.setTimeout(() => this.expireTyping(), Math.max(0, first - this.timers.now()));
+  }
+
+  clearTyping() {
+    if (!this.typing.size) return;
+    this.typing.clear();
+    this.typingChanged();
+  }
+
+  /** Tell the room how far this user has read. */
+  markRead() {
+    if (this.ready && this.lastId > 0 && this.lastId !== this.lastReadSent) {
+      this.lastReadSent = this.lastId;
+      this.send({ type: "read", last_read: this.lastId });
+    }
+  }
+}
+
+/** The browser's timers, late-bound so that fake timers installed by a test apply. */
+function browserTimers() {
+  return {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (handle) => clearTimeout(handle),
+    setInterval: (fn, ms) => setInterval(fn, ms),
+    clearInterval: (handle) => clearInterval(handle),
+    now: () => Date.now(),
+  };
+}
+
+/** The status text of a final close, by code; other closes show the state's own text. */
+const CLOSE_TEXTS = { 4400: "refused", 4401: "login-required", 4403: "refused", 4404: "not-found", 4410: "banned" };
+
+/**
+ * Renders a LiveChatClient into the markup of `includes/room_embed.html`.
+ *
+ * Translated strings come from `data-i18n-<name>` attributes of the root (`%(names)s`-style
+ * placeholders); message markup from its `<template data-livechat-message-template>`. Text is
+ * only ever set with `textContent`.
+ */
+export class DomView {
+  /** @param {HTMLElement} root the `[data-livechat-room]` element */
+  constructor(root) {
+    this.root = root;
+    const find = (selector) => root.querySelector(selector);
+    this.list = find("[data-livechat-messages]");
+    this.status = find("[data-livechat-status]");
+    this.presence = find("[data-livechat-presence]");
+    this.typingLine = find("[data-livechat-typing]");
+    this.older = find("[data-livechat-older]");
+    this.notice = find("[data-livechat-notice]");
+    this.form = find("[data-livechat-form]");
+    this.input = find("[data-livechat-input]");
+    this.submit = this.form ? this.form.querySelector('[type="submit"]') : null;
+    this.template = find("template[data-livechat-message-template]");
+    this.locale = pageLocale(root);
+    this.you = null;
+    this.room = null;
+    this.box = null;
+  }
+
+  /**
+   * A translated string from `data-i18n-<name>`, with `%(key)s` placeholders filled.
+   * @param {string} name
+   * @param {Record<string, string>} [values]
+   * @param {string} [fallback] when the attribute is missing (an older overridden template)
+   * @returns {string}
+   */
+  text(name, values = {}, fallback = name) {
+    const raw = this.root.getAttribute(`data-i18n-${name}`) ?? fallback;
+    return raw.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
+  }
+
+  setState(state, code) {
+    this.root.dataset.state = state;
+    const name = state === "closed" && CLOSE_TEXTS[code] ? CLOSE_TEXTS[code] : state;
+    if (this.status) this.status.textContent = this.text(name, {}, this.text(state));
+  }
+
+  setRoom(room, you) {
+    this.room = room;
+    this.you = you;
+    this.root.dataset.locked = room.locked ? "true" : "false";
+    if (this.notice && room.locked) {
+      this.notice.hidden = false;
+      this.notice.dataset.kind = "locked";
+      this.notice.textContent = this.text("locked");
+    } else if (this.notice && this.notice.dataset.kind === "locked") {
+      this.notice.hidden = true; // only our own notice: a staff notice stays
+    }
+    this.updateForm();
+  }
+
+  /**
+   * The form is off in a locked room and for an identity that may not post. (A closed client
+   * keeps it: the status line says why, and a typed message waits in the outbox.)
+   */
+  updateForm() {
+    const locked = Boolean(this.room && this.room.locked);
+    const off = locked || Boolean(this.you && this.you.can_post === false);
+    if (this.input) this.input.disabled = off;
+    if (this.submit) this.submit.disabled = off;
+  }
+
+  /** The `<li>` of a message: by id, else the pending (or failed) one with its client_id. */
+  find(message) {
+    if (message.id !== undefined) {
+      const byId = this.list.querySelector(`li[data-id="${Number(message.id)}"]`);
+      if (byId) return byId;
+    }
+    if (!message.client_id) return null;
+    const unsent = this.list.querySelectorAll('li[data-client-id]:not([data-id]), li[data-client-id][data-id=""]');
+    return [...unsent].find((item) => item.dataset.clientId === message.client_id) || null;
+  }
+
+  renderMessage(message, { pending }) {
+    const box = this.scroller();
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    const height = box.scrollHeight;
+    const item = this.find(message) || this.template.content.firstElementChild.cloneNode(true);
+    this.fill(item, message, pending);
+    this.place(item, pending ? Infinity : message.id);
+    const newest = !item.nextElementSibling || item.nextElementSibling.classList.contains("livechat-pending");
+    if (pending || (newest && atEnd)) {
+      box.scrollTop = box.scrollHeight;
+    } else if (item.getBoundingClientRect().top < box.getBoundingClientRect().top) {
+      box.scrollTop += box.scrollHeight - height; // an older message above: keep the view still
+    }
+  }
+
+  /** Fill a message's `<li>` from the message, with textContent only. */
+  fill(item, message, pending) {
+    const field = (name) => item.querySelector(`[data-field="${name}"]`);
+    const author = message.author || this.you || { id: "", name: "", kind: "user" };
+    field("author").textContent = author.name;
+    field("body").textContent = message.body;
+    if (message.client_id) item.dataset.clientId = message.client_id;
+    if (author.id) item.dataset.author = author.id;
+    item.classList.toggle("livechat-pending", pending);
+    item.classList.remove("livechat-failed");
+    item.classList.toggle("livechat-system", author.kind === "system");
+    item.classList.toggle("livechat-mine", Boolean(this.you && author.id === this.you.id));
+    const note = field("note");
+    if (note) note.textContent = pending ? this.text("sending") : "";
+    if (!pending && message.id !== undefined) {
+      item.dataset.id = String(message.id);
+      const time = field("created");
+      if (time) showTime(time, message.created, this.locale);
+    }
+  }
+
+  /** Keep the list in id order; pending messages (order Infinity) stay at the end. */
+  place(item, order) {
+    if (item.parentNode === this.list && Number(item.dataset.order) === order) return;
+    item.dataset.order = String(order);
+    const last = this.list.lastElementChild;
+    if (!last || (last !== item && Number(last.dataset.order) <= order)) {
+      this.list.appendChild(item); // the usual case: the newest message
+      return;
+    }
+    const next = [...this.list.children].find((other) => other !== item && Number(other.dataset.order) > order);
+    this.list.insertBefore(item, next || null);
+  }
+
+  /** The element that scrolls the messages: the list, or the nearest ancestor that scrolls. */
+  scroller() {
+    if (this.box) return this.box;
+    let box = this.list;
+    while (box && box !== this.root && !/(auto|scroll)/.test(getComputedStyle(box).overflowY)) box = box.parentElement;
+    this.box = box && box !== this.root ? box : this.list;
+    this.box.style.overflowAnchor = "none"; // renderMessage keeps the position itself
+    return this.box;
+  }
+
+  removeMessage(id) {
+    const item = this.list.querySelector(`li[data-id="${Number(id)}"]`);
+    if (item) item.remove();
+  }
+
+  showError(detail, clientId, code) {
+    const text = detail || this.text(`error-${code}`, {}, this.text("error", {}, code || ""));
+    const item = clientId ? this.find({ client_id: clientId }) : null;
+    if (item) {
+      item.classList.remove("livechat-pending");
+      item.classList.add("livechat-failed");
+      const note = item.querySelector('[data-field="note"]');
+      if (note) note.textContent = text;
+    } else if (this.notice) {
+      this.notice.hidden = false; // an error of no message: a notice, not the connection state
+      this.notice.dataset.kind = "error";
+      this.notice.textContent = text;
+    }
+  }
+
+  setPresence(users) {
+    if (!this.presence) return;
+    this.presence.replaceChildren();
+    for (const user of users) this.addPresence(user);
+  }
+
+  addPresence(user) {
+    if (!this.presence) return;
+    if ([...this.presence.children].some((li) => li.dataset.user === user.id)) return;
+    const li = document.createElement("li");
+    li.dataset.user = user.id;
+    li.classList.toggle("livechat-you", Boolean(this.you && user.id === this.you.id));
+    li.textContent = user.name;
+    this.presence.appendChild(li);
+  }
+
+  removePresence(user) {
+    if (!this.presence) return;
+    for (const li of [...this.presence.children]) if (li.dataset.user === user.id) li.remove();
+  }
+
+  showTyping(names) {
+    if (!this.typingLine) return;
+    const name = names.length === 1 ? "typing-one" : "typing-many";
+    this.typingLine.textContent = names.length ? this.text(name, { names: names.join(", ") }) : "";
+  }
+
+  setOlder(visible) {
+    if (this.older) this.older.hidden = !visible;
+  }
+
+  /** Someone else read up to `lastRead`: mark our own messages up to it as seen. */
+  markSeen(user, lastRead) {
+    if (this.you && user.id === this.you.id) return;
+    for (const item of this.list.querySelectorAll("li.livechat-mine[data-id]")) {
+      if (Number(item.dataset.id) <= lastRead && !item.dataset.seen) {
+        item.dataset.seen = "true";
+        item.title = this.text("seen");
+      }
+    }
+  }
+
+  showNotice(kind, frame) {
+    if (!this.notice || kind !== "staff") return;
+    this.notice.hidden = false;
+    this.notice.dataset.kind = "staff";
+    this.notice.textContent = this.text(frame.online ? "staff-online" : "staff-offline");
+  }
+}
+
+/** The language of the page around `root`, if `Intl` knows it (for times), else undefined. */
+function pageLocale(root) {
+  const holder = root.closest("[lang]");
+  const lang = holder ? holder.getAttribute("lang") : "";
+  try {
+    return lang ? new Intl.DateTimeFormat(lang).resolvedOptions().locale : undefined;
+  } catch {
+    return undefined; // not a BCP 47 tag
+  }
+}
+
+/** Fill a `<time>` with an ISO 8601 instant in local time: the time today, else date and time. */
+function showTime(time, iso, locale) {
+  const created = new Date(iso);
+  if (Number.isNaN(created.getTime())) return;
+  const today = created.toDateString() === new Date().toDateString();
+  time.dateTime = iso;
+  time.textContent = today
+    ? created.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" })
+    : created.toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
+  time.title = created.toLocaleString(locale);
+}
+
+/** sessionStorage, or null where the browser refuses it (blocked storage, sandboxed frames). */
+function sessionStore() {
+  try {
+    return globalThis.sessionStorage || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Enter sends, Shift+Enter (and Enter while an input method composes) is a newline. */
+function bindForm(view, client) {
+  if (!view.form || !view.input) return;
+  view.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (client.post(view.input.value)) view.input.value = "";
+  });
+  view.input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    view.form.requestSubmit();
+  });
+  view.input.addEventListener("input", () => client.typed());
+}
+
+/**
+ * Mount a client on a `[data-livechat-room]` element (once) and connect it.
+ * @param {HTMLElement} root
+ * @param {{View?: typeof DomView}} [options] a DomView subclass to render with
+ * @returns {LiveChatClient} also kept as `root.livechat`
+ */
+export function mount(root, { View = DomView } = {}) {
+  if (root.livechat) return root.livechat;
+  const view = new View(root);
+  const client = new LiveChatClient({
+    path: root.dataset.wsPath,
+    view,
+    storage: sessionStore(),
+    historyLimit: Number(root.dataset.historyLimit) || undefined,
+  });
+  root.livechat = client;
+  bindForm(view, client);
+  if (view.older) view.older.addEventListener("click", () => client.loadOlder());
+  const markRead = () => document.visibilityState === "visible" && client.markRead();
+  document.addEventListener("visibilitychange", markRead);
+  for (const type of ["welcome", "backlog", "message"]) client.on(type, markRead);
+  client.connect();
+  return client;
+}
+
+if (typeof document !== "undefined") {
+  const mountAll = () => document.querySelectorAll("[data-livechat-room]").forEach((root) => mount(root));
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+  else mountAll();
+}

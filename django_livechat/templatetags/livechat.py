@@ -1,0 +1,60 @@
+"""``{% load livechat %}``: embed chat in any page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.urls import reverse
+
+from django_livechat.conf import conf
+from django_livechat.models import Room
+from django_livechat.routing import room_ws_path
+
+register = template.Library()
+
+# The JS client asks for history pages of at most this many messages (protocol.md: `limit`).
+HISTORY_LIMIT = 50
+
+
+@register.inclusion_tag("django_livechat/includes/room_embed.html")
+def livechat_room(room: Room | str) -> dict[str, Any]:
+    """Embed a room: ``{% livechat_room "lobby" %}`` or ``{% livechat_room room %}``.
+
+    An unknown slug raises ``TemplateSyntaxError`` when ``DEBUG`` is on, so a typo shows at
+    once; in production the tag renders nothing rather than break the host page.
+    """
+    if not isinstance(room, Room):
+        try:
+            room = Room.objects.get(slug=room)
+        except Room.DoesNotExist:
+            if settings.DEBUG:
+                raise template.TemplateSyntaxError(
+                    f"livechat_room: no room with the slug {room!r}."
+                ) from None
+            return {"room": None}
+    return {
+        "room": room,
+        "ws_path": room_ws_path(room.slug),
+        "history_url": reverse("livechat:history", args=[room.slug]),
+    }
+
+
+@register.simple_tag
+def livechat_limits() -> dict[str, int]:
+    """The settings the chat form and client need: ``{% livechat_limits as limits %}``."""
+    return {
+        "max_body_length": conf.MAX_BODY_LENGTH,
+        "history_limit": min(HISTORY_LIMIT, conf.HISTORY_PAGE_SIZE),
+    }
+
+
+@register.inclusion_tag("django_livechat/includes/support_widget.html", takes_context=True)
+def livechat_support_widget(context: template.Context) -> dict[str, Any]:
+    """The floating support widget: ``{% livechat_support_widget %}``, once per page.
+
+    It needs ``request`` (the ``request`` context processor) and ``csrf_token`` (a
+    ``RequestContext``, as ``render()`` gives) from the page's context.
+    """
+    return {"request": context.get("request"), "csrf_token": context.get("csrf_token")}

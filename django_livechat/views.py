@@ -1,0 +1,172 @@
+"""HTTP pages: the room list, a room, and its JSON history."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import OuterRef, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from django_livechat import identity, permissions, protocol, store, support
+from django_livechat.conf import conf
+from django_livechat.models import Participant, Room
+from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
+
+
+def _identity(request: HttpRequest) -> identity.Identity:
+    if request.user.is_authenticated:
+        return permissions.resolve_staff(identity.for_user(request.user))
+    if not request.session.session_key:
+        # A session gives an anonymous visitor one identity across reloads and sockets.
+        request.session.save()
+    return identity.for_session(request.session.session_key)
+
+
+def _room_for(request: HttpRequest, slug: str) -> Room:
+    room = get_object_or_404(Room, slug=slug)
+    if not permissions.can_read_history(room, _identity(request)):
+        raise Http404(_("No such room."))
+    return room
+
+
+@require_GET
+def room_list(request: HttpRequest) -> HttpResponse:
+    rooms = Room.objects.filter(kind=Room.Kind.PUBLIC)
+    if request.user.is_authenticated:  # unread counts: messages after the user's last_read
+        last_read = Participant.objects.filter(
+            room=OuterRef("pk"), key=f"u:{request.user.pk}"
+        ).values("last_read")
+        rooms = rooms.annotate(last_read=Subquery(last_read))
+        for room in rooms:
+            room.unread = max(0, room.last_seq - (room.last_read or 0))
+    return render(request, "django_livechat/room_list.html", {"rooms": rooms})
+
+
+@require_GET
+def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    room = get_object_or_404(Room, slug=slug)
+    who = _identity(request)
+    if permissions.join_refusal(room, who) is not None:
+        if room.kind == Room.Kind.SUPPORT:  # reveal nothing of other people's conversations
+            raise Http404(_("No such room."))
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise Http404(_("No such room."))
+    context = {
+        "room": room,
+        "ws_path": room_ws_path(room.slug),
+        "history_url": reverse("livechat:history", args=[room.slug]),
+    }
+    return render(request, "django_livechat/room.html", context)
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name)
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not "²" nor "١٢"
+        raise ValueError(name)
+    return int(value)
+
+
+@require_GET
+def history(request: HttpRequest, slug: str) -> JsonResponse:
+    """``?after=<id>`` (messages after it, oldest first) or ``?before=<id>&limit=<n>``."""
+    room = _room_for(request, slug)
+    try:
+        after = _int_param(request, "after")
+        before = _int_param(request, "before")
+        limit = _int_param(request, "limit")
+    except ValueError as exc:
+        return JsonResponse(
+            protocol.error_frame(
+                protocol.Code.INVALID_FRAME,
+                _("%(field)s must be a non-negative integer.") % {"field": exc.args[0]},
+            ),
+            status=400,
+        )
+    page = conf.HISTORY_PAGE_SIZE
+    if after is not None and before is not None:
+        return JsonResponse(
+            protocol.error_frame(protocol.Code.INVALID_FRAME, _("Give before or after, not both.")),
+            status=400,
+        )
+    if limit is not None and not 1 <= limit <= page:
+        return JsonResponse(
+            protocol.error_frame(
+                protocol.Code.INVALID_FRAME,
+                _("limit must be between 1 and %(max)d.") % {"max": page},
+            ),
+            status=400,
+        )
+    limit = min(50, page) if limit is None else limit  # as the history frame's default
+    messages, has_more = store.history(room.pk, before=before, after=after, limit=limit)
+    return JsonResponse(
+        {
+            "room": protocol.room_info(room),
+            "messages": [protocol.message_frame(room.slug, m) for m in messages],
+            "has_more": has_more,
+        }
+    )
+
+
+# -- support conversations -----------------------------------------------------------------
+
+
+def _conversation_json(conversation, created: bool) -> JsonResponse:
+    slug = conversation.room.slug
+    return JsonResponse(
+        {
+            "conversation": slug,
+            "title": conversation.room.title,
+            "ws_path": room_ws_path(slug),
+            "history_url": reverse("livechat:history", args=[slug]),
+            "created": created,
+        },
+        status=201 if created else 200,
+    )
+
+
+def _visitor(request: HttpRequest) -> identity.Identity | None:
+    if not request.user.is_authenticated and not conf.SUPPORT_ALLOW_ANONYMOUS:
+        return None
+    return _identity(request)
+
+
+@require_POST
+def support_start(request: HttpRequest) -> JsonResponse:
+    """Open (or find again) the visitor's support conversation. CSRF-protected."""
+    who = _visitor(request)
+    if who is None:
+        return JsonResponse(
+            protocol.error_frame(protocol.Code.FORBIDDEN, _("Log in to contact us.")), status=403
+        )
+    page = request.POST.get("page", "")[:500]
+    conversation, created = support.start_conversation(who, page)
+    return _conversation_json(conversation, created)
+
+
+@require_GET
+def support_current(request: HttpRequest) -> JsonResponse:
+    """The visitor's existing support conversation, or 404: the widget resumes it."""
+    who = _visitor(request)
+    conversation = support.current_conversation(who) if who else None
+    if conversation is None:
+        return JsonResponse(
+            protocol.error_frame(protocol.Code.NOT_FOUND, _("No conversation yet.")), status=404
+        )
+    return _conversation_json(conversation, False)
+
+
+@require_GET
+def console(request: HttpRequest) -> HttpResponse:
+    """The staff console page; the live data comes over ws/livechat/admin/."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not permissions.user_is_staff(request.user):
+        raise Http404(_("No such page."))
+    context = {"staff_ws_path": STAFF_WS_PATH, "room_ws_prefix": ROOM_WS_PREFIX}
+    return render(request, "django_livechat/console.html", context)

@@ -1,0 +1,106 @@
+"""Shared fixtures: rooms, users with sessions, and WebSocket clients that always disconnect."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from django_livechat.models import Room
+from tests.asgi import application
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+def pytest_report_header(config):
+    db = "PostgreSQL" if os.environ.get("LIVECHAT_TEST_DATABASE_URL") else "SQLite"
+    layer = "Redis" if os.environ.get("LIVECHAT_TEST_REDIS_URL") else "in-memory"
+    return f"django-livechat pass: {db} + {layer} channel layer"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit buckets live in the process: each test starts with full ones."""
+    from django_livechat import limits
+
+    limits.reset()
+    yield
+    limits.reset()
+
+
+@pytest.fixture
+def room(db):
+    return Room.objects.create(slug="lobby", title="Lobby")
+
+
+def session_cookie_for(user=None) -> bytes:
+    """A real session (logged in as ``user`` if given), as a Cookie header value."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    else:
+        session = client.session
+        session["seen"] = True
+        session.save()
+        client.cookies["sessionid"] = session.session_key
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+asession_cookie_for = database_sync_to_async(session_cookie_for)
+
+
+class Clients:
+    """Opens communicators and disconnects every one of them at teardown."""
+
+    def __init__(self):
+        self.open: list[WebsocketCommunicator] = []
+
+    async def connect(
+        self,
+        slug="lobby",
+        *,
+        query="",
+        cookie: bytes | None = None,
+        origin=ORIGIN,
+        path=None,
+        expect_welcome=True,
+    ):
+        headers = [origin] if origin else []
+        if cookie:
+            headers.append((b"cookie", cookie))
+        path = path or f"/ws/livechat/rooms/{slug}/" + (f"?{query}" if query else "")
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        self.open.append(communicator)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected, f"not accepted: {path}"
+        if not expect_welcome:
+            return communicator, None
+        welcome = await communicator.receive_json_from(timeout=5)
+        assert welcome["type"] == "welcome", welcome
+        return communicator, welcome
+
+    async def close_all(self):
+        for communicator in self.open:
+            with contextlib.suppress(Exception):  # already closed by the server
+                await communicator.disconnect(timeout=5)
+        self.open.clear()
+
+
+@pytest.fixture
+async def clients():
+    pool = Clients()
+    yield pool
+    await pool.close_all()
+
+
+async def receive_type(communicator, type_, wait=5):
+    """The next frame of ``type_``, skipping presence/typing/read frames in between."""
+    while True:
+        frame = await communicator.receive_json_from(timeout=wait)
+        if frame["type"] == type_:
+            return frame
+        assert frame["type"] in ("presence", "typing", "read"), frame

@@ -1,0 +1,122 @@
+"""What a person sees in a room, in real Chromium against a real server."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import screenshot
+
+pytestmark = pytest.mark.e2e
+
+ONLINE = '[data-livechat-room][data-state="online"]'
+
+
+def open_room(context, server, slug="lobby"):
+    page = context.new_page()
+    page.goto(f"{server.url}/chat/rooms/{slug}/")
+    page.wait_for_selector(ONLINE, timeout=15000)
+    return page
+
+
+def send(page, text):
+    page.fill("[data-livechat-input]", text)
+    page.keyboard.press("Enter")
+
+
+def shown_ids(page):
+    return [
+        int(i)
+        for i in page.eval_on_selector_all(
+            "[data-livechat-messages] li[data-id]", "items => items.map(i => i.dataset.id)"
+        )
+    ]
+
+
+def stored(server, slug="lobby"):
+    with urllib.request.urlopen(f"{server.url}/chat/rooms/{slug}/history/?after=0&limit=100") as r:
+        return json.load(r)["messages"]
+
+
+def test_two_visitors_chat_and_a_reconnecting_one_misses_nothing(server, contexts):
+    alice = open_room(contexts(), server, "random")
+    bob = open_room(contexts(), server, "random")
+    send(alice, "hello bob")
+    bob.wait_for_selector("li[data-id]:has-text('hello bob')")
+    send(bob, "hello alice")
+    alice.wait_for_selector("li[data-id]:has-text('hello alice')")
+    screenshot(alice, "room")
+
+    server.stop()  # bob's socket drops; he keeps typing while offline
+    bob.wait_for_selector('[data-livechat-room][data-state="offline"]', timeout=15000)
+    send(bob, "typed while offline")
+    bob.wait_for_selector("li.livechat-pending:has-text('typed while offline')")
+    server.start()
+    alice.wait_for_selector(ONLINE, timeout=30000)
+    for i in range(3):
+        send(alice, f"while you were away {i}")
+    bob.wait_for_selector(ONLINE, timeout=30000)
+    bob.wait_for_selector("li[data-id]:has-text('while you were away 2')", timeout=15000)
+    alice.wait_for_selector("li[data-id]:has-text('typed while offline')", timeout=15000)
+
+    bodies = [m["body"] for m in stored(server, "random")]
+    assert bodies.count("typed while offline") == 1  # the outbox sent it once
+    for page in (alice, bob):
+        ids = shown_ids(page)
+        assert ids == sorted(ids) and len(ids) == len(set(ids)) == len(bodies)
+    assert bob.locator("li.livechat-pending").count() == 0
+
+
+PAYLOADS = [
+    '<img src=x onerror="window.__pwned=1;alert(1)">',
+    "<script>window.__pwned=1;alert(1)</script>",
+    '<a href="javascript:alert(1)">click me</a>',
+    '"><svg onload=alert(1)>',
+]
+
+
+def test_html_and_script_payloads_are_shown_as_text_and_run_nothing(server, contexts):
+    sender = open_room(contexts(), server)
+    reader = open_room(contexts(), server)
+    dialogs = []
+    for page in (sender, reader):
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    for payload in PAYLOADS:
+        send(sender, payload)
+    reader.wait_for_selector("li[data-id]:has-text('svg onload')", timeout=15000)
+    reader.reload()  # the same messages again, from the welcome frame
+    reader.wait_for_selector("li[data-id]:has-text('svg onload')", timeout=15000)
+    messages = reader.locator("[data-livechat-messages]")
+    for payload in PAYLOADS:
+        assert messages.locator(f"li:has-text({json.dumps(payload)})").count() == 1
+    assert messages.locator("img, script, a, svg").count() == 0
+    assert reader.evaluate("window.__pwned") is None
+    assert dialogs == []
+
+
+def test_host_template_override_renders(server, contexts):
+    page = open_room(contexts(), server)
+    banner = page.locator("[data-example-override]")
+    assert banner.count() == 1 and "Example Site" in banner.inner_text()
+    accent = page.evaluate(
+        "getComputedStyle(document.documentElement).getPropertyValue('--livechat-accent').trim()"
+    )
+    assert accent == "#0b6e4f"
+
+
+def test_foreign_origin_websocket_is_refused(server):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    def attempt(origin):
+        url = f"ws://127.0.0.1:{server.port}/ws/livechat/rooms/lobby/"
+        try:
+            with connect(url, additional_headers={"Origin": origin}, open_timeout=10) as ws:
+                return json.loads(ws.recv(timeout=10))["type"]
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    assert attempt("http://evil.example") == 403
+    assert attempt(f"http://127.0.0.1:{server.port}") == "welcome"

@@ -1,0 +1,1 @@
+"""Integration tests: real uvicorn/daphne processes, Redis and PostgreSQL on 127.0.0.1."""

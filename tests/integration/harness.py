@@ -1,0 +1,431 @@
+"""Processes and plumbing of the integration tests, every one bounded in time.
+
+- :class:`Server`: example_site under uvicorn or daphne on 127.0.0.1, on a fixed free port so
+  that it can be killed and started again where its clients expect it.
+- :class:`RedisServer`: a private ``redis-server`` (no persistence) that a test may restart
+  without disturbing the shared one.
+- :class:`TcpProxy`: a TCP relay between the servers and PostgreSQL that a test can cut (every
+  connection closed, new ones refused) and restore.
+- :class:`Database`: a private PostgreSQL database, migrated, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+ORIGIN = "http://127.0.0.1"
+SETTINGS = "tests.integration.settings"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a server process: example_site's variables plus the test knobs."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LIVECHAT_TEST_", "LIVECHAT_IT_", "DJANGO_"))
+    }
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT / "example_site"), str(ROOT)]),
+        DJANGO_SETTINGS_MODULE=SETTINGS,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        LIVECHAT_RATE_LIMIT="off",
+        DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECRET_KEY="integration-tests-" + uuid.uuid4().hex,
+        SECURE_SSL_REDIRECT="false",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+# -- ASGI servers ---------------------------------------------------------------------------
+
+
+class Server:
+    """example_site served by ``kind`` ("uvicorn" or "daphne"); restartable on its port."""
+
+    def __init__(self, kind: str, env: dict[str, str], logdir: Path, name: str) -> None:
+        if kind not in ("uvicorn", "daphne"):
+            raise ValueError(kind)
+        self.kind = kind
+        self.env = env
+        self.name = name
+        self.port = free_port()
+        self.log = logdir / f"{name}-{kind}-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        app = "example_site.asgi:application"
+        if self.kind == "uvicorn":
+            return [
+                PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
+                "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2",
+            ]  # fmt: skip
+        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0", app]
+
+    async def start(self, within: float = 30) -> None:
+        """Start the process and wait until a WebSocket handshake succeeds."""
+        self._spawn()
+        await self._wait_ready(within)
+
+    def _spawn(self) -> None:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.starts += 1
+        with self.log.open("a") as out:
+            out.write(f"\n===== start {self.starts}: {' '.join(self.command())}\n")
+            out.flush()
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.log.parent,  # not the repository: the code comes from PYTHONPATH
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    async def _wait_ready(self, within: float) -> None:
+        import websockets
+
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process.returncode}):\n{self.tail()}"
+                )
+            if port_open(self.port):
+                try:
+                    async with websockets.connect(
+                        f"{self.url}/ws/livechat/echo/", origin=ORIGIN, open_timeout=2
+                    ) as ws:
+                        await ws.send("ready?")
+                        await asyncio.wait_for(ws.recv(), 2)
+                    return
+                except (TimeoutError, OSError, websockets.WebSocketException):
+                    pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer within {within} s:\n{self.tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no cleanup; the port frees at once."""
+        if self.running:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.running:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_count(self, needle: str) -> int:
+        try:
+            return self.log.read_text(errors="replace").count(needle)
+        except OSError:
+            return 0
+
+
+# -- Redis ----------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A private redis-server on a free port, without persistence: a restart empties it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> None:
+        assert self.binary, "redis-server is not installed"
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--loglevel",
+                "warning",
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port_open(self.port):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError("redis-server exited")
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen within {timeout} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # an abrupt end: what a crash or an OOM kill looks like
+            self.process.wait(timeout=10)
+
+
+# -- a TCP proxy that can be cut ------------------------------------------------------------
+
+
+class TcpProxy:
+    """Relays 127.0.0.1:<port> to ``target``, in its own thread and event loop.
+
+    ``cut()`` closes every relayed connection and stops listening (new connections are
+    refused); ``restore()`` listens again on the same port.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server: asyncio.AbstractServer | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.connections = 0
+
+    def start(self) -> None:
+        self.thread.start()
+        self._call(self._listen())
+
+    def cut(self) -> None:
+        self._call(self._cut())
+
+    def restore(self) -> None:
+        self._call(self._listen())
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._call(self._cut())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+    def _call(self, coro, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _listen(self) -> None:
+        if self.server is None:
+            self.server = await asyncio.start_server(
+                self._relay, "127.0.0.1", self.port, reuse_address=True
+            )
+
+    async def _cut(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for writer in list(self.writers):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self.writers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.writers -= {writer, up_writer}
+
+
+# -- databases ------------------------------------------------------------------------------
+
+
+def migrate(database_url: str) -> None:
+    """``manage.py migrate`` of example_site against ``database_url``."""
+    result = subprocess.run(
+        [PYTHON, str(ROOT / "example_site" / "manage.py"), "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=server_env(database_url, ""),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if result.returncode:
+        raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+
+
+def with_database(url: str, name: str, *, port: int | None = None) -> str:
+    """``url`` pointing at database ``name`` (and at 127.0.0.1:``port`` if given)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if port is not None:
+        userinfo = netloc.rsplit("@", 1)[0] + "@" if "@" in netloc else ""
+        netloc = f"{userinfo}127.0.0.1:{port}"
+    return urlunsplit((parts.scheme, netloc, f"/{name}", parts.query, ""))
+
+
+@dataclass
+class Database:
+    """A private PostgreSQL database on the server of ``server_url``."""
+
+    server_url: str
+    name: str = field(default_factory=lambda: f"livechat_it_{uuid.uuid4().hex[:10]}")
+
+    @property
+    def url(self) -> str:
+        return with_database(self.server_url, self.name)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.server_url)
+        return parts.hostname or "127.0.0.1", parts.port or 5432
+
+    def via(self, port: int) -> str:
+        """The URL of this database through a proxy listening on 127.0.0.1:``port``."""
+        return with_database(self.server_url, self.name, port=port)
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def create(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def migrate(self) -> None:
+        migrate(self.url)
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    # -- data the tests read and write --
+
+    def create_rooms(self, slugs: list[str]) -> dict[str, int]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "INSERT INTO django_livechat_room (slug, title, kind, locked, last_seq, created) "
+                "SELECT s, s, 'public', false, 0, now() FROM unnest(%s::text[]) AS s "
+                "RETURNING slug, id",
+                [slugs],
+            ).fetchall()
+        return dict(rows)
+
+    def messages(self, slug: str) -> list[tuple[int, str, str, str]]:
+        """(id, author key, client_id, body) of every stored message of the room, by id."""
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT m.seq, m.author_key, m.client_id, m.body FROM django_livechat_message m "
+                "JOIN django_livechat_room r ON r.id = m.room_id WHERE r.slug = %s ORDER BY m.seq",
+                [slug],
+            ).fetchall()
+
+    def last_seq(self, slug: str) -> int:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT last_seq FROM django_livechat_room WHERE slug = %s", [slug]
+            ).fetchone()
+        return row[0]
+
+    def connections(self, slug: str) -> list[tuple[str, str]]:
+        """(identity key, server instance) of the room's recorded connections."""
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT c.key, c.instance FROM django_livechat_connection c "
+                "JOIN django_livechat_room r ON r.id = c.room_id WHERE r.slug = %s",
+                [slug],
+            ).fetchall()
+
+
+async def guest_cookie(port: int, slug: str, within: float = 10) -> str:
+    """A ``Cookie`` header value with a fresh Django session: a stable guest identity.
+
+    A GET of the room's history page saves a session for an anonymous visitor.
+    """
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), within)
+    try:
+        writer.write(
+            f"GET /chat/rooms/{slug}/history/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = (await asyncio.wait_for(reader.read(-1), within)).split(b"\r\n\r\n", 1)[0]
+    finally:
+        writer.close()
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "set-cookie" and value.strip().startswith("sessionid="):
+            return value.strip().split(";", 1)[0]
+    raise AssertionError(f"no session cookie in:\n{head.decode('latin-1')}")

@@ -1,0 +1,133 @@
+"""Two server processes sharing one Redis and one PostgreSQL; one of them killed and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.integration.conftest import unique
+from tests.integration.harness import guest_cookie
+
+pytestmark = pytest.mark.integration
+
+
+def assert_every_message_once_in_order(clients, stored_ids):
+    for client in clients:
+        assert client.order_violations() == []
+        assert len(client.shown) == len(set(client.shown)), f"{client.label} showed a duplicate"
+        assert sorted(client.shown) == stored_ids, f"{client.label} missed messages"
+
+
+async def test_two_servers_deliver_every_message_to_every_client_once_in_order(
+    database, redis_url, servers, clients
+):
+    slug = unique("two")
+    database.create_rooms([slug])
+    a = await servers.start("uvicorn", database.url, redis_url, name="a")
+    b = await servers.start("daphne", database.url, redis_url, name="b")
+    members = []
+    for i in range(6):
+        server = (a, b)[i % 2]
+        cookie = await guest_cookie(server.port, slug)
+        members.append(
+            await clients.connect(server.url, slug, cookie=cookie, label=f"{server.name}{i}")
+        )
+    per_sender = 30
+    sent = []
+    for n in range(per_sender):
+        sent += await asyncio.gather(*(c.post(f"{c.label} says {n}") for c in members))
+    total = per_sender * len(members)
+    for client in members:
+        await client.wait_until(
+            lambda c=client: len(c.shown) >= total and not c.outbox, 30, f"{total} messages"
+        )
+    stored = database.messages(slug)
+    assert [row[0] for row in stored] == list(range(1, total + 1))
+    assert sorted(row[2] for row in stored) == sorted(sent)  # each client_id stored once
+    assert_every_message_once_in_order(members, list(range(1, total + 1)))
+    for client in members:
+        assert client.shown == list(range(1, total + 1)), "shown out of id order"
+        assert client.gap_requests == 0  # the servers filled every gap themselves
+        assert len(client.connections) == 1
+
+
+async def keep_posting(client, stop: asyncio.Event, every: float, sent: list[str]) -> None:
+    """Post until ``stop``; while disconnected, posts wait in the client's outbox."""
+    n = 0
+    while not stop.is_set():
+        sent.append(await client.post(f"{client.label} #{n}"))
+        n += 1
+        await asyncio.sleep(every)
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+async def test_killed_server_clients_catch_up_and_presence_drops_its_identities(
+    kind, database, redis_url, servers, clients
+):
+    slug = unique(f"kill-{kind}")
+    database.create_rooms([slug])
+    timeout, heartbeat, tick = 3.0, 1.0, 0.5
+    knobs = {
+        "LIVECHAT_IT_PRESENCE_TIMEOUT": str(timeout),
+        "LIVECHAT_IT_PRESENCE_HEARTBEAT": str(heartbeat),
+        "LIVECHAT_IT_RECONCILE_INTERVAL": str(tick),
+    }
+    a = await servers.start(kind, database.url, redis_url, name="a", **knobs)
+    b = await servers.start("uvicorn", database.url, redis_url, name="b", **knobs)
+    on_a, on_b = [], []
+    for i in range(6):
+        server, group = ((a, on_a), (b, on_b))[i % 2]
+        cookie = await guest_cookie(server.port, slug)
+        group.append(
+            await clients.connect(server.url, slug, cookie=cookie, label=f"{server.name}{i}")
+        )
+    members = on_a + on_b
+    a_ids = {c.you["id"] for c in on_a}
+    everyone = {c.you["id"] for c in members}
+    for client in on_b:
+        await client.wait_until(lambda c=client: set(c.presence) == everyone, 10, "presence")
+
+    stop, sent = asyncio.Event(), []
+    posting = [asyncio.create_task(keep_posting(c, stop, 0.1, sent)) for c in members]
+    await asyncio.sleep(1.5)
+    a.kill()  # SIGKILL: no disconnect handler runs, its Connection rows stay behind
+    killed_at = asyncio.get_running_loop().time()
+    bound = timeout + heartbeat + tick  # docs/deployment.md: when a crashed process leaves
+    for client in on_b:
+        await client.wait_until(
+            lambda c=client: not a_ids & set(c.presence), bound + 5, "a's identities to leave"
+        )
+    left = [
+        at - killed_at
+        for client in on_b
+        for at, event, who in client.presence_log
+        if event == "left" and who in a_ids and at >= killed_at
+    ]
+    await a.start()  # the same port: a's clients come back with ?after=<last id>
+    await asyncio.sleep(2)
+    stop.set()
+    await asyncio.gather(*posting)
+
+    for client in members:
+        await client.wait_until(lambda c=client: not c.outbox, 30, "every message acknowledged")
+    stored = database.messages(slug)
+    total = len(stored)
+    assert [row[0] for row in stored] == list(range(1, total + 1))
+    assert len({(row[1], row[2]) for row in stored}) == total  # no client_id stored twice
+    assert {row[2] for row in stored} == set(sent)  # every posted message stored, once
+    for client in members:
+        await client.wait_until(lambda c=client: len(c.messages) >= total, 30, f"{total} ids")
+        assert client.order_violations() == []
+        assert len(client.shown) == len(set(client.shown)) == total
+    for client in on_a:
+        assert len(client.connections) >= 2, "expected a reconnect"
+    for client in on_b:
+        assert len(client.connections) == 1
+        await client.wait_until(lambda c=client: set(c.presence) == everyone, 10, "rejoined")
+    print(
+        f"\n[{kind}] {total} messages; a's identities left b's presence "
+        f"{min(left):.1f}..{max(left):.1f} s after the kill (bound {bound:.1f} s); "
+        f"reconnects of a's clients: {[len(c.connections) - 1 for c in on_a]}"
+    )
+    assert max(left) <= bound + 1.0  # + scheduling and database time

@@ -1,0 +1,429 @@
+// Unit tests of the JS client's protocol logic: node --test tests/js/ (Node 20, no packages).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+
+import {
+  DomView,
+  LiveChatClient,
+  backoffDelay,
+  newClientId,
+  socketUrl,
+} from "../../django_livechat/static/django_livechat/js/livechat.js";
+import { FakeSocket, FakeStorage, FakeTimers, fakeView } from "./fakes.mjs";
+
+const PATH = "/ws/livechat/rooms/lobby/";
+const you = { id: "g:abc", name: "Guest ABC", kind: "guest", can_post: true, is_staff: false };
+const bob = { id: "u:2", name: "bob", kind: "user" };
+
+const msg = (id, extra = {}) => ({
+  type: "message", id, room: "lobby", body: `m${id}`, created: "2026-11-25T09:30:00+00:00",
+  author: bob, client_id: `x${id}`, ...extra,
+});
+const welcome = (messages = [], extra = {}) => ({
+  type: "welcome", room: { slug: "lobby", title: "Lobby", kind: "public", locked: false }, you,
+  presence: [you], messages, last_id: messages.length ? messages.at(-1).id : 0, has_more: false,
+  ...extra,
+});
+const history = (messages, extra) => ({ type: "history", messages, has_more: false, before: null, after: null, ...extra });
+
+function makeClient({ storage = new FakeStorage(), timers = new FakeTimers(), random = () => 0.5 } = {}) {
+  FakeSocket.all = [];
+  const view = fakeView();
+  const client = new LiveChatClient({
+    path: PATH, view, WebSocket: FakeSocket, storage, timers, random,
+    location: { protocol: "https:", host: "chat.example" },
+  });
+  client.connect();
+  return { client, view, timers, storage, socket: () => FakeSocket.all.at(-1) };
+}
+
+/** A client past its welcome, with messages 1..n shown. */
+function online(n = 0, options) {
+  const made = makeClient(options);
+  made.socket().receive(welcome(Array.from({ length: n }, (_, i) => msg(i + 1))));
+  return made;
+}
+
+// -- the URL ----------------------------------------------------------------------------------
+
+test("the socket URL follows the page's scheme and resumes after the last id", () => {
+  assert.equal(socketUrl({ protocol: "http:", host: "a:8000" }, "/ws/x/", 0), "ws://a:8000/ws/x/");
+  assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 0), "wss://a/ws/x/");
+  assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 42), "wss://a/ws/x/?after=42");
+});
+
+test("the first connection asks for the latest messages; a reconnect resumes after the last id", () => {
+  const { socket, timers } = makeClient();
+  assert.equal(socket().url, "wss://chat.example/ws/livechat/rooms/lobby/");
+  socket().receive(welcome([msg(51), msg(52)])); // the latest page: 1..50 are older, not a gap
+  socket().receive(msg(53));
+  assert.deepEqual(socket().frames("history"), []);
+  socket().serverClose(1006);
+  timers.advance(20000);
+  assert.equal(FakeSocket.all.length, 2);
+  assert.equal(socket().url, "wss://chat.example/ws/livechat/rooms/lobby/?after=53");
+});
+
+// -- the outbox -------------------------------------------------------------------------------
+
+test("an outbox entry is shown at once, sent once after welcome, and acknowledged by client_id", () => {
+  const { client, socket, storage, view } = makeClient();
+  const clientId = client.post("  hello  ");
+  assert.deepEqual(view.calls.at(-1), ["renderMessage", clientId, true]);
+  assert.deepEqual(socket().sent, [], "nothing is sent before welcome");
+  socket().receive(welcome());
+  assert.deepEqual(socket().frames("message"), [{ type: "message", client_id: clientId, body: "hello" }]);
+  assert.ok(storage.getItem(client.storageKey).includes(clientId));
+  socket().receive(msg(1, { client_id: clientId, author: you, body: "hello" }));
+  assert.equal(client.outbox.size, 0);
+  assert.equal(storage.getItem(client.storageKey), null);
+  assert.equal(view.pending.size, 0);
+  assert.equal(view.shown.get(1).body, "hello");
+  assert.equal(socket().frames("message").length, 1, "sent once");
+});
+
+test("empty bodies are not queued", () => {
+  const { client, socket } = online();
+  assert.equal(client.post("   \n "), null);
+  assert.equal(client.outbox.size, 0);
+  assert.deepEqual(socket().frames("message"), []);
+});
+
+test("the outbox survives a reload: shown at once, resent once after welcome and backlog", () => {
+  const storage = new FakeStorage();
+  const first = online(0, { storage });
+  const clientId = first.client.post("typed before reload");
+  // The page goes away before the acknowledgement; a new page with the same sessionStorage:
+  const second = makeClient({ storage });
+  assert.deepEqual(second.view.calls[0], ["renderMessage", clientId, true], "shown before connecting");
+  second.socket().receive(welcome([], { has_more: true }));
+  assert.deepEqual(second.socket().frames("message"), [], "not before the backlog is done");
+  second.socket().receive({ type: "backlog", messages: [], has_more: false });
+  assert.deepEqual(second.socket().frames("message"), [{ type: "message", client_id: clientId, body: "typed before reload" }]);
+  second.socket().receive({ type: "backlog", messages: [], has_more: false });
+  assert.equal(second.socket().frames("message").length, 1, "once per connection");
+});
+
+test("an entry stored before the connection dropped is acknowledged by the backlog, not resent", () => {
+  const { client, socket, timers, view } = online(1);
+  const clientId = client.post("did it arrive?");
+  socket().serverClose(1006); // dropped before the copy came back
+  timers.advance(20000);
+  socket().receive(welcome([msg(2, { client_id: clientId, author: you })], { last_id: 2 }));
+  assert.equal(client.outbox.size, 0);
+  assert.deepEqual(socket().frames("message"), []);
+  assert.equal(view.pending.size, 0);
+});
+
+test("a message typed offline is sent after the reconnect, not before", () => {
+  const { client, socket, timers } = online();
+  socket().serverClose(1006);
+  client.post("offline words");
+  timers.advance(20000);
+  assert.deepEqual(socket().frames("message"), []);
+  socket().receive(welcome());
+  assert.equal(socket().frames("message").length, 1);
+});
+
+test("a non-retryable error drops the entry and shows the error on it", () => {
+  const { client, socket, view, storage } = online();
+  const bad = client.post("x".repeat(10));
+  socket().receive({ type: "error", code: "body_too_long", detail: "too long", client_id: bad });
+  assert.equal(client.outbox.has(bad), false);
+  assert.equal(storage.getItem(client.storageKey), null);
+  assert.deepEqual(view.errors, [{ detail: "too long", clientId: bad, code: "body_too_long" }]);
+});
+
+test("rate_limited and store_failed keep the entry and retry it later on the same connection", () => {
+  for (const code of ["rate_limited", "store_failed"]) {
+    const { client, socket, view, timers } = online();
+    const later = client.post("later");
+    socket().receive({ type: "error", code, detail: "not now", client_id: later });
+    assert.equal(client.outbox.has(later), true, code);
+    assert.deepEqual(view.errors, [], code);
+    timers.advance(1000);
+    assert.equal(socket().frames("message").length, 1, `${code}: not at once`);
+    timers.advance(5000);
+    assert.deepEqual(socket().frames("message").at(-1), { type: "message", client_id: later, body: "later" });
+    assert.equal(socket().frames("message").length, 2, code);
+  }
+});
+
+test("a retry due after a reconnect is not sent twice: the flush already sent it", () => {
+  const { client, socket, timers } = online(0, { random: () => 0 });
+  const later = client.post("later");
+  socket().receive({ type: "error", code: "rate_limited", detail: "", client_id: later });
+  socket().serverClose(1006);
+  timers.advance(0);
+  socket().receive(welcome());
+  timers.advance(10000);
+  assert.equal(socket().frames("message").length, 1);
+});
+
+// -- ids: de-duplication, order, gaps -------------------------------------------------------------
+
+test("a repeated id is shown once", () => {
+  const { client, socket, view } = online(1);
+  socket().receive(msg(2));
+  socket().receive(msg(2));
+  socket().receive(history([msg(1), msg(2)], { before: 3 }));
+  assert.deepEqual(view.calls.filter((c) => c[0] === "renderMessage").map((c) => c[1]), [1, 2]);
+  assert.equal(client.lastId, 2);
+});
+
+test("a deleted message is removed and a late copy of it is not shown again", () => {
+  const { socket, view } = online(2);
+  socket().receive({ type: "deleted", id: 1, room: "lobby" });
+  socket().receive(msg(1));
+  assert.deepEqual([...view.shown.keys()], [2]);
+});
+
+test("a gap asks once for the missing range, and the reply fills it", () => {
+  const { client, socket, view } = online(1);
+  socket().receive(msg(4));
+  socket().receive(msg(6));
+  assert.deepEqual(socket().frames("history"), [{ type: "history", after: 1, limit: 50 }]);
+  assert.equal(client.lastId, 1);
+  socket().receive(history([msg(2), msg(3), msg(4), msg(5)], { after: 1 }));
+  assert.equal(client.lastId, 6);
+  assert.deepEqual([...view.shown.keys()].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
+  assert.equal(socket().frames("history").length, 1);
+});
+
+test("a gap reply with has_more asks for the next page", () => {
+  const { client, socket } = online(1);
+  socket().receive(msg(5));
+  socket().receive(history([msg(2), msg(3)], { after: 1, has_more: true }));
+  assert.equal(client.lastId, 3);
+  assert.deepEqual(socket().frames("history").at(-1), { type: "history", after: 3, limit: 50 });
+});
+
+test("a hole the server cannot fill (a deleted message) is stepped over", () => {
+  const { client, socket } = online(1);
+  socket().receive(msg(3));
+  socket().receive(history([], { after: 1 }));
+  assert.equal(client.lastId, 3);
+  socket().receive(msg(4));
+  assert.equal(socket().frames("history").length, 1);
+});
+
+test("the view places messages in id order, pending ones last", () => {
+  const list = fakeList();
+  const view = Object.assign(Object.create(DomView.prototype), { list });
+  for (const [name, order] of [["3", 3], ["p", Infinity], ["1", 1], ["5", 5], ["2", 2]]) {
+    view.place(fakeItem(name), order);
+  }
+  assert.deepEqual(list.children.map((c) => c.name), ["1", "2", "3", "5", "p"]);
+  view.place(list.children.at(-1), 4); // the pending one is acknowledged as id 4
+  assert.deepEqual(list.children.map((c) => c.name), ["1", "2", "3", "p", "5"]);
+});
+
+// -- reconnecting --------------------------------------------------------------------------------
+
+test("backoff grows, has full jitter, and is capped", () => {
+  assert.equal(backoffDelay(0, () => 1), 500);
+  assert.equal(backoffDelay(3, () => 1), 4000);
+  assert.equal(backoffDelay(20, () => 1), 10000);
+  assert.equal(backoffDelay(5, () => 0), 0);
+  assert.notEqual(backoffDelay(4, () => 0.3), backoffDelay(4, () => 0.7));
+});
+
+test("reconnect delays grow while connections fail, and reset after a welcome", () => {
+  const { socket, timers } = makeClient({ random: () => 1 });
+  const delays = [];
+  for (let i = 0; i < 6; i += 1) {
+    socket().serverClose(1006);
+    delays.push(...timers.delays());
+    timers.advance(delays.at(-1));
+  }
+  assert.deepEqual(delays, [500, 1000, 2000, 4000, 8000, 10000]);
+  socket().receive(welcome());
+  socket().serverClose(1006);
+  assert.deepEqual(timers.delays(), [500]);
+});
+
+test("4503 and network closes reconnect; 4429 waits the longest delay", () => {
+  for (const code of [1006, 1011, 4503]) {
+    const { timers } = online(0, { random: () => 1 });
+    FakeSocket.all[0].serverClose(code);
+    timers.advance(500);
+    assert.equal(FakeSocket.all.length, 2, `${code}`);
+  }
+  const { timers, socket } = online(0, { random: () => 0 });
+  socket().serverClose(4429);
+  assert.deepEqual(timers.delays(), [10000]);
+});
+
+test("no reconnect after a refusal close code", () => {
+  for (const code of [4400, 4401, 4403, 4404, 4410]) {
+    const { client, socket, timers, view } = makeClient();
+    socket().serverClose(code);
+    timers.advance(60000);
+    assert.equal(FakeSocket.all.length, 1, `reconnected after ${code}`);
+    assert.deepEqual(view.states.at(-1), ["closed", code]);
+    assert.equal(client.state, "closed");
+  }
+});
+
+test("the state goes connecting, online, offline, connecting", () => {
+  const { socket, timers, view } = online();
+  socket().serverClose(1006);
+  timers.advance(20000);
+  assert.deepEqual(view.states.map((s) => s[0]), ["connecting", "online", "offline", "connecting"]);
+});
+
+test("a ping every 25 s; a minute without any frame closes and reconnects", () => {
+  const { socket, timers } = online();
+  timers.advance(25000);
+  assert.equal(socket().frames("ping").length, 1);
+  socket().receive({ type: "pong", ts: 1 });
+  timers.advance(50000); // 50 s since the pong: still alive
+  assert.equal(FakeSocket.all.length, 1);
+  timers.advance(10000);
+  assert.equal(FakeSocket.all[0].closedWith, 4000);
+  timers.advance(10000);
+  assert.equal(FakeSocket.all.length, 2);
+});
+
+test("close() stops for good, and a late close event changes nothing", () => {
+  const { client, socket, timers } = online();
+  const first = socket();
+  client.close();
+  first.serverClose(1006);
+  timers.advance(60000);
+  assert.equal(FakeSocket.all.length, 1);
+  assert.equal(client.state, "closed");
+});
+
+// -- older messages, presence, typing -----------------------------------------------------------
+
+test("load older asks before the smallest id shown, once at a time, and hides the button at the start", () => {
+  const { client, socket, view } = makeClient();
+  socket().receive(welcome([msg(51), msg(52)]));
+  assert.deepEqual(view.older, [true]);
+  client.loadOlder();
+  client.loadOlder();
+  assert.deepEqual(socket().frames("history"), [{ type: "history", before: 51, limit: 50 }]);
+  socket().receive(history([msg(1), msg(50)], { before: 51, has_more: false }));
+  assert.deepEqual(view.older, [true, false]);
+  assert.ok(view.shown.has(1) && view.shown.has(50));
+  assert.equal(client.lastId, 52, "older messages do not move the resume point");
+});
+
+test("presence is replaced on welcome and follows joined/left", () => {
+  const { socket, view } = online();
+  assert.deepEqual(view.presence, [you.id]);
+  socket().receive({ type: "presence", event: "joined", user: bob });
+  socket().receive({ type: "presence", event: "left", user: you });
+  assert.deepEqual(view.presence, [bob.id]);
+});
+
+test("typing is sent at most once per 2 s, and stopped on send and after 4 s idle", () => {
+  const { client, socket, timers } = online();
+  client.typed();
+  client.typed();
+  timers.advance(1000);
+  client.typed();
+  assert.deepEqual(socket().frames("typing"), [{ type: "typing", active: true }]);
+  timers.advance(1500);
+  client.typed();
+  assert.equal(socket().frames("typing").length, 2);
+  client.post("done");
+  assert.deepEqual(socket().frames("typing").at(-1), { type: "typing", active: false });
+  client.typed();
+  timers.advance(3999);
+  assert.equal(socket().frames("typing").at(-1).active, true);
+  timers.advance(1);
+  assert.deepEqual(socket().frames("typing").at(-1), { type: "typing", active: false });
+});
+
+test("others typing is shown and cleared 5 s after their last active:true; our own is ignored", () => {
+  const { socket, view, timers } = online();
+  socket().receive({ type: "typing", user: you, active: true });
+  assert.equal(view.typing.length, 0);
+  socket().receive({ type: "typing", user: bob, active: true });
+  timers.advance(3000);
+  socket().receive({ type: "typing", user: { id: "u:3", name: "carol" }, active: true });
+  assert.deepEqual(view.typing.at(-1), ["bob", "carol"]);
+  timers.advance(2000);
+  assert.deepEqual(view.typing.at(-1), ["carol"]);
+  timers.advance(3000);
+  assert.deepEqual(view.typing.at(-1), []);
+  socket().receive({ type: "typing", user: bob, active: true });
+  socket().receive({ type: "typing", user: bob, active: false });
+  assert.deepEqual(view.typing.at(-1), [], "active:false clears at once");
+});
+
+// -- extension points and safety ----------------------------------------------------------------
+
+test("on() chains frame handlers after the built-in handling, in order", () => {
+  const { client, socket } = makeClient();
+  const seen = [];
+  client.on("message", (frame) => seen.push(["first", frame.id, client.messages.has(frame.id)]));
+  client.on("message", (frame) => seen.push(["second", frame.id]));
+  socket().receive(welcome());
+  socket().receive(msg(1));
+  assert.deepEqual(seen, [["first", 1, true], ["second", 1]]);
+});
+
+test("client ids are valid for the protocol, with or without crypto.randomUUID", () => {
+  const pattern = /^[A-Za-z0-9_-]{1,64}$/;
+  assert.match(newClientId(), pattern);
+  assert.notEqual(newClientId(), newClientId());
+  const real = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+  Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
+  try {
+    const ids = [newClientId(), newClientId()];
+    ids.forEach((id) => assert.match(id, pattern));
+    assert.notEqual(ids[0], ids[1]);
+  } finally {
+    Object.defineProperty(globalThis, "crypto", real);
+  }
+});
+
+const SOURCE = readFileSync(new URL("../../django_livechat/static/django_livechat/js/livechat.js", import.meta.url), "utf8");
+// room_embed.html, with the strings it includes from room_strings.html
+const EMBED = ["room_embed.html", "room_strings.html"]
+  .map((name) => readFileSync(new URL(`../../django_livechat/templates/django_livechat/includes/${name}`, import.meta.url), "utf8"))
+  .join("\n");
+
+test("the client never builds HTML from strings", () => {
+  assert.doesNotMatch(SOURCE, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\.html\(/);
+});
+
+test("every string and element the view looks for is in room_embed.html", () => {
+  const names = new Set([...SOURCE.matchAll(/this\.text\("([\w-]+)"/g)].map((m) => m[1]));
+  for (const state of ["connecting", "online", "offline", "closed"]) names.add(state);
+  const closeTexts = SOURCE.match(/const CLOSE_TEXTS = \{([^}]*)\}/)[1];
+  for (const m of closeTexts.matchAll(/"([\w-]+)"/g)) names.add(m[1]);
+  for (const name of names) assert.match(EMBED, new RegExp(`data-i18n-${name}=`), name);
+  for (const m of SOURCE.matchAll(/find\("(\[data-livechat-[\w-]+\])"\)/g)) {
+    assert.ok(EMBED.includes(m[1].slice(1, -1)), m[1]);
+  }
+});
+
+// A list and items with just the DOM calls DomView.place makes.
+function fakeItem(name) {
+  return { name, dataset: {}, parentNode: null };
+}
+
+function fakeList() {
+  const list = {
+    children: [],
+    get lastElementChild() {
+      return list.children.at(-1) || null;
+    },
+    appendChild(item) {
+      return list.insertBefore(item, null);
+    },
+    insertBefore(item, next) {
+      list.children = list.children.filter((c) => c !== item);
+      const at = next ? list.children.indexOf(next) : list.children.length;
+      list.children.splice(at, 0, item);
+      item.parentNode = list;
+      return item;
+    },
+  };
+  return list;
+}

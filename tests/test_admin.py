@@ -1,0 +1,157 @@
+"""The Django admin: pages render for a superuser, actions go through moderation."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from django_livechat import identity, notify, store
+from django_livechat.models import (
+    AuditEntry,
+    Connection,
+    Conversation,
+    Message,
+    Participant,
+    Room,
+    Sanction,
+    StaffPresence,
+)
+
+pytestmark = pytest.mark.django_db
+
+WHO = identity.for_session("admin-test-session-00000000000")
+
+
+@pytest.fixture
+def chat(room):
+    """A room with a message, a participant and an open connection."""
+    store.write_messages([store.NewMessage(room.pk, WHO, "hello <b>admin</b>", "c1")])
+    store.join_room("lobby", WHO, "chan-admin-1", "proc-a")
+    return room
+
+
+@pytest.fixture
+def room_frames(monkeypatch):
+    """Frames sent to live connections of a room, instead of the channel layer."""
+    sent = []
+    monkeypatch.setattr(notify, "room_frame", lambda room_pk, frame: sent.append((room_pk, frame)))
+    return sent
+
+
+def admin_url(model, view, *args):
+    return reverse(f"admin:django_livechat_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize(
+    "model", [Room, Message, Participant, Connection], ids=lambda m: m.__name__
+)
+def test_changelist_and_change_pages_render(admin_client, chat, model):
+    obj = model.objects.get()
+    changelist = admin_client.get(admin_url(model, "changelist"))
+    assert changelist.status_code == 200
+    assert changelist.context["cl"].result_count == 1
+    change = admin_client.get(admin_url(model, "change", obj.pk))
+    assert change.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "model", [Conversation, Sanction, AuditEntry, StaffPresence], ids=lambda m: m.__name__
+)
+def test_other_changelists_render(admin_client, db, model):
+    assert admin_client.get(admin_url(model, "changelist")).status_code == 200
+
+
+def test_message_changelist_search_and_filter(admin_client, chat):
+    url = admin_url(Message, "changelist")
+    assert admin_client.get(url, {"q": "admin"}).context["cl"].result_count == 1
+    assert admin_client.get(url, {"q": "nothing-like-it"}).context["cl"].result_count == 0
+    assert admin_client.get(url, {"deleted__isempty": "1"}).status_code == 200
+
+
+def test_message_body_is_escaped_in_the_changelist(admin_client, chat):
+    html = admin_client.get(admin_url(Message, "changelist")).content.decode()
+    assert "hello &lt;b&gt;admin&lt;/b&gt;" in html
+    assert "<b>admin</b>" not in html
+
+
+def test_adding_a_message_is_not_permitted(admin_client, room):
+    assert admin_client.get(admin_url(Message, "add")).status_code == 403
+    response = admin_client.post(admin_url(Message, "add"), {"room": room.pk, "body": "x"})
+    assert response.status_code == 403
+    assert not Message.objects.exists()
+
+
+def test_adding_a_connection_is_not_permitted(admin_client, room):
+    assert admin_client.get(admin_url(Connection, "add")).status_code == 403
+
+
+def test_room_add_page_renders(admin_client, db):
+    assert admin_client.get(admin_url(Room, "add")).status_code == 200
+
+
+def run_action(admin_client, model, action, *objects):
+    return admin_client.post(
+        admin_url(model, "changelist"),
+        {"action": action, "_selected_action": [obj.pk for obj in objects]},
+    )
+
+
+def test_lock_and_unlock_actions(admin_client, admin_user, room, room_frames):
+    other = Room.objects.create(slug="garden", title="Garden")
+    response = run_action(admin_client, Room, "lock", room)
+    assert response.status_code == 302
+    room.refresh_from_db()
+    other.refresh_from_db()
+    assert room.locked is True and other.locked is False
+    assert room_frames == [
+        (
+            room.pk,
+            {
+                "type": "room",
+                "room": {"slug": "lobby", "title": "Lobby", "kind": "public", "locked": True},
+            },
+        )
+    ]
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.action, entry.room) == (admin_user, "lock", room)
+
+    run_action(admin_client, Room, "unlock", room, other)
+    assert not Room.objects.filter(locked=True).exists()
+    assert {f["room"]["slug"] for _, f in room_frames[1:]} == {"lobby", "garden"}
+    assert AuditEntry.objects.filter(action="unlock").count() == 2
+
+
+def test_locked_room_refuses_messages_after_the_action(admin_client, room, room_frames):
+    run_action(admin_client, Room, "lock", room)
+    (result,) = store.write_messages([store.NewMessage(room.pk, WHO, "x", "c9")])
+    assert result.error == "room_locked"
+
+
+def test_delete_for_everyone_action(admin_client, chat, room_frames):
+    message = Message.objects.get()
+    response = run_action(admin_client, Message, "delete_for_everyone", message)
+    assert response.status_code == 302
+    message.refresh_from_db()
+    assert message.deleted is not None
+    assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby"})]
+    assert AuditEntry.objects.filter(action="delete_message").count() == 1
+
+
+def test_adding_a_sanction_goes_through_moderation(admin_client, admin_user, chat, monkeypatch):
+    told = []
+    monkeypatch.setattr(notify, "send", lambda channel, event: told.append((channel, event)))
+    response = admin_client.post(
+        admin_url(Sanction, "add"),
+        {"kind": "ban", "key": WHO.key, "display_name": "", "room": chat.pk, "reason": "spam"},
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    sanction = Sanction.objects.get()  # one record, not one from moderation and one from admin
+    assert (sanction.kind, sanction.key, sanction.room, sanction.until) == (
+        "ban",
+        WHO.key,
+        chat,
+        None,
+    )
+    assert sanction.created_by == admin_user
+    assert AuditEntry.objects.filter(action="ban", target=WHO.key).count() == 1
+    assert [(c, e["kind"]) for c, e in told] == [("chan-admin-1", "ban")]  # its open socket

@@ -1,0 +1,56 @@
+"""The example site as deployed: `check --deploy` is clean with production env values."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+SITE = Path(__file__).resolve().parents[1] / "example_site"
+
+
+def manage(*args, **env):
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_site.settings",
+        "PYTHONPATH": str(SITE.parent),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=SITE,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_production_values():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="chat.example.com",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_in_memory_layer_in_production_is_flagged():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="chat.example.com",
+        REDIS_URL="",
+    )
+    assert result.returncode != 0
+    assert "django_livechat.W001" in result.stdout + result.stderr

@@ -1,0 +1,147 @@
+"""The per-process hub: ordered, hole-free, once-only delivery whatever the layer drops."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from django_livechat import identity, store
+from django_livechat.fanout import Member, RoomFeed, get_hub
+from tests.conftest import receive_type
+
+
+class Socket:
+    """Collects what a Member sends."""
+
+    def __init__(self):
+        self.frames: list[str] = []
+
+    async def __call__(self, event):
+        self.frames.append(event["text"])
+
+
+async def drain(feed: RoomFeed):
+    while feed.pump is not None and not feed.pump.done():
+        await feed.pump
+
+
+async def test_feed_delivers_in_order_whatever_the_arrival_order():
+    feed = RoomFeed(1, "lobby")
+    socket = Socket()
+    member = Member(socket, "u:1")
+    feed.members.add(member)
+    await member.go_live(0)
+    feed.prime(0)
+    for seq in (3, 1, 2, 5, 4, 2, 1):
+        feed.offer(seq, f"m{seq}")
+    await drain(feed)
+    assert socket.frames == ["m1", "m2", "m3", "m4", "m5"]
+    assert feed.missing is None
+
+
+async def test_feed_holds_messages_behind_a_hole_and_reports_it():
+    feed = RoomFeed(1, "lobby")
+    socket = Socket()
+    feed.members.add(member := Member(socket, "u:1"))
+    await member.go_live(0)
+    feed.prime(0)
+    feed.offer(1, "m1")
+    feed.offer(4, "m4")
+    await drain(feed)
+    assert socket.frames == ["m1"]
+    assert feed.missing == (2, 3)
+    feed.skip_to(4)  # ids 2 and 3 no longer exist
+    await drain(feed)
+    assert socket.frames == ["m1", "m4"]
+
+
+async def test_member_buffers_until_live_and_skips_what_catch_up_sent():
+    feed = RoomFeed(1, "lobby")
+    socket = Socket()
+    member = Member(socket, "u:1")
+    feed.members.add(member)
+    feed.offer(5, "m5")  # before priming: held
+    feed.prime(3)  # the snapshot said 3 was the last: 4 is missing
+    feed.offer(4, "m4")
+    feed.broadcast("typing")
+    await drain(feed)
+    assert socket.frames == []  # not live yet
+    await member.go_live(4)  # its catch-up already sent 4
+    assert socket.frames == ["m5", "typing"]
+
+
+async def test_broadcast_skips_the_sender_identity():
+    feed = RoomFeed(1, "lobby")
+    mine, theirs = Socket(), Socket()
+    for socket, key in ((mine, "u:1"), (theirs, "u:2")):
+        member = Member(socket, key)
+        feed.members.add(member)
+        await member.go_live(0)
+    feed.broadcast("typing", skip="u:1")
+    await drain(feed)
+    assert mine.frames == [] and theirs.frames == ["typing"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_message_stored_without_any_layer_message_still_arrives(room, clients):
+    """The layer is a wake-up, not the truth: the hub's reconciliation reads the database."""
+    communicator, _ = await clients.connect()
+    guest = identity.for_connection()
+    await store.awrite_messages([store.NewMessage(room.pk, guest, "silent", "s1")])
+    frame = await receive_type(communicator, "message", wait=5)
+    assert frame["id"] == 1 and frame["body"] == "silent"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_dropped_layer_message_is_filled_from_the_database_in_order(room, clients):
+    communicator, _ = await clients.connect()
+    hub = get_hub()
+    guest = identity.for_connection()
+    written = await store.awrite_messages(
+        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(3)]
+    )
+    from django_livechat import protocol
+
+    texts = [protocol.encode(protocol.message_frame("lobby", w.message)) for w in written]
+    # Only the third is announced; the first two were "dropped" by the layer.
+    await hub.publish_message(room.pk, 3, texts[2])
+    ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
+    assert ids == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_hub_stops_when_its_last_room_empties(room, clients):
+    communicator, _ = await clients.connect()
+    hub = get_hub()
+    assert hub.feeds and hub._tasks
+    await communicator.disconnect()
+    clients.open.remove(communicator)
+    assert not hub.feeds and not hub._tasks
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_dead_process_connections_leave_presence(room, clients):
+    """A row whose heartbeat stopped (its process died) is reaped and announced as left."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_livechat.models import Connection
+
+    watcher, _ = await clients.connect()
+    await database_sync_to_async(Connection.objects.create)(
+        channel_name="dead!1",
+        room=room,
+        key="u:999",
+        display_name="ghost",
+        kind="user",
+        instance="dead",
+        last_seen=timezone.now() - timedelta(hours=1),
+    )
+    await get_hub().heartbeat()
+    frame = await receive_type(watcher, "presence")
+    assert frame == {
+        "type": "presence",
+        "event": "left",
+        "user": {"id": "u:999", "name": "ghost", "kind": "user"},
+    }

@@ -1,0 +1,21 @@
+"""The zh_Hans catalogue: shipped, compiled, and used by templates and error frames."""
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from django_livechat import protocol
+
+
+@pytest.mark.django_db
+def test_room_page_in_simplified_chinese(client, room):
+    response = client.get(reverse("livechat:room", args=["lobby"]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    html = response.content.decode()
+    assert "发送" in html  # the Send button
+    assert 'data-i18n-typing-one="%(names)s 正在输入…"' in html  # placeholders survive
+
+
+def test_error_frames_are_translated():
+    with translation.override("zh-hans"), pytest.raises(protocol.ProtocolError) as error:
+        protocol.parse('{"type": "message", "body": " ", "client_id": "c1"}')
+    assert error.value.detail == "消息不能为空。"

@@ -1,0 +1,143 @@
+"""Support conversations over HTTP and the support module's rules."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from django_livechat import identity, support
+from django_livechat.models import Conversation, Message, StaffPresence
+
+pytestmark = pytest.mark.django_db
+
+START = reverse("livechat:support-start")
+CURRENT = reverse("livechat:support-current")
+
+
+def test_anonymous_visitor_starts_and_finds_again_one_conversation(client):
+    assert client.get(CURRENT).status_code == 404
+    first = client.post(START, {"page": "/pricing/"})
+    assert first.status_code == 201
+    data = first.json()
+    assert data["ws_path"] == f"/ws/livechat/rooms/{data['conversation']}/"
+    assert data["created"] is True
+    again = client.post(START, {"page": "/faq/"})
+    assert again.status_code == 200 and again.json()["conversation"] == data["conversation"]
+    assert client.get(CURRENT).json()["conversation"] == data["conversation"]
+    conversation = Conversation.objects.get()
+    assert conversation.page_url == "/faq/" and conversation.visitor_key.startswith("g:")
+
+
+def test_history_of_a_conversation_is_for_its_visitor_only(client):
+    slug = client.post(START).json()["conversation"]
+    history = reverse("livechat:history", args=[slug])
+    assert client.get(history).status_code == 200
+    assert Client().get(history).status_code == 404  # another visitor
+    staff = get_user_model().objects.create_user("ann", password="pw", is_staff=True)
+    other = Client()
+    other.force_login(staff)
+    assert other.get(history).status_code == 200
+
+
+def test_start_requires_csrf_token():
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(START).status_code == 403
+    assert not Conversation.objects.exists()
+
+
+def test_start_is_post_only(client):
+    assert client.get(START).status_code == 405
+
+
+@override_settings(LIVECHAT={"SUPPORT_ALLOW_ANONYMOUS": False})
+def test_anonymous_support_can_be_turned_off(client):
+    response = client.post(START)
+    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    user = get_user_model().objects.create_user("bob", password="pw")
+    client.force_login(user)
+    assert client.post(START).status_code == 201
+
+
+def test_logged_in_user_finds_the_conversation_from_any_device():
+    user = get_user_model().objects.create_user("bob", password="pw")
+    laptop, phone = Client(), Client()
+    laptop.force_login(user)
+    phone.force_login(user)
+    slug = laptop.post(START).json()["conversation"]
+    assert phone.get(CURRENT).json()["conversation"] == slug
+    assert Conversation.objects.get().visitor_key == f"u:{user.pk}"
+
+
+def test_console_page_is_for_staff(client):
+    response = client.get(reverse("livechat:console"))
+    assert response.status_code == 302 and "login" in response["Location"]
+    user = get_user_model().objects.create_user("bob", password="pw")
+    client.force_login(user)
+    assert client.get(reverse("livechat:console")).status_code == 404
+    user.is_staff = True
+    user.save()
+    response = client.get(reverse("livechat:console"))
+    assert response.status_code == 200
+    assert b"/ws/livechat/admin/" in response.content
+
+
+def _conversation_with_message():
+    who = identity.for_connection()
+    conversation, created = support.start_conversation(who, "/p/")
+    assert created
+    Message.objects.create(
+        room=conversation.room,
+        seq=1,
+        author_key=who.key,
+        display_name=who.name,
+        body="help please",
+        client_id="c1",
+    )
+    return conversation
+
+
+@override_settings(
+    LIVECHAT={"SUPPORT_EMAILS": ["desk@example.com"]},
+    EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+)
+def test_offline_notice_goes_to_configured_addresses_once():
+    conversation = _conversation_with_message()
+    assert support.notify_offline(conversation.pk) is True
+    assert support.notify_offline(conversation.pk) is False
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["desk@example.com"]
+    assert "help please" in mail.outbox[0].body
+
+
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+def test_no_offline_notice_while_staff_is_online():
+    staff = get_user_model().objects.create_user(
+        "ann", password="pw", is_staff=True, email="ann@example.com"
+    )
+    StaffPresence.objects.create(channel_name="x!1", user=staff)
+    conversation = _conversation_with_message()
+    assert support.staff_online() is True
+    assert support.notify_offline(conversation.pk) is False
+    assert mail.outbox == []
+    StaffPresence.objects.update(status="away")
+    assert support.staff_online() is False
+    assert support.notify_offline(conversation.pk) is True
+
+
+def test_writing_tracks_who_waits_and_reopens_closed_conversations():
+    from django_livechat import store
+
+    who = identity.for_connection()
+    conversation, _ = support.start_conversation(who)
+    Conversation.objects.filter(pk=conversation.pk).update(status="closed")
+    store.write_messages([store.NewMessage(conversation.room.pk, who, "hi", "v1")])
+    conversation.refresh_from_db()
+    assert conversation.status == "open" and conversation.waiting_since is not None
+    assert conversation.last_visitor_seq == 1
+    staff = identity.Identity(key="u:99", name="Ann", kind="user")
+    store.write_messages([store.NewMessage(conversation.room.pk, staff, "hello", "s1")])
+    conversation.refresh_from_db()
+    assert conversation.waiting_since is None and conversation.last_staff_seq == 2

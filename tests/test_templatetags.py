@@ -1,0 +1,46 @@
+"""{% load livechat %}: embedding a room, the support widget, the limits."""
+
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+from django.test import RequestFactory, override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def render(source, **context):
+    return Template("{% load livechat %}" + source).render(Context(context))
+
+
+def test_room_by_slug_or_instance(room):
+    for html in (render('{% livechat_room "lobby" %}'), render("{% livechat_room r %}", r=room)):
+        assert 'data-ws-path="/ws/livechat/rooms/lobby/"' in html
+        assert 'data-history-url="/chat/rooms/lobby/history/"' in html
+        assert 'maxlength="2000"' in html
+
+
+def test_room_title_is_escaped(db):
+    from django_livechat.models import Room
+
+    Room.objects.create(slug="x", title="<b>bold</b>")
+    html = render('{% livechat_room "x" %}')
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
+
+
+@override_settings(DEBUG=True)
+def test_unknown_room_is_an_error_while_debugging(db):
+    with pytest.raises(TemplateSyntaxError):
+        render('{% livechat_room "nope" %}')
+
+
+@override_settings(DEBUG=False)
+def test_unknown_room_renders_nothing_in_production(db):
+    assert "data-livechat-room" not in render('{% livechat_room "nope" %}')
+
+
+def test_support_widget_carries_urls_token_and_page():
+    request = RequestFactory().get("/pricing/?plan=pro")
+    html = render("{% livechat_support_widget %}", request=request, csrf_token="tok123")
+    assert 'data-start-url="/chat/support/start/"' in html
+    assert 'data-current-url="/chat/support/current/"' in html
+    assert 'data-csrf-token="tok123"' in html
+    assert 'data-page="/pricing/?plan=pro"' in html
