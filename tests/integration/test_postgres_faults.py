@@ -94,12 +94,17 @@ async def test_database_outage_gives_store_failed_no_false_ack_and_one_stored_co
     # (Not checked: the presence in a welcome taken in the first moments after the outage,
     # before every process has sent a heartbeat again; see docs/deployment.md.)
     await asyncio.sleep(timeout + 2)
+    names = {c.you["id"]: c.label for c in [*members, reader]}
+    kept = {c.you["id"] for c in members}  # never disconnected
     for client in members:
         assert everyone <= set(client.presence), f"{client.label} lost presence"
-        gone = [
-            who for at, event, who in client.presence_log if event == "left" and who in everyone
-        ]
-        assert gone == [], f"{client.label} was told live identities left: {gone}"
+        log = [(event, who) for at, event, who in client.presence_log]
+        gone = [who for event, who in log if event == "left" and who in kept]
+        assert gone == [], f"{client.label} was told live ones left: {[names[g] for g in gone]}"
+        # The reader really was closed (4503); if that was announced, so was its return.
+        if ("left", reader.you["id"]) in log:
+            back = log[log.index(("left", reader.you["id"])) :]
+            assert ("joined", reader.you["id"]) in back, f"{client.label}: reader left for good"
     failures = [e for c in members for e in c.errors if e["code"] == "store_failed"]
     print(
         f"\noutage {restored_at - cut_at:.1f} s: {len(failures)} store_failed frames, "
