@@ -39,12 +39,12 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
 
-from django_livechat import protocol, store
+from django_livechat import notify, protocol, store
 from django_livechat.conf import conf
 from django_livechat.models import group_name
 
@@ -86,19 +86,31 @@ def forget_failed_subscription(layer: Any, channel: str) -> None:
 
 
 class Member:
-    """One local connection in a room: buffers until its catch-up is sent, then goes live."""
+    """One local connection in a room: buffers until its catch-up is sent, then goes live.
 
-    __slots__ = ("send", "key", "last_id", "pending", "live")
+    ``notice`` receives the layer events meant for this connection's identity (a sanction) or,
+    when ``visitor`` is set, for every visitor of a support conversation (staff online): the
+    hub's one layer channel carries them, so a connection needs no layer channel of its own.
+    """
 
-    def __init__(self, send: Send, key: str) -> None:
+    __slots__ = ("send", "key", "last_id", "pending", "notice", "visitor")
+
+    def __init__(
+        self,
+        send: Send,
+        key: str,
+        notice: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        visitor: bool = False,
+    ) -> None:
         self.send = send  # the ASGI send of the socket
         self.key = key  # identity key, to skip a sender's own ephemeral frames
         self.last_id = 0
-        self.pending: list[tuple[int | None, dict[str, Any]]] = []
-        self.live = False
+        self.pending: list[tuple[int | None, dict[str, Any]]] | None = []  # None once live
+        self.notice = notice
+        self.visitor = visitor
 
     async def push(self, seq: int | None, event: dict[str, Any]) -> None:
-        if not self.live:
+        if self.pending is not None:
             self.pending.append((seq, event))
         elif seq is None:
             await self.send(event)
@@ -116,7 +128,7 @@ class Member:
             elif seq > self.last_id:
                 self.last_id = seq
                 await self.send(event)
-        self.live = True
+        self.pending = None  # live; an idle connection keeps no empty list
 
 
 class RoomFeed:
@@ -224,7 +236,7 @@ class Hub:
             self._start()
             try:
                 channel = await self._ensure_channel()
-                await self.layer.group_add(group_name(room_pk), channel)
+                await self._join_groups(channel, [room_pk])
             except Exception:  # the layer is down: the database reconciliation still delivers
                 self._failed("joining a room group")
                 self._regroup = True
@@ -245,12 +257,15 @@ class Hub:
         del self.feeds[room_pk]
         feed.stop()
         channel = self.channel
-        if not self.feeds:
+        groups = [group_name(room_pk)]
+        if not self.feeds:  # the last room: this channel is dropped, leave every group
             self._stop()
+            groups.append(notify.VISITORS_GROUP)
         if channel is None:
             return
         try:
-            await self.layer.group_discard(group_name(room_pk), channel)
+            for group in groups:
+                await self.layer.group_discard(group, channel)
         except Exception:  # the group expires in the layer, and stray events are ignored
             self._failed("leaving a room group")
 
@@ -325,8 +340,14 @@ class Hub:
         """One event from the layer."""
         if event.get("origin") == self.instance:
             return
+        if event.get("type") == "livechat.staff_online":
+            self._notify((m for f in self.feeds.values() for m in f.members if m.visitor), event)
+            return
         feed = self.feeds.get(event.get("room"))  # type: ignore[arg-type]
         if feed is None:
+            return
+        if event.get("type") == "livechat.sanction":
+            self._notify((m for m in feed.members if m.key == event.get("key")), event)
             return
         if event.get("type") == "livechat.messages":  # from a hub
             for seq, text in event["messages"]:
@@ -335,6 +356,11 @@ class Hub:
             self._offer(feed, int(event["seq"]), event["text"])
         elif event.get("type") == "livechat.event":
             feed.broadcast(event["text"], event.get("skip"))
+
+    def _notify(self, members: Iterable[Member], event: dict[str, Any]) -> None:
+        for member in list(members):
+            if member.notice is not None:
+                self._spawn(member.notice(event))
 
     def _offer(self, feed: RoomFeed, seq: int, text: str) -> None:
         feed.offer(seq, text)
@@ -491,9 +517,14 @@ class Hub:
         """Join every group again: outlives the layer's group expiry and a Redis restart."""
         self._regroup = True  # until every group is joined
         channel = await self._ensure_channel()
-        for room_pk in list(self.feeds):
-            await self.layer.group_add(group_name(room_pk), channel)
+        await self._join_groups(channel, list(self.feeds))
         self._regroup = False
+
+    async def _join_groups(self, channel: str, room_pks: list[int]) -> None:
+        """Join the groups of ``room_pks``, and the visitors' group (staff online or not)."""
+        for room_pk in room_pks:
+            await self.layer.group_add(group_name(room_pk), channel)
+        await self.layer.group_add(notify.VISITORS_GROUP, channel)
 
     # -- life cycle ---------------------------------------------------------------------
 

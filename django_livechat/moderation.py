@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from django_livechat import notify, protocol
 from django_livechat.audit import audit
-from django_livechat.models import Connection, Message, Room, Sanction
+from django_livechat.models import Connection, Message, Room, Sanction, group_name
 
 
 class NotAllowed(Exception):
@@ -82,17 +82,21 @@ def lift(record: Sanction, actor: Any) -> None:
 
 
 def _tell_connections(record: Sanction) -> None:
+    """Every room where the identity is connected learns it now (its sockets get an error)."""
     connections = Connection.objects.filter(key=record.key)
     if record.room_id:
         connections = connections.filter(room_id=record.room_id)
-    event = {
-        "type": "livechat.sanction",
-        "kind": record.kind,
-        "room": record.room_id,
-        "until": record.until.isoformat() if record.until else None,
-    }
-    for channel_name in connections.values_list("channel_name", flat=True):
-        notify.send(channel_name, event)
+    for room_pk in connections.order_by().values_list("room_id", flat=True).distinct():
+        notify.group_send(
+            group_name(room_pk),
+            {
+                "type": "livechat.sanction",
+                "room": room_pk,
+                "key": record.key,
+                "kind": record.kind,
+                "until": record.until.isoformat() if record.until else None,
+            },
+        )
 
 
 def set_locked(room: Room, locked: bool, actor: Any) -> None:

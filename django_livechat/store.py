@@ -223,15 +223,10 @@ def write_messages(batch: Sequence[NewMessage]) -> list[Written]:
 
 
 def _write(batch: Sequence[NewMessage]) -> list[Written]:
+    # Raw SQL on this path: the ORM's query building cost more than the queries themselves.
+    connection = connections[router.db_for_write(Message)]
     keys = [(n.room_pk, n.author.key, n.client_id) for n in batch]
-    stored = {
-        (m.room_id, m.author_key, m.client_id): m
-        for m in Message.objects.filter(  # the unique index; no default ordering, no join
-            room_id__in={k[0] for k in keys},
-            author_key__in={k[1] for k in keys},
-            client_id__in={k[2] for k in keys},
-        ).order_by()
-    }
+    stored = _stored_copies(connection, keys)
     now = timezone.now()
     results: list[Written | None] = [None] * len(batch)
     first_of: dict[tuple[int, str, str], int] = {}
@@ -245,7 +240,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
         else:
             first_of[key] = i
             fresh[item.room_pk].append(i)
-    refusals = _sanctioned(batch, fresh, now)
+    refusals = _sanctioned(connection, batch, fresh, now)
     created: list[Message] = []
     for room_pk in sorted(fresh):  # a fixed order: no deadlock between two writers
         indexes = [i for i in fresh[room_pk] if i not in refusals]
@@ -278,7 +273,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
         if kind == Room.Kind.SUPPORT:
             _track_conversation(room_pk, messages, now)
         created += messages
-    Message.objects.bulk_create(created)
+    _insert(connection, created)
     for i, first in copy_of.items():
         original = results[first]
         assert original is not None
@@ -286,16 +281,23 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
     return [r for r in results if r is not None]
 
 
-def _sanctioned(batch: Sequence[NewMessage], fresh: dict[int, list[int]], now) -> dict[int, str]:
+def _sanctioned(
+    connection, batch: Sequence[NewMessage], fresh: dict[int, list[int]], now
+) -> dict[int, str]:
     """Index -> error code, for new messages whose author is banned or muted there."""
-    authors = {batch[i].author.key for indexes in fresh.values() for i in indexes}
+    authors = sorted({batch[i].author.key for indexes in fresh.values() for i in indexes})
     if not authors:
         return {}
-    rows = (
-        Sanction.objects.filter(key__in=authors)
-        .filter(Q(room__isnull=True) | Q(room_id__in=list(fresh)))
-        .filter(Q(until__isnull=True) | Q(until__gt=now))
-        .values_list("key", "kind", "room_id")
+    table, (key_, kind_, room_, until_) = _names(
+        connection, Sanction, "key", "kind", "room", "until"
+    )
+    rooms = sorted(fresh)
+    rows = _fetch(
+        connection,
+        f"SELECT {key_}, {kind_}, {room_} FROM {table} WHERE {key_} IN ({_marks(authors)}) "
+        f"AND ({room_} IS NULL OR {room_} IN ({_marks(rooms)})) "
+        f"AND ({until_} IS NULL OR {until_} > %s)",
+        [*authors, *rooms, connection.ops.adapt_datetimefield_value(now)],
     )
     active: dict[tuple[str, int | None], set[str]] = defaultdict(set)
     for key, kind, room_id in rows:
@@ -310,6 +312,76 @@ def _sanctioned(batch: Sequence[NewMessage], fresh: dict[int, list[int]], now) -
             elif Sanction.Kind.MUTE in kinds:
                 refusals[i] = Code.MUTED
     return refusals
+
+
+def _names(connection, model, *fields: str) -> tuple[str, list[str]]:
+    """The quoted table name of ``model`` and the quoted columns of ``fields``."""
+    qn = connection.ops.quote_name
+    columns = [qn(model._meta.get_field(name).column) for name in fields]
+    return qn(model._meta.db_table), columns
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _fetch(connection, sql: str, params: Sequence[object]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _stored_copies(connection, keys: list[tuple[int, str, str]]) -> dict[tuple, Message]:
+    """The stored messages among ``keys`` (room, author key, client id): retries of them."""
+    table, (id_, room_, author_, client_) = _names(
+        connection, Message, "id", "room", "author_key", "client_id"
+    )
+    rooms, authors, clients = (sorted({k[i] for k in keys}) for i in range(3))
+    rows = _fetch(  # the unique index (room, author_key, client_id); nearly always empty
+        connection,
+        f"SELECT {id_}, {room_}, {author_}, {client_} FROM {table} "
+        f"WHERE {room_} IN ({_marks(rooms)}) AND {author_} IN ({_marks(authors)}) "
+        f"AND {client_} IN ({_marks(clients)})",
+        [*rooms, *authors, *clients],
+    )
+    wanted = set(keys)
+    ids = [row[0] for row in rows if tuple(row[1:]) in wanted]
+    if not ids:
+        return {}
+    return {
+        (m.room_id, m.author_key, m.client_id): m
+        for m in Message.objects.filter(pk__in=ids).order_by()
+    }
+
+
+def _insert(connection, messages: list[Message]) -> None:
+    """INSERT the new messages, many rows per statement, and set their primary keys."""
+    if not messages:
+        return
+    if not connection.features.can_return_rows_from_bulk_insert:
+        Message.objects.bulk_create(messages)
+        return
+    meta = Message._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    row = f"({_marks(fields)})"
+    size = max(1, connection.ops.bulk_batch_size(fields, messages))
+    for start in range(0, len(messages), size):
+        chunk = messages[start : start + size]
+        params = [
+            f.get_db_prep_save(getattr(m, f.attname), connection) for m in chunk for f in fields
+        ]
+        ids = _fetch(
+            connection,
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))} "
+            f"RETURNING {qn(meta.pk.column)}",
+            params,
+        )
+        for message, (pk,) in zip(chunk, ids, strict=True):
+            message.pk = pk
+            message._state.adding = False
+            message._state.db = connection.alias
 
 
 def _track_conversation(room_pk: int, messages: list[Message], now) -> None:

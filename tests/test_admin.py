@@ -15,6 +15,7 @@ from django_livechat.models import (
     Room,
     Sanction,
     StaffPresence,
+    group_name,
 )
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +140,7 @@ def test_delete_for_everyone_action(admin_client, chat, room_frames):
 
 def test_adding_a_sanction_goes_through_moderation(admin_client, admin_user, chat, monkeypatch):
     told = []
-    monkeypatch.setattr(notify, "send", lambda channel, event: told.append((channel, event)))
+    monkeypatch.setattr(notify, "group_send", lambda group, event: told.append((group, event)))
     response = admin_client.post(
         admin_url(Sanction, "add"),
         {"kind": "ban", "key": WHO.key, "display_name": "", "room": chat.pk, "reason": "spam"},
@@ -154,4 +155,5 @@ def test_adding_a_sanction_goes_through_moderation(admin_client, admin_user, cha
     )
     assert sanction.created_by == admin_user
     assert AuditEntry.objects.filter(action="ban", target=WHO.key).count() == 1
-    assert [(c, e["kind"]) for c, e in told] == [("chan-admin-1", "ban")]  # its open socket
+    # the room where it has an open socket hears of it
+    assert [(g, e["kind"], e["key"]) for g, e in told] == [(group_name(chat.pk), "ban", WHO.key)]

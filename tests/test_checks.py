@@ -213,12 +213,14 @@ def test_w002_not_raised_at_exactly_twice():
 # -- registration --------------------------------------------------------------------------
 
 
+@pytest.mark.django_db  # Django 6.1's model checks ask the database's features
 def test_checks_are_registered_and_run_by_manage_py_check():
     with override_settings(ASGI_APPLICATION=None), pytest.raises(SystemCheckError) as info:
         call_command("check")
     assert "django_livechat.E002" in str(info.value)
 
 
+@pytest.mark.django_db  # Django 6.1's model checks ask the database's features
 def test_manage_py_check_prints_warnings():
     out, err = StringIO(), StringIO()
     with override_settings(LIVECHAT={"PRESENCE_HEARTBEAT": 10, "PRESENCE_TIMEOUT": 11}):

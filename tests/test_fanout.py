@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
-from django_livechat import identity, store
+from django_livechat import identity, notify, store
 from django_livechat.fanout import Member, RoomFeed, get_hub
+from django_livechat.models import group_name
 from tests.conftest import receive_type
 
 
@@ -107,6 +110,44 @@ async def test_dropped_layer_message_is_filled_from_the_database_in_order(room, 
     await hub.publish_message(room.pk, 3, texts[2])
     ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
     assert ids == [1, 2, 3]
+
+
+async def test_hub_hands_sanctions_to_that_identity_and_staff_notices_to_visitors():
+    """Room sockets have no layer channel: the hub's channel carries what is meant for them."""
+    hub = get_hub()
+    feed = hub.feeds[7] = RoomFeed(7, "help")
+    heard: dict[str, list[str]] = {"u:1": [], "u:2": [], "g:v": []}
+    for key, visitor in (("u:1", False), ("u:2", False), ("g:v", True)):
+
+        async def notice(event, key=key):
+            heard[key].append(event["type"])
+
+        feed.members.add(Member(Socket(), key, notice, visitor))
+    running = set(hub._tasks)
+    try:
+        hub.handle({"type": "livechat.sanction", "room": 7, "key": "u:2", "kind": "mute"})
+        hub.handle({"type": "livechat.sanction", "room": 8, "key": "u:1", "kind": "ban"})
+        hub.handle({"type": "livechat.staff_online", "online": True})
+        await asyncio.gather(*(set(hub._tasks) - running))
+    finally:
+        del hub.feeds[7]
+    assert heard == {"u:1": [], "u:2": ["livechat.sanction"], "g:v": ["livechat.staff_online"]}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_hub_leaves_every_group_with_its_last_room(room, clients):
+    communicator, _ = await clients.connect()
+    hub = get_hub()
+    channel = hub.channel
+    layer = hub.layer
+    if not hasattr(layer, "groups"):
+        pytest.skip("reads the in-memory layer's groups (pass 1 runs it)")
+    assert channel in layer.groups[notify.VISITORS_GROUP]
+    assert channel in layer.groups[group_name(room.pk)]
+    await communicator.disconnect()
+    clients.open.remove(communicator)
+    assert channel not in layer.groups.get(notify.VISITORS_GROUP, {})
+    assert channel not in layer.groups.get(group_name(room.pk), {})
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -34,7 +35,13 @@ class LiveChatConsumer(AsyncWebsocketConsumer):
       here the connection goes on without the layer (messages still arrive through the room's
       hub, which reads the database) and the receive retries with backoff (at most 1 s apart)
       until the layer is back.
+
+    A subclass that sets ``layer_channel = False`` gets no layer channel of its own (it is
+    reached through the process's hub, see ``fanout.Member``); its ``channel_name`` is then a
+    unique name that only identifies the connection.
     """
+
+    layer_channel = True
 
     @property
     def channel_layer_alias(self) -> str:  # type: ignore[override]
@@ -45,9 +52,11 @@ class LiveChatConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
         sources = [receive]
-        if self.channel_layer is not None:
+        if self.channel_layer is not None and self.layer_channel:
             self.channel_name = await self._new_channel()
             sources.append(self._layer_receive)
+        else:
+            self.channel_name = f"livechat.connection.{uuid.uuid4().hex}"
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch(sources, self.dispatch)
 

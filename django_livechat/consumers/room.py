@@ -29,9 +29,11 @@ REFUSALS = {
 class RoomConsumer(LiveChatConsumer):
     """``ws/livechat/rooms/<slug>/``: one connection to one room (docs/protocol.md)."""
 
+    layer_channel = False  # reached through the hub (fanout.Member): no channel per socket
     room = None
     member: Member | None = None
     is_visitor = False
+    _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
 
     # -- connection life cycle ------------------------------------------------------------
 
@@ -40,7 +42,6 @@ class RoomConsumer(LiveChatConsumer):
         await self.accept()
         self.identity = identity.from_scope(self.scope)
         self.client_ip = limits.client_ip(self.scope)
-        self._tasks: set[asyncio.Task[None]] = set()
         try:
             after = protocol.parse_after(self.scope.get("query_string", b""))
         except ValueError:
@@ -62,10 +63,9 @@ class RoomConsumer(LiveChatConsumer):
         self.room = joined.room
         self.identity = joined.identity  # staff status read from the database
         self.is_visitor = self.room.kind == self.room.Kind.SUPPORT and not self.identity.is_staff
-        if self.is_visitor:  # told when staff come online or leave
-            await self.channel_layer.group_add(notify.VISITORS_GROUP, self.channel_name)
         # Register before reading the snapshot: whatever is stored after the read arrives live.
-        self.member = Member(self.base_send, self.identity.key)
+        # Sanctions and (for a visitor) staff online or not reach ``dispatch`` through the hub.
+        self.member = Member(self.base_send, self.identity.key, self.dispatch, self.is_visitor)
         await self.hub.join(self.room.pk, self.room.slug, self.member)
         try:
             await self._catch_up(after)
@@ -107,8 +107,6 @@ class RoomConsumer(LiveChatConsumer):
     async def disconnect(self, code: int) -> None:
         if self.member is None:
             return
-        if self.is_visitor:
-            await self.channel_layer.group_discard(notify.VISITORS_GROUP, self.channel_name)
         await self.hub.leave(self.room.pk, self.member)
         try:
             gone = await store.aleave_room(self.channel_name)
@@ -141,6 +139,8 @@ class RoomConsumer(LiveChatConsumer):
                 )
         # Stored in the background so that the next frame joins the same group commit.
         task = asyncio.create_task(self._store_and_publish(command))
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -223,9 +223,7 @@ class RoomConsumer(LiveChatConsumer):
     # -- events from the channel layer ----------------------------------------------------
 
     async def livechat_sanction(self, event: dict[str, Any]) -> None:
-        """A moderator muted or banned this connection's identity."""
-        if event.get("room") not in (None, self.room.pk if self.room else None):
-            return
+        """A moderator muted or banned this connection's identity in this room (or site-wide)."""
         if event["kind"] == "ban":
             await self.send_frame(protocol.error_frame(Code.BANNED, REFUSALS[Code.BANNED]()))
             await self.close(code=Close.BANNED)
