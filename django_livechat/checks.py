@@ -154,6 +154,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="django_livechat.E006",
             )
         )
+    interval = user.get("SQLITE_CHECKPOINT_INTERVAL", 0)
+    if interval is not None and (
+        isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0
+    ):
+        errors.append(
+            checks.Error(
+                f"LIVECHAT['SQLITE_CHECKPOINT_INTERVAL'] must be a number >= 0, not {interval!r}.",
+                hint="Seconds between WAL checkpoints, e.g. 0.5; 0 leaves them to SQLite.",
+                id="django_livechat.E006",
+            )
+        )
     for key in _POSITIVE_NUMBERS:
         value = user.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

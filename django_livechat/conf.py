@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "GROUP_REFRESH_INTERVAL": 600,
     # Largest number of messages written in one database transaction.
     "WRITE_BATCH_SIZE": 500,
+    # SQLite in WAL mode only: seconds between checkpoints of the write-ahead log in a thread,
+    # so that no message's commit pays for one (see checkpoint.py); 0 leaves it to SQLite.
+    "SQLITE_CHECKPOINT_INTERVAL": 0.5,
     # The channel layer alias the app uses.
     "CHANNEL_LAYER": "default",
     # Anonymous visitors may open a support conversation (the widget).
@@ -175,6 +178,10 @@ class Settings:
     @property
     def WRITE_BATCH_SIZE(self) -> int:
         return int(self._get("WRITE_BATCH_SIZE"))
+
+    @property
+    def SQLITE_CHECKPOINT_INTERVAL(self) -> float:
+        return float(self._get("SQLITE_CHECKPOINT_INTERVAL") or 0)
 
     @property
     def CHANNEL_LAYER(self) -> str:

@@ -43,10 +43,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.db import router
 
 from django_livechat import notify, protocol, store
+from django_livechat.checkpoint import WalCheckpointer
 from django_livechat.conf import conf
-from django_livechat.models import group_name
+from django_livechat.models import Message, group_name
 
 logger = logging.getLogger(__name__)
 
@@ -544,6 +546,23 @@ class Hub:
         if not self._tasks:
             self._spawn(self._receive_loop())
             self._spawn(self._upkeep_loop())
+            interval = conf.SQLITE_CHECKPOINT_INTERVAL
+            checkpointer = WalCheckpointer.for_database(router.db_for_write(Message))
+            if interval and checkpointer is not None:
+                self._spawn(self._checkpoint_loop(checkpointer, interval))
+
+    async def _checkpoint_loop(self, checkpointer: WalCheckpointer, interval: float) -> None:
+        """SQLite in WAL mode: keep checkpoints out of the commits (see checkpoint.py)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                done = await asyncio.to_thread(checkpointer.checkpoint)
+            except Exception:  # locked or unreachable now: SQLite's own checkpoint still runs
+                self._failed("WAL checkpoint")
+                continue
+            self._succeeded("WAL checkpoint")
+            if done is None:  # not in WAL mode: nothing to do
+                return
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

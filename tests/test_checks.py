@@ -164,6 +164,8 @@ def test_e005_unknown_key():
         {"TRUSTED_PROXIES": -1},
         {"TRUSTED_PROXIES": "1"},
         {"TRUSTED_PROXIES": True},
+        {"SQLITE_CHECKPOINT_INTERVAL": -1},
+        {"SQLITE_CHECKPOINT_INTERVAL": "0.5"},
         {"MAX_BODY_LENGTH": 0},
         {"MAX_FRAME_BYTES": -5},
         {"WELCOME_MESSAGES": "50"},
@@ -191,6 +193,8 @@ def test_e006_reports_every_bad_value():
         {},
         {"RATE_LIMIT": None, "IP_RATE_LIMIT": "off"},
         {"RATE_LIMIT": "1/0.5", "TRUSTED_PROXIES": 2, "GAP_GRACE": 0.05},
+        {"SQLITE_CHECKPOINT_INTERVAL": 0},
+        {"SQLITE_CHECKPOINT_INTERVAL": None},
     ],
 )
 def test_check_settings_accepts_good_values(livechat):

@@ -32,6 +32,7 @@ def test_defaults_when_livechat_is_empty():
     assert conf.GAP_GRACE == 0.5
     assert conf.GROUP_REFRESH_INTERVAL == 600.0
     assert conf.WRITE_BATCH_SIZE == 500
+    assert conf.SQLITE_CHECKPOINT_INTERVAL == 0.5
     assert conf.CHANNEL_LAYER == "default"
     assert conf.SUPPORT_ALLOW_ANONYMOUS is True
     assert conf.SUPPORT_EMAILS is None
@@ -69,6 +70,7 @@ USER_VALUES = {
     "GAP_GRACE": (1, 1.0),
     "GROUP_REFRESH_INTERVAL": (30, 30.0),
     "WRITE_BATCH_SIZE": (4, 4),
+    "SQLITE_CHECKPOINT_INTERVAL": (None, 0.0),
     "CHANNEL_LAYER": ("other", "other"),
     "SUPPORT_ALLOW_ANONYMOUS": (0, False),
     "SUPPORT_EMAILS": (("a@example.com", "b@example.com"), ["a@example.com", "b@example.com"]),

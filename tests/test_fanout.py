@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connections
+from django.test import override_settings
 
 from django_livechat import identity, notify, store
 from django_livechat.fanout import Member, RoomFeed, get_hub
@@ -186,3 +188,31 @@ async def test_dead_process_connections_leave_presence(room, clients):
         "event": "left",
         "user": {"id": "u:999", "name": "ghost", "kind": "user"},
     }
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
+async def test_hub_checkpoints_an_sqlite_wal_database_in_the_background(room, clients):
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        pytest.skip("the WAL checkpointer is for an SQLite file (pass 1 runs it)")
+
+    def journal_mode(mode: str) -> None:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"PRAGMA journal_mode={mode}")
+
+    await database_sync_to_async(journal_mode)("wal")
+    try:
+        communicator, _ = await clients.connect()
+        hub = get_hub()
+        loops = [t for t in hub._tasks if "_checkpoint_loop" in repr(t.get_coro())]
+        assert len(loops) == 1
+        for i in range(5):
+            await communicator.send_json_to({"type": "message", "body": "x", "client_id": f"w{i}"})
+            await receive_type(communicator, "message")
+            await asyncio.sleep(0.06)
+        assert not loops[0].done() and "WAL checkpoint" not in hub._failing
+        await database_sync_to_async(journal_mode)("delete")  # no log: the loop ends
+        await asyncio.wait_for(loops[0], 2)
+    finally:
+        await database_sync_to_async(journal_mode)("delete")

@@ -81,8 +81,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; the writer commits in groups (see writer.py).
+    # The chat's hub checkpoints the log in a thread (LIVECHAT["SQLITE_CHECKPOINT_INTERVAL"]);
+    # SQLite's own checkpoint, which stalls the commit that runs it, is left for a log of 10,000
+    # pages (40 MB) instead of 1,000: it happens a tenth as often.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;"
     )
 
 CHANNEL_LAYERS = channel_layers_from_env("REDIS_URL", env=env)
