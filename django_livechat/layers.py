@@ -18,6 +18,7 @@ import environ
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 REDIS_PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
 REDIS_CORE = "channels_redis.core.RedisChannelLayer"
+CORE_SOCKET_TIMEOUT = 10  # seconds; above RedisChannelLayer's 5 s BZPOPMIN
 
 
 def channel_layers_from_url(
@@ -31,7 +32,10 @@ def channel_layers_from_url(
     if flavour == "pubsub":
         return {"default": {"BACKEND": REDIS_PUBSUB, "CONFIG": {"hosts": [url], "prefix": prefix}}}
     if flavour == "core":
-        config = {"hosts": [url], "prefix": prefix, "capacity": 1000, "expiry": 60}
+        # Its receive() blocks in BZPOPMIN for 5 s; redis-py 8's read timeout is 5 s too, so
+        # an idle receive would fail with a timeout without a longer one.
+        host = {"address": url, "socket_timeout": CORE_SOCKET_TIMEOUT}
+        config = {"hosts": [host], "prefix": prefix, "capacity": 1000, "expiry": 60}
         return {"default": {"BACKEND": REDIS_CORE, "CONFIG": config}}
     raise ValueError(f"flavour must be 'pubsub' or 'core', not {flavour!r}")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import environ
 import pytest
 from channels.layers import InMemoryChannelLayer
@@ -9,6 +12,7 @@ from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from django_livechat.layers import (
+    CORE_SOCKET_TIMEOUT,
     IN_MEMORY,
     REDIS_CORE,
     REDIS_PUBSUB,
@@ -40,7 +44,27 @@ def test_prefix():
 def test_core_flavour_gives_redis_channel_layer():
     layers = channel_layers_from_url("redis://r:6379/0", flavour="core")
     assert layers["default"]["BACKEND"] == REDIS_CORE
-    assert layers["default"]["CONFIG"]["hosts"] == ["redis://r:6379/0"]
+    assert layers["default"]["CONFIG"]["hosts"] == [
+        {"address": "redis://r:6379/0", "socket_timeout": CORE_SOCKET_TIMEOUT}
+    ]
+
+
+async def test_core_layer_receive_outlasts_its_blocking_pop():
+    """An idle receive() of the core layer waits past its 5 s BZPOPMIN, then gets a message."""
+    url = os.environ.get("LIVECHAT_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("needs Redis: set LIVECHAT_TEST_REDIS_URL (pass 2 runs it)")
+    config = channel_layers_from_url(url, flavour="core", prefix="livechat-idle-test")
+    layer = RedisChannelLayer(**config["default"]["CONFIG"])
+    channel = await layer.new_channel()
+    try:
+        receive = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(layer.brpop_timeout + 1.5)  # one empty BZPOPMIN, and some
+        assert not receive.done() or receive.exception() is None
+        await layer.send(channel, {"type": "late"})
+        assert (await asyncio.wait_for(receive, 10))["type"] == "late"
+    finally:
+        await layer.flush()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ on top of it:
 - ``LIVECHAT_IT_LAYER``: ``pubsub`` (default) or ``core``, the channels-redis layer;
 - ``LIVECHAT_IT_PREFIX``: the layer's key prefix, so that runs sharing one Redis stay apart;
 - ``LIVECHAT_IT_GROUP_EXPIRY``: ``group_expiry`` of the core layer, in seconds;
-- ``LIVECHAT_IT_SOCKET_TIMEOUT``: redis-py's read timeout for the layer's connections;
 - ``LIVECHAT_IT_<NAME>`` for the LIVECHAT timings below (seconds).
 """
 
@@ -23,12 +22,6 @@ CHANNEL_LAYERS = channel_layers_from_url(
     flavour=os.environ.get("LIVECHAT_IT_LAYER", "pubsub"),
     prefix=os.environ.get("LIVECHAT_IT_PREFIX", "livechat"),
 )
-if os.environ.get("LIVECHAT_IT_SOCKET_TIMEOUT"):  # redis-py's read timeout (default 5 s)
-    config = CHANNEL_LAYERS["default"]["CONFIG"]
-    config["hosts"] = [
-        {"address": host, "socket_timeout": float(os.environ["LIVECHAT_IT_SOCKET_TIMEOUT"])}
-        for host in config["hosts"]
-    ]
 if os.environ.get("LIVECHAT_IT_GROUP_EXPIRY"):
     CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"] = int(
         os.environ["LIVECHAT_IT_GROUP_EXPIRY"]
