@@ -19,79 +19,7 @@ import {
   unitsFrom,
   userPk,
 } from "../../django_livechat/static/django_livechat/js/console.js";
-
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.sent = [];
-    this.readyState = 1;
-    FakeSocket.all.push(this);
-  }
-  send(text) {
-    this.sent.push(JSON.parse(text));
-  }
-  close(code) {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-  receive(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-}
-
-class FakeTimers {
-  constructor() {
-    this.time = 1_000_000;
-    this.pending = [];
-  }
-  now() {
-    return this.time;
-  }
-  setTimeout(fn, ms) {
-    const handle = { fn, at: this.time + ms };
-    this.pending.push(handle);
-    return handle;
-  }
-  clearTimeout(handle) {
-    this.pending = this.pending.filter((h) => h !== handle);
-  }
-  setInterval(fn, ms) {
-    const handle = { fn, at: this.time + ms, every: ms };
-    this.pending.push(handle);
-    return handle;
-  }
-  clearInterval(handle) {
-    this.clearTimeout(handle);
-  }
-  advance(ms) {
-    const end = this.time + ms;
-    for (;;) {
-      const due = this.pending.filter((h) => h.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.time = due.at;
-      if (due.every) due.at += due.every;
-      else this.pending = this.pending.filter((h) => h !== due);
-      due.fn();
-    }
-    this.time = end;
-  }
-}
-
-class FakeStorage {
-  constructor() {
-    this.data = new Map();
-  }
-  getItem(k) {
-    return this.data.has(k) ? this.data.get(k) : null;
-  }
-  setItem(k, v) {
-    this.data.set(k, String(v));
-  }
-  removeItem(k) {
-    this.data.delete(k);
-  }
-}
+import { FakeSocket, FakeStorage, FakeTimers, fakeConsoleView } from "./fakes.mjs";
 
 function summary(id, overrides = {}) {
   return {
@@ -113,19 +41,10 @@ function summary(id, overrides = {}) {
 const ANN = { id: "u:3", name: "Ann" };
 const BOB = { id: "u:4", name: "Bob" };
 
-function fakeView() {
-  const view = { states: [], queues: [], staff: [], errors: [] };
-  view.setState = (s, code) => view.states.push([s, code]);
-  view.renderQueue = (entries, changed) => view.queues.push({ ids: entries.map((e) => e.id), changed, entries });
-  view.renderStaff = (rows) => view.staff.push(rows);
-  view.showError = (text) => view.errors.push(text);
-  return view;
-}
-
 function makeConsole({ storage } = {}) {
   FakeSocket.all = [];
-  const timers = new FakeTimers();
-  const view = fakeView();
+  const timers = new FakeTimers({ start: 1_000_000 });
+  const view = fakeConsoleView();
   const staffConsole = new StaffConsole({
     path: "/ws/livechat/admin/",
     view,
@@ -377,7 +296,7 @@ test("reconnects with backoff after a network close, not after 4403; the queue i
   const first = socket();
   assert.equal(first.url, "wss://example.com/ws/livechat/admin/");
   first.receive(queueFrame([summary("a")]));
-  first.close(1006);
+  first.serverClose(1006);
   assert.deepEqual(view.states.at(-1), ["offline", 1006]);
   assert.equal(FakeSocket.all.length, 1);
   timers.advance(500); // backoffDelay(0) with random() = 1
@@ -386,7 +305,7 @@ test("reconnects with backoff after a network close, not after 4403; the queue i
   second.receive(queueFrame([summary("b")]));
   assert.deepEqual(view.queues.at(-1).ids, ["b"]);
 
-  second.close(4403);
+  second.serverClose(4403);
   assert.deepEqual(view.states.at(-1), ["closed", 4403]);
   timers.advance(60_000);
   assert.equal(FakeSocket.all.length, 2, "a refusal is final");
@@ -405,7 +324,7 @@ test("the away status survives a reconnect and a reload (the server sets online 
   socket().receive(queueFrame([]));
   staffConsole.setStatus("away");
   assert.equal(storage.getItem(STATUS_KEY), "away");
-  socket().close(1006);
+  socket().serverClose(1006);
   timers.advance(1000);
   socket().receive(queueFrame([]));
   assert.deepEqual(socket().sent, [{ type: "status", status: "away" }]);

@@ -1,4 +1,4 @@
-// Fakes for the JS client's unit tests: a WebSocket, timers with a clock, sessionStorage, a view.
+// Fakes for the JS unit tests: a WebSocket, timers with a clock, sessionStorage, a chat view, a console view.
 
 /** A WebSocket that records what the client sends; the test plays the server. */
 export class FakeSocket {
@@ -41,8 +41,12 @@ export class FakeSocket {
 
 /** setTimeout/setInterval on a clock that moves only when the test says. */
 export class FakeTimers {
-  constructor() {
-    this.time = 1000;
+  /**
+   * @param {object} [options]
+   * @param {number} [options.start] what the clock reads at first (1000 unless told)
+   */
+  constructor({ start = 1000 } = {}) {
+    this.time = start;
     this.tasks = new Set();
   }
 
@@ -91,9 +95,11 @@ export class FakeTimers {
   }
 }
 
+/** sessionStorage in a Map; values are stored as strings, as browsers do. */
 export class FakeStorage {
-  constructor() {
-    this.data = new Map();
+  /** @param {Object<string, string>} [entries] what it holds at first */
+  constructor(entries = {}) {
+    this.data = new Map(Object.entries(entries));
   }
 
   getItem(key) {
@@ -128,5 +134,15 @@ export function fakeView() {
   view.setPresence = (users) => (view.presence = users.map((u) => u.id));
   view.addPresence = (user) => view.presence.push(user.id);
   view.removePresence = (user) => (view.presence = view.presence.filter((id) => id !== user.id));
+  return view;
+}
+
+/** A staff console's view that records every queue, staff list, state and error it is shown. */
+export function fakeConsoleView() {
+  const view = { states: [], queues: [], staff: [], errors: [] };
+  view.setState = (state, code) => view.states.push([state, code]);
+  view.renderQueue = (entries, changed) => view.queues.push({ ids: entries.map((e) => e.id), changed, entries });
+  view.renderStaff = (rows) => view.staff.push(rows);
+  view.showError = (text) => view.errors.push(text);
   return view;
 }

@@ -11,6 +11,7 @@ import {
   nextSupportState,
   readConfig,
 } from "../../django_livechat/static/django_livechat/js/widget.js";
+import { FakeSocket, FakeStorage } from "./fakes.mjs";
 
 const CONFIG = {
   startUrl: "/chat/support/start/",
@@ -25,41 +26,6 @@ const CONVERSATION = {
   created: true,
 };
 const LOCATION = { protocol: "https:", host: "shop.example" };
-
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.sent = [];
-    this.readyState = 1;
-    FakeSocket.all.push(this);
-  }
-  send(text) {
-    this.sent.push(JSON.parse(text));
-  }
-  close(code) {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-  receive(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-}
-
-class FakeStorage {
-  constructor(entries = {}) {
-    this.data = new Map(Object.entries(entries));
-  }
-  getItem(k) {
-    return this.data.has(k) ? this.data.get(k) : null;
-  }
-  setItem(k, v) {
-    this.data.set(k, String(v));
-  }
-  removeItem(k) {
-    this.data.delete(k);
-  }
-}
 
 const quietTimers = {
   setTimeout: () => ({}),
