@@ -121,7 +121,7 @@ def test_from_env_other_variable_flavour_and_prefix(monkeypatch):
     monkeypatch.setenv("CHAT_REDIS", "rediss://cache:6380/0")
     layers = channel_layers_from_env("CHAT_REDIS", flavour="core", prefix="p")
     assert layers["default"]["BACKEND"] == REDIS_CORE
-    assert layers["default"]["CONFIG"]["hosts"] == ["rediss://cache:6380/0"]
+    assert layers["default"]["CONFIG"]["hosts"][0]["address"] == "rediss://cache:6380/0"
     assert layers["default"]["CONFIG"]["prefix"] == "p"
 
 
