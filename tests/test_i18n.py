@@ -13,6 +13,7 @@ def test_room_page_in_simplified_chinese(client, room):
     html = response.content.decode()
     assert "发送" in html  # the Send button
     assert 'data-i18n-typing-one="%(names)s 正在输入…"' in html  # placeholders survive
+    assert 'data-i18n-unlock="解锁聊天室"' in html  # the staff's lock button
 
 
 def test_error_frames_are_translated():

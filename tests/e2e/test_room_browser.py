@@ -120,3 +120,31 @@ def test_foreign_origin_websocket_is_refused(server):
 
     assert attempt("http://evil.example") == 403
     assert attempt(f"http://127.0.0.1:{server.port}") == "welcome"
+
+
+def test_staff_lock_the_room_and_visitors_cannot_post_until_unlocked(server, contexts):
+    staff = contexts().new_page()
+    staff.goto(f"{server.url}/admin/login/?next=/chat/rooms/random/")
+    staff.fill("#id_username", "staff")
+    staff.fill("#id_password", "staff")
+    staff.click("input[type=submit]")
+    staff.wait_for_selector(ONLINE, timeout=15000)
+    guest = open_room(contexts(), server, "random")
+    lock = staff.locator("[data-livechat-lock]")
+    assert lock.is_visible() and lock.inner_text() == "Lock the room"
+    assert not guest.locator("[data-livechat-lock]").is_visible()  # staff only
+    lock.click()
+    try:
+        guest.wait_for_selector('[data-livechat-room][data-locked="true"]', timeout=15000)
+        assert guest.locator("[data-livechat-notice]").inner_text() == "This room is locked."
+        assert guest.locator("[data-livechat-input]").is_disabled()
+        staff.locator("[data-livechat-lock]", has_text="Unlock the room").wait_for(timeout=15000)
+        screenshot(guest, "room-locked")
+    finally:
+        staff.locator("[data-livechat-lock]").click()
+    guest.wait_for_selector('[data-livechat-room][data-locked="false"]', timeout=15000)
+    assert guest.locator("[data-livechat-input]").is_enabled()
+    send(guest, "open again")
+    guest.locator("[data-livechat-messages] li[data-id]", has_text="open again").wait_for(
+        timeout=15000
+    )

@@ -427,3 +427,13 @@ function fakeList() {
   };
   return list;
 }
+
+test("setLocked sends a lock frame while online, and nothing while offline", () => {
+  const { client, socket } = online(1);
+  assert.equal(client.setLocked(true), true);
+  assert.equal(client.setLocked(0), true);
+  assert.deepEqual(socket().frames("lock"), [{ type: "lock", locked: true }, { type: "lock", locked: false }]);
+  socket().serverClose(1006);
+  assert.equal(client.setLocked(true), false);
+  assert.equal(socket().frames("lock").length, 2);
+});

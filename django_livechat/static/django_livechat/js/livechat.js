@@ -418,6 +418,16 @@ export class LiveChatClient {
     this.gapOpen = this.send({ type: "history", after: this.lastId, limit: this.historyLimit });
   }
 
+  /**
+   * Lock or unlock the room (staff only: the server refuses others with a `forbidden` error).
+   * Every connection, this one included, then gets a `room` frame.
+   * @param {boolean} locked
+   * @returns {boolean} whether the frame was sent
+   */
+  setLocked(locked) {
+    return this.send({ type: "lock", locked: Boolean(locked) });
+  }
+
   /** Ask for the messages before the oldest one shown. */
   loadOlder() {
     if (!this.ready || this.olderOpen || this.messages.size === 0) return;
@@ -584,6 +594,7 @@ export class DomView {
     this.input = find("[data-livechat-input]");
     this.submit = this.form ? this.form.querySelector('[type="submit"]') : null;
     this.template = find("template[data-livechat-message-template]");
+    this.lock = find("[data-livechat-lock]");
     this.locale = pageLocale(root);
     this.you = null;
     this.room = null;
@@ -618,6 +629,10 @@ export class DomView {
       this.notice.textContent = this.text("locked");
     } else if (this.notice && this.notice.dataset.kind === "locked") {
       this.notice.hidden = true; // only our own notice: a staff notice stays
+    }
+    if (this.lock) {
+      this.lock.hidden = !(you && you.is_staff); // the server checks it again on every frame
+      this.lock.textContent = this.text(room.locked ? "unlock" : "lock");
     }
     this.updateForm();
   }
@@ -838,6 +853,7 @@ export function mount(root, { View = DomView } = {}) {
   root.livechat = client;
   bindForm(view, client);
   if (view.older) view.older.addEventListener("click", () => client.loadOlder());
+  if (view.lock) view.lock.addEventListener("click", () => client.setLocked(!(view.room && view.room.locked)));
   const markRead = () => document.visibilityState === "visible" && client.markRead();
   document.addEventListener("visibilitychange", markRead);
   for (const type of ["welcome", "backlog", "message"]) client.on(type, markRead);
