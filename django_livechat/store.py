@@ -129,21 +129,23 @@ class Snapshot:
     last_seq: int
     has_more: bool
     presence: list[dict[str, str]]
+    has_older: bool = False  # messages before the first of ``messages`` exist
 
 
 def snapshot(room_pk: int, after: int | None) -> Snapshot:
     """The welcome's content: latest messages, or the first page after ``after``."""
     last_seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_pk)
+    visible = Message.objects.filter(room_id=room_pk, deleted__isnull=True)
     if after is None:
-        messages = list(
-            Message.objects.filter(
-                room_id=room_pk, seq__lte=last_seq, deleted__isnull=True
-            ).order_by("-seq")[: conf.WELCOME_MESSAGES]
-        )[::-1]
+        count = conf.WELCOME_MESSAGES
+        messages = list(visible.filter(seq__lte=last_seq).order_by("-seq")[: count + 1])[::-1]
+        has_older = len(messages) > count
+        messages = messages[-count:] if has_older else messages
         has_more = False
     else:
         messages, has_more = backlog(room_pk, after, last_seq)
-    return Snapshot(messages, last_seq, has_more, presence(room_pk))
+        has_older = after > 0 and visible.filter(seq__lte=after).exists()
+    return Snapshot(messages, last_seq, has_more, presence(room_pk), has_older)
 
 
 def backlog(room_pk: int, after: int, upto: int) -> tuple[list[Message], bool]:

@@ -59,6 +59,7 @@ async def test_welcome_describes_room_identity_presence_and_latest_messages(room
     assert welcome["you"]["kind"] == "guest" and welcome["you"]["can_post"] is True
     assert [m["body"] for m in welcome["messages"]] == ["m0", "m1", "m2"]
     assert welcome["last_id"] == 3 and welcome["has_more"] is False
+    assert welcome["has_older"] is False
     assert welcome["you"]["id"] in {p["id"] for p in welcome["presence"]}
     assert len(welcome["presence"]) == 2
 
@@ -69,6 +70,7 @@ async def test_welcome_sends_only_the_latest_messages(room, clients):
     await post_acked(sender, 4)
     _, welcome = await clients.connect()
     assert [m["id"] for m in welcome["messages"]] == [3, 4]
+    assert welcome["has_older"] is True
 
 
 @pytest.mark.parametrize(

@@ -196,11 +196,24 @@ def test_snapshot_without_after_is_the_latest_welcome_messages(room):
         snap = store.snapshot(room.pk, None)
     assert [m.seq for m in snap.messages] == [3, 4, 5]
     assert snap.last_seq == 5 and snap.has_more is False
+    assert snap.has_older is True  # 1 and 2
+
+
+def test_snapshot_has_older_counts_only_undeleted_messages(room):
+    fill(room, 4)
+    with override_settings(LIVECHAT={"WELCOME_MESSAGES": 3}):
+        assert store.snapshot(room.pk, None).has_older is True
+        Message.objects.filter(room=room, seq=1).update(deleted=timezone.now())
+        assert store.snapshot(room.pk, None).has_older is False  # only a deleted one is older
+    assert store.snapshot(room.pk, 1).has_older is False
+    assert store.snapshot(room.pk, 2).has_older is True
+    assert store.snapshot(room.pk, 0).has_older is False
 
 
 def test_snapshot_of_an_empty_room(room):
     snap = store.snapshot(room.pk, None)
     assert (snap.messages, snap.last_seq, snap.has_more, snap.presence) == ([], 0, False, [])
+    assert snap.has_older is False
 
 
 def test_snapshot_messages_never_pass_its_last_id(room, monkeypatch):

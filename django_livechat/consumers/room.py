@@ -92,6 +92,7 @@ class RoomConsumer(LiveChatConsumer):
             "messages": self._frames(snap.messages),
             "last_id": snap.last_seq,
             "has_more": snap.has_more,
+            "has_older": snap.has_older,
         }
         if self.room.kind == self.room.Kind.SUPPORT:
             welcome["support"] = await database_sync_to_async(support.visitor_status)(self.room.pk)

@@ -437,3 +437,15 @@ test("setLocked sends a lock frame while online, and nothing while offline", () 
   assert.equal(client.setLocked(true), false);
   assert.equal(socket().frames("lock").length, 2);
 });
+
+test("welcome's has_older decides the load-older button; without it the first id is the guess", () => {
+  const first = makeClient();
+  first.socket().receive(welcome([msg(5), msg(6)], { has_older: false })); // 1..4 deleted
+  assert.deepEqual(first.view.older, [false]);
+  const second = makeClient();
+  second.socket().receive(welcome([msg(1)], { has_older: true })); // never: the server knows
+  assert.deepEqual(second.view.older, [true]);
+  const old = makeClient();
+  old.socket().receive(welcome([msg(5)])); // an older server sends no has_older
+  assert.deepEqual(old.view.older, [true]);
+});

@@ -282,8 +282,9 @@ export class LiveChatClient {
     this.call("setRoom", frame.room, frame.you);
     this.call("setPresence", frame.presence || []);
     if (this.messages.size === 0) {
-      // Maybe older ones: one click asks, and a reply without has_more hides the button.
-      this.call("setOlder", messages.length > 0 && messages[0].id > 1);
+      // Older ones to load? (A server without has_older: maybe, if the first id is above 1;
+      // then one click asks, and a reply without has_more hides the button.)
+      this.call("setOlder", frame.has_older ?? (messages.length > 0 && messages[0].id > 1));
     }
     this.takeMessages(messages);
     this.setState("online");
