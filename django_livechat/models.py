@@ -129,7 +129,7 @@ class Participant(models.Model):
 
 
 class Connection(models.Model):
-    """An open WebSocket: presence across processes, and the channel name to reach it by.
+    """An open WebSocket: presence across processes, and connection limits per identity.
 
     A server process refreshes ``last_seen`` of its connections every ``PRESENCE_HEARTBEAT``
     seconds; rows older than ``PRESENCE_TIMEOUT`` belong to a process that died and are removed.
@@ -149,7 +149,11 @@ class Connection(models.Model):
     class Meta:
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
-        indexes = [models.Index(fields=["room", "key"], name="livechat_conn_room_key")]
+        indexes = [
+            models.Index(fields=["room", "key"], name="livechat_conn_room_key"),
+            # open connections of an identity, counted on every join
+            models.Index(fields=["key", "last_seen"], name="livechat_conn_key_seen"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} in {self.room_id} ({self.channel_name})"

@@ -43,28 +43,35 @@ class Joined:
 
 
 def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joined:
-    """Authorize ``who`` for the room ``slug`` and record its connection."""
+    """Authorize ``who`` for the room ``slug`` and record its connection.
+
+    A guest without a session (``c:`` key) exists for this one connection: it has no sanction,
+    no other connection and no read position to keep, so only its connection row is written.
+    """
     room = Room.objects.select_related("conversation").filter(slug=slug).first()
     if room is None:
         raise Refused(Close.ROOM_NOT_FOUND)
     who = permissions.resolve_staff(who)
     code = permissions.join_refusal(room, who)
-    if code is None and active_sanction(who.key, room.pk, Sanction.Kind.BAN):
+    lasting = not who.key.startswith("c:")
+    if code is None and lasting and active_sanction(who.key, room.pk, Sanction.Kind.BAN):
         code = Close.BANNED
     if code is not None:
         raise Refused(code)
     now = timezone.now()
     with transaction.atomic():
-        Participant.objects.update_or_create(
-            room=room,
-            key=who.key,
-            defaults={"display_name": who.name, "user_id": who.user_id},
-        )
-        others = _live_connections(room.pk, now).filter(key=who.key).exists()
-        cutoff = now - timedelta(seconds=conf.PRESENCE_TIMEOUT)
-        open_ = Connection.objects.filter(key=who.key, last_seen__gte=cutoff).count()
-        if open_ >= conf.MAX_CONNECTIONS_PER_IDENTITY:
-            raise Refused(Close.TOO_MANY_CONNECTIONS)
+        others = False
+        if lasting:
+            Participant.objects.update_or_create(
+                room=room,
+                key=who.key,
+                defaults={"display_name": who.name, "user_id": who.user_id},
+            )
+            others = _live_connections(room.pk, now).filter(key=who.key).exists()
+            cutoff = now - timedelta(seconds=conf.PRESENCE_TIMEOUT)
+            open_ = Connection.objects.filter(key=who.key, last_seen__gte=cutoff).count()
+            if open_ >= conf.MAX_CONNECTIONS_PER_IDENTITY:
+                raise Refused(Close.TOO_MANY_CONNECTIONS)
         Connection.objects.create(
             channel_name=channel_name,
             room=room,

@@ -362,7 +362,7 @@ async def test_history_before_and_after(room, clients):
 
 
 async def test_read_is_stored_and_broadcast(room, clients):
-    reader, welcome = await clients.connect()
+    reader, welcome = await clients.connect(cookie=await asession_cookie_for(None))
     other, _ = await clients.connect()
     await send_message(other, "read me", "c1")
     await receive_type(reader, "message")
@@ -374,6 +374,22 @@ async def test_read_is_stored_and_broadcast(room, clients):
     assert participant.last_read == 1
     await reader.send_json_to({"type": "read", "last_read": 99})
     await expect_error(reader, "invalid_frame")
+
+
+async def test_guest_without_session_reads_but_leaves_no_participant_row(room, clients):
+    """A ``c:`` identity lives as long as its socket: only its connection row is written."""
+    reader, welcome = await clients.connect()
+    assert welcome["you"]["id"].startswith("c:")
+    await send_message(reader, "mine", "c1")
+    await receive_type(reader, "message")
+    await reader.send_json_to({"type": "read", "last_read": 1})
+    assert (await receive_type(reader, "read"))["last_read"] == 1
+    rows = database_sync_to_async(lambda: list(Participant.objects.values_list("key", flat=True)))
+    assert await rows() == []
+    assert (
+        await database_sync_to_async(Connection.objects.filter(key=welcome["you"]["id"]).count)()
+        == 1
+    )
 
 
 async def test_presence_joined_and_left(room, clients):
