@@ -54,3 +54,21 @@ def test_in_memory_layer_in_production_is_flagged():
     )
     assert result.returncode != 0
     assert "django_livechat.W001" in result.stdout + result.stderr
+
+
+def test_environment_reaches_the_layer_flavour_and_the_proxy_setting():
+    script = (
+        "from django.conf import settings; from django_livechat.conf import conf; "
+        "print(settings.CHANNEL_LAYERS['default']['BACKEND'], conf.TRUSTED_PROXIES)"
+    )
+    result = manage(
+        "shell",
+        "-c",
+        script,
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        REDIS_LAYER="core",
+        LIVECHAT_TRUSTED_PROXIES="1",
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]  # after shell's own auto-import notice
+    assert last.split() == ["channels_redis.core.RedisChannelLayer", "1"]

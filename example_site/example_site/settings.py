@@ -18,8 +18,10 @@ env = environ.Env(
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost"]),
     DATABASE_URL=(str, f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
     REDIS_URL=(str, ""),
+    REDIS_LAYER=(str, "pubsub"),
     LIVECHAT_RATE_LIMIT=(str, "10/5"),
     LIVECHAT_IP_RATE_LIMIT=(str, "30/5"),
+    LIVECHAT_TRUSTED_PROXIES=(int, 0),
     CSRF_TRUSTED_ORIGINS=(list, []),
 )
 
@@ -88,12 +90,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;"
     )
 
-CHANNEL_LAYERS = channel_layers_from_env("REDIS_URL", env=env)
+CHANNEL_LAYERS = channel_layers_from_env("REDIS_URL", env=env, flavour=env("REDIS_LAYER"))
 
 LIVECHAT = {
     "ALLOW_ANONYMOUS": True,
     "RATE_LIMIT": env("LIVECHAT_RATE_LIMIT"),
     "IP_RATE_LIMIT": env("LIVECHAT_IP_RATE_LIMIT"),
+    "TRUSTED_PROXIES": env("LIVECHAT_TRUSTED_PROXIES"),  # 1 behind one nginx
 }
 
 AUTH_PASSWORD_VALIDATORS = [
