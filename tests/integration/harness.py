@@ -429,3 +429,34 @@ async def guest_cookie(port: int, slug: str, within: float = 10) -> str:
         if name.lower() == "set-cookie" and value.strip().startswith("sessionid="):
             return value.strip().split(";", 1)[0]
     raise AssertionError(f"no session cookie in:\n{head.decode('latin-1')}")
+
+
+STAFF_SESSION = """
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+user, _ = get_user_model().objects.get_or_create(username="it-staff")
+user.is_staff = True
+user.set_password("it-staff")
+user.save()
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+
+def staff_cookie(database_url: str, secret_key: str) -> str:
+    """A ``Cookie`` header value of a logged-in staff user, for servers with ``secret_key``."""
+    result = subprocess.run(
+        [PYTHON, str(ROOT / "example_site" / "manage.py"), "shell", "-c", STAFF_SESSION],
+        cwd=ROOT,
+        env=server_env(database_url, "", SECRET_KEY=secret_key),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        raise RuntimeError(f"creating a staff session failed:\n{result.stderr}")
+    return f"sessionid={result.stdout.strip().splitlines()[-1]}"
