@@ -5,6 +5,7 @@ Sync code (views, the staff consumer, the room consumer through ``database_sync_
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from django_livechat.models import Conversation, Message, Participant, Room, Sta
 from django_livechat.permissions import STAFF_PERMISSION
 
 CLOSED_IN_QUEUE = 20  # recently closed conversations listed after the open ones
+
+logger = logging.getLogger(__name__)
 
 
 # -- the visitor's side --------------------------------------------------------------------
@@ -87,22 +90,25 @@ def notify_offline(conversation_pk: int) -> bool:
         .order_by("-seq")
         .first()
     )
-    send_mail(
-        subject=_("New support message from %(name)s") % {"name": conversation.visitor_name},
-        message=_(
-            "%(name)s wrote while no staff member was online:\n\n%(body)s\n\nPage: %(page)s\n"
-            "Answer in the staff console: %(console)s"
+    try:  # not fail_silently=True: deprecated in Django 6.1
+        send_mail(
+            subject=_("New support message from %(name)s") % {"name": conversation.visitor_name},
+            message=_(
+                "%(name)s wrote while no staff member was online:\n\n%(body)s\n\nPage: %(page)s\n"
+                "Answer in the staff console: %(console)s"
+            )
+            % {
+                "name": conversation.visitor_name,
+                "body": last.body if last else "",
+                "page": conversation.page_url or "-",
+                "console": reverse("livechat:console"),
+            },
+            from_email=None,
+            recipient_list=recipients,
         )
-        % {
-            "name": conversation.visitor_name,
-            "body": last.body if last else "",
-            "page": conversation.page_url or "-",
-            "console": reverse("livechat:console"),
-        },
-        from_email=None,
-        recipient_list=recipients,
-        fail_silently=True,
-    )
+    except Exception:  # a mail server down must not break the visitor's message, already stored
+        logger.warning("livechat: the offline notice e-mail could not be sent", exc_info=True)
+        return False
     return True
 
 

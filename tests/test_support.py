@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -110,6 +112,26 @@ def test_offline_notice_goes_to_configured_addresses_once():
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["desk@example.com"]
     assert "help please" in mail.outbox[0].body
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:  # bound, then closed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_offline_notice_with_the_mail_server_down_is_logged_not_raised(caplog):
+    conversation = _conversation_with_message()
+    with override_settings(
+        LIVECHAT={"SUPPORT_EMAILS": ["desk@example.com"]},
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=closed_port(),
+        EMAIL_TIMEOUT=2,
+    ):
+        assert support.notify_offline(conversation.pk) is False
+    assert "offline notice e-mail could not be sent" in caplog.text
+    assert Message.objects.filter(room=conversation.room).count() == 1  # the message stays
 
 
 @override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
