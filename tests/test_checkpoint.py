@@ -44,7 +44,7 @@ def test_checkpoint_never_creates_a_database(tmp_path):
     assert not (tmp_path / "missing.sqlite3").exists()
 
 
-def test_for_database_only_for_an_sqlite_file(settings):
+def test_for_database_only_for_an_sqlite_file():
     connection = connections["default"]
     checkpointer = WalCheckpointer.for_database("default")
     if connection.vendor != "sqlite":
