@@ -350,6 +350,19 @@ async def test_typing_reaches_others_not_the_typist(room, clients):
     await assert_still_open(typist)  # no typing frame came back first
 
 
+async def test_a_typing_burst_is_thinned_but_its_active_false_always_arrives(room, clients):
+    typist, _ = await clients.connect()
+    other, _ = await clients.connect()
+    for _ in range(8):  # over the allowance of 5 per second
+        await typist.send_json_to({"type": "typing", "active": True})
+    await typist.send_json_to({"type": "typing", "active": False})
+    actives = []
+    while not actives or actives[-1]:
+        actives.append((await receive_type(other, "typing"))["active"])
+    assert 1 <= len(actives) - 1 < 8  # some active:true were dropped, then active:false came
+    await assert_still_open(typist)
+
+
 async def test_history_before_and_after(room, clients):
     communicator, _ = await clients.connect()
     await post_acked(communicator, 6)

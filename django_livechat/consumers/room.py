@@ -183,9 +183,11 @@ class RoomConsumer(LiveChatConsumer):
                 await database_sync_to_async(support.notify_offline)(conversation.pk)
 
     async def on_typing(self, command: protocol.Typing) -> None:
+        # Best effort: excess ``active: true`` frames are dropped; ``active: false`` never is,
+        # or an indicator would stay up until it expires in each client.
         limiter = limits.limiter("typing")
-        if limiter is not None and not limiter.allow(self.identity.key):
-            return  # typing is best effort: excess frames are dropped
+        if command.active and limiter is not None and not limiter.allow(self.identity.key):
+            return
         frame = {"type": "typing", "user": self.identity.public(), "active": command.active}
         await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=self.identity.key)
 

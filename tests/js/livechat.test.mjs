@@ -355,6 +355,14 @@ test("others typing is shown and cleared 5 s after their last active:true; our o
   assert.deepEqual(view.typing.at(-1), [], "active:false clears at once");
 });
 
+test("a message from someone typing clears their indicator at once", () => {
+  const { socket, view } = online();
+  socket().receive({ type: "typing", user: bob, active: true });
+  assert.deepEqual(view.typing.at(-1), ["bob"]);
+  socket().receive({ type: "message", id: 1, room: "lobby", author: bob, body: "hi", created: "2026-01-01T00:00:00+00:00", client_id: "x" });
+  assert.deepEqual(view.typing.at(-1), []);
+});
+
 // -- extension points and safety ----------------------------------------------------------------
 
 test("on() chains frame handlers after the built-in handling, in order", () => {

@@ -313,6 +313,8 @@ export class LiveChatClient {
   on_message(frame) {
     this.takeMessages([frame]);
     this.checkGap();
+    // whoever just posted has stopped typing, whether or not their active:false arrived
+    if (frame.author && this.typing.delete(frame.author.id)) this.typingChanged();
   }
 
   on_history(frame) {
