@@ -193,3 +193,21 @@ async def clients():
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def assert_stored_once(rows, sent) -> int:
+    """``rows`` (id, author key, client_id, ...) are numbered 1..n with no client_id stored twice,
+    and every client_id of ``sent`` is among them; returns n."""
+    total = len(rows)
+    assert [row[0] for row in rows] == list(range(1, total + 1)), "ids not contiguous"
+    assert len({(row[1], row[2]) for row in rows}) == total, "a client_id stored twice"
+    assert set(sent) <= {row[2] for row in rows}, "a posted message was not stored"
+    return total
+
+
+async def assert_all_shown_once(clients, total: int, within: float) -> None:
+    """Every client comes to show ids 1..``total``, each once, in id order."""
+    for client in clients:
+        await client.wait_until(lambda c=client: len(c.messages) >= total, within, f"{total} ids")
+        assert client.order_violations() == [], client.label
+        assert len(client.shown) == len(set(client.shown)) == total, client.label

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.integration.conftest import unique
+from tests.integration.conftest import assert_all_shown_once, assert_stored_once, unique
 from tests.integration.harness import guest_cookie
 
 pytestmark = pytest.mark.integration
@@ -112,14 +112,9 @@ async def test_killed_server_clients_catch_up_and_presence_drops_its_identities(
     for client in members:
         await client.wait_until(lambda c=client: not c.outbox, 30, "every message acknowledged")
     stored = database.messages(slug)
-    total = len(stored)
-    assert [row[0] for row in stored] == list(range(1, total + 1))
-    assert len({(row[1], row[2]) for row in stored}) == total  # no client_id stored twice
-    assert {row[2] for row in stored} == set(sent)  # every posted message stored, once
-    for client in members:
-        await client.wait_until(lambda c=client: len(c.messages) >= total, 30, f"{total} ids")
-        assert client.order_violations() == []
-        assert len(client.shown) == len(set(client.shown)) == total
+    total = assert_stored_once(stored, sent)
+    assert {row[2] for row in stored} == set(sent)  # nothing stored that was not posted
+    await assert_all_shown_once(members, total, 30)
     for client in on_a:
         assert len(client.connections) >= 2, "expected a reconnect"
     for client in on_b:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import unique
+from tests.integration.conftest import assert_stored_once, unique
 from tests.integration.harness import guest_cookie
 
 pytestmark = pytest.mark.integration
@@ -70,11 +70,9 @@ async def test_database_outage_gives_store_failed_no_false_ack_and_one_stored_co
     for client in members:
         await client.wait_until(lambda c=client: not c.outbox, 20, "outbox retried and acked")
     await newcomer.wait_ready(20)
-    stored = database.messages(slug)
-    total = len(stored)
+    posted = [client_id for client_ids in during.values() for client_id in client_ids]
+    total = assert_stored_once(database.messages(slug), posted)  # exactly one copy each
     assert total == 4 + 3 * len(members)
-    assert [row[0] for row in stored] == list(range(1, total + 1))
-    assert len({(row[1], row[2]) for row in stored}) == total  # exactly one copy each
     for client, client_ids in during.items():
         for client_id in client_ids:
             assert client.acked_at[client_id] >= restored_at, "acknowledged while unreachable"

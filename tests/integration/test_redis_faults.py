@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import unique
+from tests.integration.conftest import assert_all_shown_once, assert_stored_once, unique
 from tests.integration.harness import guest_cookie
 
 pytestmark = pytest.mark.integration
@@ -78,15 +78,8 @@ async def test_redis_restart_loses_nothing_and_kills_no_consumer(
 
     for client in members:
         await client.wait_until(lambda c=client: not c.outbox, 30, "every message acknowledged")
-    stored = database.messages(slug)
-    total = len(stored)
-    assert [row[0] for row in stored] == list(range(1, total + 1))
-    assert len({(row[1], row[2]) for row in stored}) == total  # no client_id stored twice
-    assert set(sent) <= {row[2] for row in stored}  # every posted message stored
-    for client in members:
-        await client.wait_until(lambda c=client: len(c.messages) >= total, 30, f"{total} ids")
-        assert client.order_violations() == []
-        assert len(client.shown) == len(set(client.shown)) == total
+    total = assert_stored_once(database.messages(slug), sent)
+    await assert_all_shown_once(members, total, 30)
     assert a.running and b.running and c.running
 
     # The layer works again: after the restart, messages cross servers through it, and none

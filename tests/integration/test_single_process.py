@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from tests.integration.conftest import assert_all_shown_once, assert_stored_once
 from tests.integration.harness import Server, TcpProxy, guest_cookie, migrate, server_env
 
 pytestmark = pytest.mark.integration
@@ -55,14 +56,9 @@ async def test_one_server_killed_and_restarted_its_clients_resume_without_gap_or
             rows = db.execute(
                 "SELECT seq, author_key, client_id FROM django_livechat_message ORDER BY seq"
             ).fetchall()
-        total = len(rows)
-        assert [row[0] for row in rows] == list(range(1, total + 1))
-        assert len({(row[1], row[2]) for row in rows}) == total  # nothing stored twice
-        assert set(burst + queued) <= {row[2] for row in rows}
+        total = assert_stored_once(rows, burst + queued)
+        await assert_all_shown_once(members, total, 10)
         for client in members:
-            await client.wait_until(lambda c=client: len(c.messages) == total, 10, "catch up")
-            assert client.order_violations() == []
-            assert len(client.shown) == len(set(client.shown)) == total
             assert len(client.connections) >= 2
             resumed_after = int(client.connections[-1].url.rsplit("after=", 1)[1])
             assert resumed_after >= 15  # resumed after what it had, not from scratch
