@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -60,6 +61,10 @@ except ImportError:  # channels-redis is optional
     RedisPubSubChannelLayer = None
 
 LAYER_BATCH = 100  # stored messages per layer message at most
+# Once a socket held up a room, the room's sends are timed for a while: another socket that does
+# not read then costs SLOW_SEND seconds, not a check interval (several of them, one after another).
+SLOW_SEND = 0.1
+CAREFUL_FOR = 60.0
 RETRY_DELAY_CAP = 1.0  # seconds between layer retries at most: a recovered layer is used soon
 STILL_FAILING_EVERY = 60.0  # seconds between reminders that a failure goes on
 
@@ -147,6 +152,14 @@ class RoomFeed:
         self.pump: asyncio.Task[None] | None = None
         self.gap_timer: asyncio.TimerHandle | None = None
         self.stalled_at: int | None = None
+        # The send under way, and a count of sends: a send still under way, with the same count,
+        # at two checks of the hub's upkeep is one that a socket not reading holds up.
+        self.sending: Member | None = None
+        self.sends = 0
+        self.send_mark: tuple[Member, int] | None = None
+        self.cut: Member | None = None
+        self.careful_until = 0.0  # loop time until which sends are timed (SLOW_SEND)
+        self.on_slow: Callable[[Member], None] | None = None  # closes a dropped member's socket
 
     def prime(self, last_seq: int) -> None:
         """Start the stream after ``last_seq`` (read after the group was joined)."""
@@ -186,16 +199,57 @@ class RoomFeed:
         self._enqueue(None, text, skip)
 
     async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.outbox:
             seq, text, skip = self.outbox.popleft()
             event = {"type": "websocket.send", "text": text}  # one dict for all sockets
             for member in list(self.members):
                 if skip is not None and member.key == skip:
                     continue
+                self.sending = member
+                self.sends += 1
                 try:
-                    await member.push(seq, event)
+                    if self.careful_until and self.careful_until > loop.time():
+                        async with asyncio.timeout(SLOW_SEND):
+                            await member.push(seq, event)
+                    else:
+                        await member.push(seq, event)
+                except TimeoutError:
+                    self._drop_slow(member)
+                except asyncio.CancelledError:
+                    if self.cut is not member:
+                        raise
+                    self.cut = None  # cut_stalled() cancelled this send: go on with the others
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
                 except Exception:  # a socket that closed under us; its consumer cleans up
                     self.members.discard(member)
+            self.sending = None
+
+    def cut_stalled(self) -> Member | None:
+        """Called at each check: drop a member whose send has not returned since the last one.
+
+        A socket whose client stops reading makes its send wait once the server's write buffer
+        is full; without this, the whole room would wait with it. The member is dropped and the
+        send cancelled; the caller closes its socket (the client resumes with ``?after``).
+        """
+        member = self.sending
+        mark = None if member is None else (member, self.sends)
+        if mark is None or mark != self.send_mark or self.pump is None or self.pump.done():
+            self.send_mark = mark
+            return None
+        self.send_mark = None
+        self.cut = member
+        self.pump.cancel()
+        self._drop_slow(member)
+        return member
+
+    def _drop_slow(self, member: Member) -> None:
+        self.members.discard(member)
+        self.careful_until = asyncio.get_running_loop().time() + CAREFUL_FOR
+        if self.on_slow is not None:
+            self.on_slow(member)
 
     @property
     def missing(self) -> tuple[int, int] | None:
@@ -235,6 +289,7 @@ class Hub:
         feed = self.feeds.get(room_pk)
         if feed is None:
             feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
+            feed.on_slow = functools.partial(self._close_slow, feed)
             self._start()
             try:
                 channel = await self._ensure_channel()
@@ -435,6 +490,7 @@ class Hub:
         next_regroup = now + conf.GROUP_REFRESH_INTERVAL
         while True:
             await asyncio.sleep(conf.RECONCILE_INTERVAL)
+            self.cut_stalled_sends()
             now = time.monotonic()
             # Independent steps: Redis being down must not stop the heartbeat (the others would
             # reap this process's connections), nor the database the group refresh.
@@ -449,6 +505,15 @@ class Hub:
                 "presence heartbeat", self.heartbeat, database=True
             ):
                 next_heartbeat = now + conf.PRESENCE_HEARTBEAT
+
+    def cut_stalled_sends(self) -> None:
+        """Cut the sends that held up their room's delivery since the previous check."""
+        for feed in self.feeds.values():
+            feed.cut_stalled()
+
+    def _close_slow(self, feed: RoomFeed, member: Member) -> None:
+        logger.info("livechat: room %s: a socket not reading was closed", feed.room_pk)
+        self._notify([member], {"type": "livechat.slow"})
 
     async def _step(self, what: str, step: Callable[[], Awaitable[None]], database=False) -> bool:
         try:

@@ -88,6 +88,94 @@ async def test_broadcast_skips_the_sender_identity():
     assert mine.frames == [] and theirs.frames == ["typing"]
 
 
+class StuckSocket:
+    """A socket whose client stopped reading: its send never returns."""
+
+    def __init__(self):
+        self.started = 0
+
+    async def __call__(self, event):
+        self.started += 1
+        await asyncio.Event().wait()
+
+
+async def test_a_socket_that_stops_reading_is_cut_and_the_room_goes_on():
+    feed = RoomFeed(1, "lobby")
+    reader, stuck = Socket(), StuckSocket()
+    fine, slow = Member(reader, "u:1"), Member(stuck, "u:2")
+    feed.members.update({fine, slow})
+    for member in (fine, slow):
+        await member.go_live(0)
+    feed.prime(0)
+    for seq in (1, 2, 3):
+        feed.offer(seq, f"m{seq}")
+    await asyncio.sleep(0.01)
+    assert stuck.started == 1 and feed.sending is slow
+    assert feed.cut_stalled() is None  # first check: marks the send under way
+    assert feed.cut_stalled() is slow  # second: still the same send, so it is cut
+    await drain(feed)
+    assert reader.frames == ["m1", "m2", "m3"]
+    assert feed.members == {fine} and feed.sending is None
+    feed.offer(4, "m4")  # the pump goes on as before
+    await drain(feed)
+    assert reader.frames[-1] == "m4" and stuck.started == 1
+    assert feed.cut_stalled() is None  # nothing under way: nobody cut
+
+
+async def test_after_one_cut_each_further_silent_socket_costs_a_short_timeout():
+    feed = RoomFeed(1, "lobby")
+    reader = Socket()
+    members = [Member(reader, "u:1"), *(Member(StuckSocket(), f"u:{n}") for n in (2, 3, 4))]
+    dropped = []
+    feed.on_slow = dropped.append
+    feed.members.update(members)
+    for member in members:
+        await member.go_live(0)
+    feed.prime(0)
+    feed.offer(1, "m1")
+    await asyncio.sleep(0.01)
+    feed.cut_stalled()
+    first = feed.cut_stalled()  # one check interval for the first silent socket...
+    assert first is not None
+    started = asyncio.get_running_loop().time()
+    await drain(feed)  # ...then SLOW_SEND each for the others, in the same pass
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert reader.frames == ["m1"] and feed.members == {members[0]}
+    assert set(dropped) == set(members[1:])
+
+
+async def test_a_busy_pump_is_not_cut_while_its_sends_return():
+    feed = RoomFeed(1, "lobby")
+
+    async def slowish(event):  # returns, but takes a while
+        await asyncio.sleep(0.02)
+
+    feed.members.add(member := Member(slowish, "u:1"))
+    await member.go_live(0)
+    feed.prime(0)
+    for seq in range(1, 6):
+        feed.offer(seq, f"m{seq}")
+    cuts = []
+    while feed.pump is not None and not feed.pump.done():
+        cuts.append(feed.cut_stalled())
+        await asyncio.sleep(0.03)  # longer than one send: each check sees a new send
+    assert cuts and set(cuts) == {None} and feed.members == {member}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_hub_closes_a_socket_that_held_up_its_room_with_4408(room, clients):
+    communicator, _ = await clients.connect()
+    hub = get_hub()
+    feed = hub.feeds[room.pk]
+    (member,) = feed.members
+    feed.sending, feed.send_mark = member, (member, feed.sends)  # as if stuck since a check
+    feed.pump = asyncio.ensure_future(asyncio.Event().wait())
+    hub.cut_stalled_sends()
+    assert feed.members == set()
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4408}
+    clients.open.remove(communicator)
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_message_stored_without_any_layer_message_still_arrives(room, clients):
     """The layer is a wake-up, not the truth: the hub's reconciliation reads the database."""

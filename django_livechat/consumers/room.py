@@ -233,6 +233,10 @@ class RoomConsumer(LiveChatConsumer):
         else:
             await self.send_frame(protocol.error_frame(Code.MUTED, REFUSALS[Code.MUTED]()))
 
+    async def livechat_slow(self, event: dict[str, Any]) -> None:
+        """This socket did not read its frames and held up the room: the hub dropped it."""
+        await self.close(code=Close.TOO_SLOW)
+
     async def livechat_staff_online(self, event: dict[str, Any]) -> None:
         await self.send_frame({"type": "staff", "online": bool(event["online"])})
 

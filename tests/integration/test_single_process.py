@@ -4,6 +4,9 @@ killed and started again, and the plumbing the other tests rely on. These run in
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import socket
 import sqlite3
 
 import pytest
@@ -94,3 +97,49 @@ async def test_the_tcp_proxy_cuts_and_restores():
         proxy.close()
         upstream.close()
         await upstream.wait_closed()
+
+
+def silent_socket(port: int, path: str) -> socket.socket:
+    """A WebSocket handshake on a raw socket that is never read from again (small buffer)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Origin: http://127.0.0.1:{port}\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert b" 101 " in head.split(b"\r\n")[0], head
+    return sock
+
+
+async def test_a_client_that_stops_reading_does_not_hold_up_the_room(sqlite_url, workdir, clients):
+    """uvicorn's send waits once a socket's write buffer is full; the hub cuts that socket."""
+    url, _ = sqlite_url
+    env = server_env(url, "", LIVECHAT_IT_RECONCILE_INTERVAL="0.5")
+    server = Server("uvicorn", env, workdir, "solo")
+    try:
+        await server.start()
+        reader = await clients.connect(server.url, "solo", label="reader")
+        poster = await clients.connect(server.url, "solo", label="poster")
+        silent = [silent_socket(server.port, "/ws/livechat/rooms/solo/") for _ in range(3)]
+        body = "x" * 1900
+        total = 3000  # about 6 MB to every socket: far more than a silent one's buffers
+        for n in range(total):
+            await poster.post(f"{n} {body}")
+            if n % 50 == 49:
+                await asyncio.sleep(0)
+        # Without the cut the room would wait for uvicorn's ping timeout (20 + 20 s).
+        await reader.wait_until(lambda: len(reader.messages) >= total, 15, f"{total} messages")
+        assert reader.order_violations() == [] and len(set(reader.shown)) == total
+        # the first after one or two checks (0.5 s apart), the others after 0.1 s each
+        assert server.log_count("a socket not reading was closed") == len(silent)
+        assert len(reader.connections) == 1 and len(poster.connections) == 1
+        for sock in silent:
+            sock.close()
+    finally:
+        server.kill()
