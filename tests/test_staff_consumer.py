@@ -90,6 +90,36 @@ async def test_demoted_staff_is_closed_on_next_frame(db, clients):
     assert out["code"] == 4403
 
 
+async def test_demoted_staff_console_gets_no_more_queue_updates(db, clients):
+    user = await make_user("ann", staff=True)
+    console, _ = await open_console(clients, user)
+    await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_staff=False)
+    await visitor_conversation(clients)  # a new conversation: an update for every console
+    while True:
+        out = await console.receive_output(timeout=5)
+        assert '"conversation"' not in out.get("text", ""), "a demoted console saw a visitor"
+        if out["type"] == "websocket.close":
+            break
+    assert out["code"] == 4403
+
+
+async def test_demoted_staff_is_closed_out_of_a_conversation_at_its_next_frame(db, clients):
+    conversation, visitor, _, _ = await visitor_conversation(clients)
+    user = await make_user("ann", staff=True)
+    staff_socket, welcome = await clients.connect(
+        conversation.room.slug, cookie=await asession_cookie_for(user)
+    )
+    assert welcome["you"]["is_staff"] is True
+    await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_staff=False)
+    await staff_socket.send_json_to({"type": "history", "before": 1000, "limit": 10})
+    while True:
+        out = await staff_socket.receive_output(timeout=5)
+        assert '"history"' not in out.get("text", ""), "a demoted member read the conversation"
+        if out["type"] == "websocket.close":
+            break
+    assert out["code"] == 4403
+
+
 # -- the support flow ----------------------------------------------------------------------
 
 

@@ -10,7 +10,16 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-from django_livechat import identity, limits, moderation, notify, protocol, store, support
+from django_livechat import (
+    identity,
+    limits,
+    moderation,
+    notify,
+    permissions,
+    protocol,
+    store,
+    support,
+)
 from django_livechat.consumers.base import LiveChatConsumer
 from django_livechat.fanout import Member, get_hub
 from django_livechat.protocol import Close, Code, ProtocolError
@@ -125,9 +134,19 @@ class RoomConsumer(LiveChatConsumer):
             return
         try:
             command = protocol.parse(text_data, bytes_data)
+            staff_in_support = self.room.kind == self.room.Kind.SUPPORT and self.identity.is_staff
+            if staff_in_support and not await self._may_stay():
+                await self.close(code=Close.FORBIDDEN)
+                return
             await getattr(self, f"on_{command.type}")(command)
         except ProtocolError as error:
             await self.send_frame(error.frame())
+
+    async def _may_stay(self) -> bool:
+        """A conversation entered as staff: staff status is read again on every frame, so a
+        demoted or deactivated member is closed out (4403) at its next frame or keep-alive ping."""
+        who = await database_sync_to_async(permissions.resolve_staff)(self.identity)
+        return permissions.join_refusal(self.room, who) is None
 
     async def on_message(self, command: protocol.SendMessage) -> None:
         for kind, key in (("message", self.identity.key), ("ip", self.client_ip)):

@@ -26,6 +26,7 @@ class StaffConsumer(JsonWebsocketConsumer):
     """Staff only: checked on connect and again before every action."""
 
     user = None
+    refused = False  # closed out since connecting (demoted)
 
     def connect(self) -> None:
         self.accept()  # then close with a code: a refusal before accept is a bare HTTP 403
@@ -57,17 +58,25 @@ class StaffConsumer(JsonWebsocketConsumer):
         support.staff_presence_changed()
 
     def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.user is None:
+        if self.user is None or self.refused:
             return
         try:
             command = protocol.parse(text_data, bytes_data, protocol.STAFF_PARSERS)
-            self.user = get_user_model().objects.filter(pk=self.user.pk).first()
-            if not user_is_staff(self.user):  # demoted or deactivated since connecting
-                self.close(code=Close.FORBIDDEN)
-                return
-            getattr(self, f"on_{command.type}")(command)
+            if self._still_staff():
+                getattr(self, f"on_{command.type}")(command)
         except ProtocolError as error:
             self.send_json(error.frame())
+
+    def _still_staff(self) -> bool:
+        """Read the user again: one demoted or deactivated since connecting is closed (4403),
+        whether it sends a frame or only receives the queue's updates."""
+        user = get_user_model().objects.filter(pk=self.user.pk).first()
+        if user_is_staff(user):
+            self.user = user
+            return True
+        self.refused = True  # nothing more is handled or sent on this socket
+        self.close(code=Close.FORBIDDEN)
+        return False
 
     # -- frames from the console ----------------------------------------------------------
 
@@ -118,11 +127,15 @@ class StaffConsumer(JsonWebsocketConsumer):
 
     def livechat_conversation(self, event: dict[str, Any]) -> None:
         """A conversation changed (a new message, a claim...): send its fresh summary."""
+        if self.refused or not self._still_staff():
+            return
         rows = support.summaries(Conversation.objects.filter(room_id=event["room"]), self.user)
         for row in rows:
             self.send_json({"type": "conversation", "conversation": row})
 
     def livechat_staff(self, event: dict[str, Any]) -> None:
+        if self.refused or not self._still_staff():
+            return
         self.send_json({"type": "staff", "staff": event["staff"]})
 
     @classmethod
