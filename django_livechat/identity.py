@@ -55,6 +55,17 @@ def guest_name(key: str) -> str:
     return gettext("Guest %(tag)s") % {"tag": key[2:6].upper()}
 
 
+def ensure_session(request: Any) -> None:
+    """Give an anonymous visitor a session, hence one identity across reloads and sockets
+    (without one, each connection is a new guest and a message resent after a reconnect
+    cannot be recognised)."""
+    session = getattr(request, "session", None)
+    user = getattr(request, "user", None)
+    anonymous = user is None or not user.is_authenticated
+    if session is not None and anonymous and not session.session_key:
+        session.save()
+
+
 def for_session(session_key: str) -> Identity:
     digest = salted_hmac("django_livechat.identity", session_key, algorithm="sha256").hexdigest()
     key = f"g:{digest[:20]}"

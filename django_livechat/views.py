@@ -19,9 +19,7 @@ from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 def _identity(request: HttpRequest) -> identity.Identity:
     if request.user.is_authenticated:
         return permissions.resolve_staff(identity.for_user(request.user))
-    if not request.session.session_key:
-        # A session gives an anonymous visitor one identity across reloads and sockets.
-        request.session.save()
+    identity.ensure_session(request)
     return identity.for_session(request.session.session_key)
 
 

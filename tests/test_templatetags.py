@@ -1,6 +1,7 @@
 """{% load livechat %}: embedding a room, the support widget, the limits."""
 
 import pytest
+from django.http import HttpResponse
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 
@@ -16,6 +17,22 @@ def test_room_by_slug_or_instance(room):
         assert 'data-ws-path="/ws/livechat/rooms/lobby/"' in html
         assert 'data-history-url="/chat/rooms/lobby/history/"' in html
         assert 'maxlength="2000"' in html
+
+
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True})
+def test_embedding_a_room_gives_an_anonymous_visitor_a_session(room):
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.template import RequestContext
+
+    request = RequestFactory().get("/any-page/")
+    SessionMiddleware(lambda r: None).process_request(request)
+    request.user = AnonymousUser()
+    assert request.session.session_key is None
+    Template('{% load livechat %}{% livechat_room "lobby" %}').render(RequestContext(request))
+    assert request.session.session_key  # one identity for every socket of this visitor
+    response = SessionMiddleware(lambda r: None).process_response(request, HttpResponse())
+    assert response.cookies["sessionid"].value == request.session.session_key
 
 
 def test_room_title_is_escaped(db):

@@ -8,6 +8,7 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
+from django_livechat import identity
 from django_livechat.conf import conf
 from django_livechat.models import Room
 from django_livechat.routing import room_ws_path
@@ -18,13 +19,16 @@ register = template.Library()
 HISTORY_LIMIT = 50
 
 
-@register.inclusion_tag("django_livechat/includes/room_embed.html")
-def livechat_room(room: Room | str) -> dict[str, Any]:
+@register.inclusion_tag("django_livechat/includes/room_embed.html", takes_context=True)
+def livechat_room(context: template.Context, room: Room | str) -> dict[str, Any]:
     """Embed a room: ``{% livechat_room "lobby" %}`` or ``{% livechat_room room %}``.
 
     An unknown slug raises ``TemplateSyntaxError`` when ``DEBUG`` is on, so a typo shows at
-    once; in production the tag renders nothing rather than break the host page.
+    once; in production the tag renders nothing rather than break the host page. An anonymous
+    visitor gets a session (with ``ALLOW_ANONYMOUS``), as on the room page.
     """
+    if conf.ALLOW_ANONYMOUS and "request" in context:
+        identity.ensure_session(context["request"])
     if not isinstance(room, Room):
         try:
             room = Room.objects.get(slug=room)
