@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django_livechat.conf import Rate, conf
 
 TYPING_RATE = Rate(count=5, seconds=1)
+HISTORY_RATE = Rate(count=10, seconds=1)  # far above what the JS client asks (load older, gaps)
 
 
 class RateLimiter:
@@ -48,8 +49,13 @@ def reset() -> None:
 
 
 def limiter(kind: str = "message") -> RateLimiter | None:
-    """The process-wide limiter for ``kind`` ("message", "ip" or "typing") at its rate."""
-    rate = {"message": conf.RATE_LIMIT, "ip": conf.IP_RATE_LIMIT, "typing": TYPING_RATE}[kind]
+    """The process-wide limiter for ``kind`` ("message", "ip", "typing", "history")."""
+    rate = {
+        "message": conf.RATE_LIMIT,
+        "ip": conf.IP_RATE_LIMIT,
+        "typing": TYPING_RATE,
+        "history": HISTORY_RATE,
+    }[kind]
     if rate is None:
         return None
     try:
@@ -66,9 +72,11 @@ def client_ip(scope: dict) -> str | None:
     depth = conf.TRUSTED_PROXIES
     if depth <= 0:
         return peer
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"x-forwarded-for":
-            hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-            if len(hops) >= depth:
-                return hops[-depth]
+    # Several X-Forwarded-For lines are one list, in order (RFC 9110): a proxy may append a line.
+    values = [
+        v.decode("latin-1") for n, v in scope.get("headers", []) if n.lower() == b"x-forwarded-for"
+    ]
+    hops = [h.strip() for h in ",".join(values).split(",") if h.strip()]
+    if len(hops) >= depth:
+        return hops[-depth]
     return peer

@@ -165,3 +165,10 @@ def test_client_ip_behind_one_proxy_is_the_last_forwarded_hop():
 def test_client_ip_behind_two_proxies():
     assert limits.client_ip(scope(forwarded=b"6.6.6.6,1.2.3.4, 172.16.0.1")) == "1.2.3.4"
     assert limits.client_ip(scope(forwarded=b"172.16.0.1")) == "10.0.0.9"  # too few hops
+
+
+@override_settings(LIVECHAT={"TRUSTED_PROXIES": 1})
+def test_client_ip_reads_several_forwarded_lines_as_one_list():
+    """A proxy that appends its own X-Forwarded-For line: the client's line cannot win."""
+    headers = [(b"x-forwarded-for", b"6.6.6.6"), (b"x-forwarded-for", b"1.2.3.4")]
+    assert limits.client_ip({"client": ("10.0.0.9", 1), "headers": headers}) == "1.2.3.4"

@@ -389,6 +389,37 @@ async def test_read_is_stored_and_broadcast(room, clients):
     await expect_error(reader, "invalid_frame")
 
 
+async def test_read_and_typing_reach_the_room_only_when_they_say_something_new(room, clients):
+    reader, welcome = await clients.connect(cookie=await asession_cookie_for(None))
+    other, _ = await clients.connect()
+    await post_acked(other, 2)
+    for _ in range(2):
+        await receive_type(reader, "message")
+    await reader.send_json_to({"type": "typing", "active": False})  # nothing was announced
+    for _ in range(5):
+        await reader.send_json_to({"type": "read", "last_read": 1})
+    await reader.send_json_to({"type": "read", "last_read": 2})
+    await assert_still_open(reader)
+    seen = []
+    while not await other.receive_nothing(timeout=0.3):
+        seen.append(await other.receive_json_from())
+    assert [(f["type"], f.get("last_read")) for f in seen] == [("read", 1), ("read", 2)]
+
+
+async def test_a_flood_of_history_requests_is_rate_limited_and_the_socket_stays(room, clients):
+    communicator, _ = await clients.connect()
+    for _ in range(30):
+        await communicator.send_json_to({"type": "history", "before": 100, "limit": 100})
+    kinds = []
+    for _ in range(30):
+        frame = await communicator.receive_json_from(timeout=5)
+        kinds.append(frame["type"] if frame["type"] == "history" else frame["code"])
+    assert 10 <= kinds.count("history") < 30 and kinds.count("rate_limited") == 30 - kinds.count(
+        "history"
+    )
+    await assert_still_open(communicator)
+
+
 async def test_guest_without_session_reads_but_leaves_no_participant_row(room, clients):
     """A ``c:`` identity lives as long as its socket: only its connection row is written."""
     reader, welcome = await clients.connect()

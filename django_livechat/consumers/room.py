@@ -42,6 +42,8 @@ class RoomConsumer(LiveChatConsumer):
     room = None
     member: Member | None = None
     is_visitor = False
+    _typing_announced = False  # the last typing frame passed on said active: true
+    _read_announced = 0  # the last read position passed on to the room
     _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
 
     # -- connection life cycle ------------------------------------------------------------
@@ -193,24 +195,32 @@ class RoomConsumer(LiveChatConsumer):
 
     async def _support_message_stored(self) -> None:
         """Staff consoles update their queue; nobody online? then staff get an e-mail."""
-        await self.channel_layer.group_send(
-            notify.STAFF_GROUP, {"type": "livechat.conversation", "room": self.room.pk}
-        )
+        try:
+            await self.channel_layer.group_send(
+                notify.STAFF_GROUP, {"type": "livechat.conversation", "room": self.room.pk}
+            )
+        except Exception:  # the layer is down: consoles refresh their queue when they reconnect
+            logger.warning("livechat: could not tell the staff consoles", exc_info=True)
         if self.is_visitor:
             conversation = getattr(self.room, "conversation", None)
             if conversation is not None:
                 await database_sync_to_async(support.notify_offline)(conversation.pk)
 
     async def on_typing(self, command: protocol.Typing) -> None:
-        # Best effort: excess ``active: true`` frames are dropped; ``active: false`` never is,
-        # or an indicator would stay up until it expires in each client.
-        limiter = limits.limiter("typing")
-        if command.active and limiter is not None and not limiter.allow(self.identity.key):
+        # Best effort: excess ``active: true`` frames are dropped; the ``active: false`` that
+        # ends what was announced never is (an indicator would stay up until it expires).
+        if not command.active:
+            if not self._typing_announced:
+                return
+        elif not limits.limiter("typing").allow(self.identity.key):
             return
+        self._typing_announced = command.active
         frame = {"type": "typing", "user": self.identity.public(), "active": command.active}
         await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=self.identity.key)
 
     async def on_history(self, command: protocol.History) -> None:
+        if not limits.limiter("history").allow(self.identity.key):
+            raise ProtocolError(Code.RATE_LIMITED, _("You are sending too fast; wait a moment."))
         messages, has_more = await store.ahistory(
             self.room.pk, before=command.before, after=command.after, limit=command.limit
         )
@@ -228,6 +238,9 @@ class RoomConsumer(LiveChatConsumer):
         stored = await store.amark_read(self.room.pk, self.identity.key, command.last_read)
         if stored is None:
             raise ProtocolError(Code.INVALID_FRAME, _("last_read is past the newest message."))
+        if stored <= self._read_announced:  # nothing new to tell the room
+            return
+        self._read_announced = stored
         frame = {"type": "read", "user": self.identity.public(), "last_read": stored}
         await self.hub.publish_event(self.room.pk, protocol.encode(frame))
 

@@ -87,9 +87,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite's own checkpoint, which stalls the commit that runs it, is left for a log of 10,000
     # pages (40 MB) instead of 1,000: it happens a tenth as often. synchronous=FULL: a message is
     # acknowledged once its commit is on disk (NORMAL would lose the last commits on a power cut).
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["init_command"] = (
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=10000;"
     )
+    # Transactions take the write lock when they begin: one that read first and then writes
+    # would otherwise fail at once ("database is locked") when another commit came in between.
+    options["transaction_mode"] = "IMMEDIATE"
 
 CHANNEL_LAYERS = channel_layers_from_env("REDIS_URL", env=env, flavour=env("REDIS_LAYER"))
 
