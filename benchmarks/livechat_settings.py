@@ -1,11 +1,11 @@
 """The example site's settings, as the benchmark serves them.
 
 Everything comes from ``example_site/example_site/settings.py`` (with ``DEBUG=false`` and
-``LIVECHAT_RATE_LIMIT=off`` in the environment). Two things are set here because the example
-site reads no environment variable for them:
+``LIVECHAT_RATE_LIMIT=off`` in the environment). Two things are set here:
 
-- ``IP_RATE_LIMIT`` off: every benchmark client connects from 127.0.0.1, and the default
-  ("30/5" per address) would refuse almost every message;
+- ``IP_RATE_LIMIT`` off unless ``LIVECHAT_IP_RATE_LIMIT`` says otherwise: every benchmark client
+  connects from 127.0.0.1, and the example site's default ("30/5" per address) would refuse
+  almost every message;
 - the Redis layer's ``prefix``, unique per run (``BENCH_LAYER_PREFIX``), so that a run never
   sees another run's (or a test's) pub/sub traffic.
 """
