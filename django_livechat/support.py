@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -71,42 +71,54 @@ def start_conversation(who: Identity, page_url: str = "") -> tuple[Conversation,
 
 def notify_offline(conversation_pk: int) -> bool:
     """E-mail staff that a visitor wrote while nobody was online: once until staff answers."""
+    notice = offline_notice(conversation_pk)
+    return notice is not None and send_notice(notice)
+
+
+def offline_notice(conversation_pk: int) -> EmailMessage | None:
+    """The e-mail to send staff, if a visitor wrote while nobody was online and staff were not
+    told yet (marks the conversation as told; database only, no mail server)."""
     if staff_online():
-        return False
+        return None
     claimed = Conversation.objects.filter(pk=conversation_pk, notified__isnull=True).update(
         notified=timezone.now()
     )
     if not claimed:  # already told (in this process or another)
-        return False
+        return None
     conversation = Conversation.objects.select_related("room").get(pk=conversation_pk)
     recipients = conf.SUPPORT_EMAILS
     if recipients is None:
         staff = get_user_model().objects.filter(is_active=True).exclude(email="")
         recipients = [u.email for u in staff if u.is_staff or u.has_perm(STAFF_PERMISSION)]
     if not recipients:
-        return False
+        return None
     last = (
         Message.objects.filter(room=conversation.room, author_key=conversation.visitor_key)
         .order_by("-seq")
         .first()
     )
-    try:  # not fail_silently=True: deprecated in Django 6.1
-        send_mail(
-            subject=_("New support message from %(name)s") % {"name": conversation.visitor_name},
-            message=_(
-                "%(name)s wrote while no staff member was online:\n\n%(body)s\n\nPage: %(page)s\n"
-                "Answer in the staff console: %(console)s"
-            )
-            % {
-                "name": conversation.visitor_name,
-                "body": last.body if last else "",
-                "page": conversation.page_url or "-",
-                "console": reverse("livechat:console"),
-            },
-            from_email=None,
-            recipient_list=recipients,
+    return EmailMessage(
+        subject=_("New support message from %(name)s") % {"name": conversation.visitor_name},
+        body=_(
+            "%(name)s wrote while no staff member was online:\n\n%(body)s\n\nPage: %(page)s\n"
+            "Answer in the staff console: %(console)s"
         )
-    except Exception:  # a mail server down must not break the visitor's message, already stored
+        % {
+            "name": conversation.visitor_name,
+            "body": last.body if last else "",
+            "page": conversation.page_url or "-",
+            "console": reverse("livechat:console"),
+        },
+        to=recipients,
+    )
+
+
+def send_notice(notice: EmailMessage) -> bool:
+    """Send ``notice`` through Django's mail settings; a mail server down is logged, not raised
+    (the visitor's message is stored already). Not fail_silently: deprecated in Django 6.1."""
+    try:
+        notice.send()
+    except Exception:
         logger.warning("livechat: the offline notice e-mail could not be sent", exc_info=True)
         return False
     return True

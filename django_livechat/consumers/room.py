@@ -204,7 +204,9 @@ class RoomConsumer(LiveChatConsumer):
         if self.is_visitor:
             conversation = getattr(self.room, "conversation", None)
             if conversation is not None:
-                await database_sync_to_async(support.notify_offline)(conversation.pk)
+                notice = await database_sync_to_async(support.offline_notice)(conversation.pk)
+                if notice is not None:  # sent off the database thread: SMTP may be slow
+                    await asyncio.to_thread(support.send_notice, notice)
 
     async def on_typing(self, command: protocol.Typing) -> None:
         # Best effort: excess ``active: true`` frames are dropped; the ``active: false`` that
