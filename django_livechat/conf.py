@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     # Open connections per identity, across processes; one more is closed with 4429.
     "MAX_CONNECTIONS_PER_IDENTITY": 20,
+    # Open room connections per client address and server process (guests without a session
+    # are a new identity per connection: this bounds them); one more is closed with 4429.
+    "MAX_CONNECTIONS_PER_IP": 200,
     # Longest message body, in characters, after stripping white space.
     "MAX_BODY_LENGTH": 2000,
     # Longest client frame, in bytes of UTF-8 text.
@@ -134,6 +137,10 @@ class Settings:
     @property
     def MAX_CONNECTIONS_PER_IDENTITY(self) -> int:
         return int(self._get("MAX_CONNECTIONS_PER_IDENTITY"))
+
+    @property
+    def MAX_CONNECTIONS_PER_IP(self) -> int:
+        return int(self._get("MAX_CONNECTIONS_PER_IP"))
 
     @property
     def MAX_BODY_LENGTH(self) -> int:

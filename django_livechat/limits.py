@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import collections
+import logging
 import time
 from collections.abc import Callable
 
 from django_livechat.conf import Rate, conf
+
+logger = logging.getLogger(__name__)
 
 TYPING_RATE = Rate(count=5, seconds=1)
 HISTORY_RATE = Rate(count=10, seconds=1)  # far above what the JS client asks (load older, gaps)
@@ -44,8 +48,9 @@ _limiters: dict[tuple[str, Rate], RateLimiter] = {}
 
 
 def reset() -> None:
-    """Forget every bucket (for tests)."""
+    """Forget every bucket and connection count (for tests)."""
     _limiters.clear()
+    connections.open.clear()
 
 
 def limiter(kind: str = "message") -> RateLimiter | None:
@@ -62,6 +67,36 @@ def limiter(kind: str = "message") -> RateLimiter | None:
         return _limiters[(kind, rate)]
     except KeyError:
         return _limiters.setdefault((kind, rate), RateLimiter(rate))
+
+
+class ConnectionCount:
+    """Open room connections per client address, in this server process."""
+
+    def __init__(self) -> None:
+        self.open: collections.Counter[str] = collections.Counter()
+        self.warned = False
+
+    def take(self, address: str) -> bool:
+        """Count one more connection from ``address``; False (not counted) at the limit."""
+        if self.open[address] >= conf.MAX_CONNECTIONS_PER_IP:
+            if not self.warned:
+                self.warned = True
+                logger.warning(
+                    "livechat: %s has MAX_CONNECTIONS_PER_IP open connections; more are refused "
+                    "(4429). Behind a proxy, set TRUSTED_PROXIES, or every client has its address.",
+                    address,
+                )
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+
+connections = ConnectionCount()
 
 
 def client_ip(scope: dict) -> str | None:

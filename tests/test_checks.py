@@ -173,6 +173,7 @@ def test_e005_unknown_key():
         {"RECONCILE_INTERVAL": False},
         {"WRITE_BATCH_SIZE": 0},
         {"MAX_CONNECTIONS_PER_IDENTITY": 0},
+        {"MAX_CONNECTIONS_PER_IP": -1},
     ],
 )
 def test_e006_bad_values(livechat):

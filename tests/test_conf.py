@@ -21,6 +21,7 @@ def test_defaults_when_livechat_is_empty():
     assert Rate(30, 5.0) == conf.IP_RATE_LIMIT
     assert conf.TRUSTED_PROXIES == 0
     assert conf.MAX_CONNECTIONS_PER_IDENTITY == 20
+    assert conf.MAX_CONNECTIONS_PER_IP == 200
     assert conf.MAX_BODY_LENGTH == 2000
     assert conf.MAX_FRAME_BYTES == 16384
     assert conf.WELCOME_MESSAGES == 50
@@ -59,6 +60,7 @@ USER_VALUES = {
     "IP_RATE_LIMIT": ("off", None),
     "TRUSTED_PROXIES": (2, 2),
     "MAX_CONNECTIONS_PER_IDENTITY": (3, 3),
+    "MAX_CONNECTIONS_PER_IP": (4, 4),
     "MAX_BODY_LENGTH": (10, 10),
     "MAX_FRAME_BYTES": (100, 100),
     "WELCOME_MESSAGES": (5, 5),

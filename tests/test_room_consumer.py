@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from channels.db import database_sync_to_async
@@ -526,6 +527,28 @@ async def test_forwarded_address_is_used_only_behind_a_trusted_proxy(room):
     finally:
         for socket in (first, second, third):
             await socket.disconnect()
+
+
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "MAX_CONNECTIONS_PER_IP": 3})
+async def test_too_many_connections_from_one_address_close_with_4429(room):
+    """Guests without a session are a new identity per socket: the address bounds them."""
+    host = from_address("203.0.113.9")
+    sockets = [await connect_app(host) for _ in range(4)]
+    try:
+        for socket in sockets[:3]:
+            assert (await socket.receive_json_from(timeout=5))["type"] == "welcome"
+        assert (await sockets[3].receive_output(timeout=5))["code"] == 4429
+        other = await connect_app(from_address("198.51.100.7"))  # another host: its own count
+        sockets.append(other)
+        assert (await other.receive_json_from(timeout=5))["type"] == "welcome"
+        await sockets[0].disconnect()  # a closed socket frees its place
+        again = await connect_app(host)
+        sockets.append(again)
+        assert (await again.receive_json_from(timeout=5))["type"] == "welcome"
+    finally:
+        for socket in sockets[1:]:
+            with contextlib.suppress(Exception):
+                await socket.disconnect()
 
 
 @override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "MAX_CONNECTIONS_PER_IDENTITY": 2})

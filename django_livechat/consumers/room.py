@@ -42,6 +42,7 @@ class RoomConsumer(LiveChatConsumer):
     room = None
     member: Member | None = None
     is_visitor = False
+    _counted = False  # counted in limits.connections (released on disconnect)
     _typing_announced = False  # the last typing frame passed on said active: true
     _read_announced = 0  # the last read position passed on to the room
     _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
@@ -53,6 +54,11 @@ class RoomConsumer(LiveChatConsumer):
         await self.accept()
         self.identity = identity.from_scope(self.scope)
         self.client_ip = limits.client_ip(self.scope)
+        if self.client_ip is not None:
+            if not limits.connections.take(self.client_ip):
+                await self.close(code=Close.TOO_MANY_CONNECTIONS)
+                return
+            self._counted = True
         try:
             after = protocol.parse_after(self.scope.get("query_string", b""))
         except ValueError:
@@ -117,6 +123,9 @@ class RoomConsumer(LiveChatConsumer):
         await self.member.go_live(snap.last_seq)
 
     async def disconnect(self, code: int) -> None:
+        if self._counted:
+            self._counted = False
+            limits.connections.release(self.client_ip)
         if self.member is None:
             return
         await self.hub.leave(self.room.pk, self.member)
