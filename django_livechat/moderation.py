@@ -3,8 +3,11 @@
 Sync functions, used by the staff console consumer, the room consumer (through
 ``database_sync_to_async``) and the admin actions. Each one stores its effect and an
 :class:`~django_livechat.models.AuditEntry` first, then tells the connections concerned: a room
-broadcast for deletions and locks, and ``channel_layer.send`` to every open socket of a
-sanctioned identity (their channel names are in :class:`~django_livechat.models.Connection`).
+broadcast for deletions and locks; for a sanction, one ``livechat.sanction`` event to the group
+of each room where the identity has a :class:`~django_livechat.models.Connection`, which each
+process's hub hands to that identity's sockets only. (A room socket has no layer channel of its
+own, so there is no per-socket ``channel_layer.send``: one channel per process keeps an idle
+connection cheap and Redis free of a subscription per socket.)
 The rules are enforced where messages are stored (``store.write_messages``), so they hold on
 every frame whether or not a notification arrives.
 """

@@ -42,11 +42,6 @@ def group_send(group: str, event: dict[str, Any]) -> None:
     _call("group_send", group, event)
 
 
-def send(channel_name: str, event: dict[str, Any]) -> None:
-    """Send an event to one connection's channel (``channel_layer.send``)."""
-    _call("send", channel_name, event)
-
-
 def _call(method: str, target: str, event: dict[str, Any]) -> None:
     layer = _layer()
     if layer is None:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from django_livechat import identity, permissions, protocol, store, support
 from django_livechat.conf import conf
-from django_livechat.models import Participant, Room
+from django_livechat.models import Participant, Room, Sanction
 from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 
 
@@ -24,8 +24,12 @@ def _identity(request: HttpRequest) -> identity.Identity:
 
 
 def _room_for(request: HttpRequest, slug: str) -> Room:
+    """The room whose history ``request`` may read: as for joining, and not banned from it."""
     room = get_object_or_404(Room, slug=slug)
-    if not permissions.can_read_history(room, _identity(request)):
+    who = _identity(request)
+    if not permissions.can_read_history(room, who) or store.active_sanction(
+        who.key, room.pk, Sanction.Kind.BAN
+    ):
         raise Http404(_("No such room."))
     return room
 

@@ -149,6 +149,20 @@ def test_history_after(client, room):
     assert ids(response) == [2, 3] and response.json()["has_more"] is True
 
 
+@pytest.mark.parametrize("scope", ["room", "site"])
+def test_history_is_not_for_a_banned_user(client, room, scope):
+    from django_livechat.models import Sanction
+
+    fill(room, 3)
+    user = get_user_model().objects.create_user("mallory", password="x")
+    client.force_login(user)
+    assert ids(client.get(HISTORY, {"after": 0})) == [1, 2, 3]
+    Sanction.objects.create(
+        kind=Sanction.Kind.BAN, key=f"u:{user.pk}", room=room if scope == "room" else None
+    )
+    assert client.get(HISTORY, {"after": 0}).status_code == 404
+
+
 def test_history_before_and_limit(client, room):
     fill(room, 5)
     response = client.get(HISTORY, {"before": 5, "limit": 2})
