@@ -33,7 +33,10 @@ demo: $(STAMP)
 	@echo "Staff console: http://$(HOST):$(PORT)/chat/console/ (log in as staff/staff)."
 	cd example_site && ../$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The browser tests need Debian's Chromium: installed here when missing (as root); without it
+# they skip with the reason printed.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory e2e-deps || echo "SKIPPED installing Chromium (needs root and apt-get): the browser tests will skip"
 	bash .ci/test
 
 test-matrix:
@@ -48,6 +51,7 @@ e2e-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd example_site && ../$(PY) manage.py makemigrations --check --dry-run django_livechat
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -57,6 +61,7 @@ build: $(STAMP)
 	rm -rf dist build
 	$(PY) -m build --sdist --wheel --outdir dist . >/dev/null
 	$(BIN)/twine check --strict dist/*
+	$(PY) .ci/check_dist.py dist
 
 # Benchmarks against the Channels tutorial pattern (benchmarks/README.md); BENCH_ARGS=--quick for a
 # smoke run. matplotlib (the plot) and py-spy (--profile) are optional extras.
