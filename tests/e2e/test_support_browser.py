@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.conftest import screenshot
@@ -81,3 +83,31 @@ def test_visitor_and_staff_support_flow_with_moderation(server, contexts):
     visitor.reload()
     visitor.click("[data-livechat-widget-toggle]")
     visitor.wait_for_selector(f'{WIDGET}[data-state="closed"]', timeout=15000)
+
+
+def test_html_and_script_payloads_in_the_widget_and_console_are_text(server, contexts):
+    from tests.e2e.test_room_browser import PAYLOADS
+
+    dialogs = []
+    console = staff_console(contexts(), server)
+    console.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    visitor = contexts().new_page()
+    visitor.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    visitor.goto(f"{server.url}/")
+    visitor.click("[data-livechat-widget-toggle]")
+    visitor.wait_for_selector(f'{WIDGET}[data-state="online"]', timeout=15000)
+    for payload in PAYLOADS:
+        widget_send(visitor, payload)
+    visitor.locator(f"{WIDGET} li[data-id]", has_text="svg onload").wait_for(timeout=15000)
+    item = console.locator(".livechat-queue-item").first
+    item.wait_for(timeout=15000)
+    item.locator("[data-livechat-select]").click()
+    console.locator(f"{CONSOLE_ROOM} li[data-id]", has_text="svg onload").wait_for(timeout=15000)
+    for page, root in ((visitor, WIDGET), (console, CONSOLE_ROOM)):
+        messages = page.locator(f"{root} [data-livechat-messages]")
+        for payload in PAYLOADS:
+            assert messages.locator(f"li:has-text({json.dumps(payload)})").count() == 1, root
+        injected = "img, script, svg, iframe, a[href^='javascript']"
+        assert messages.locator(injected).count() == 0, root
+        assert page.evaluate("window.__pwned") is None, root
+    assert dialogs == []
