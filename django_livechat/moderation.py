@@ -110,6 +110,18 @@ def set_locked(room: Room, locked: bool, actor: Any) -> None:
     notify.room_frame(room.pk, {"type": "room", "room": protocol.room_info(room)})
 
 
+def _is_staff_identity(key: str) -> bool:
+    """Whether ``key`` (``u:<pk>``) is a staff member's identity (sync; may query)."""
+    from django.contrib.auth import get_user_model
+
+    from django_livechat.permissions import user_is_staff
+
+    pk = key.removeprefix("u:")
+    if not (key.startswith("u:") and pk.isdigit()):
+        return False
+    return user_is_staff(get_user_model().objects.filter(pk=int(pk)).first())
+
+
 def perform(command: Any, actor_id: int | None, room_slug: str | None) -> None:
     """Carry out a moderation command for the user ``actor_id`` in the room ``room_slug``
     (the command's own ``room`` wins). Raises ProtocolError when it is refused.
@@ -134,6 +146,8 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> None:
             raise ProtocolError(Code.NOT_FOUND, _("No such message."))
         delete_message(message, actor)
     elif command.type in ("mute", "ban"):
+        if _is_staff_identity(command.user):
+            raise ProtocolError(Code.FORBIDDEN, _("Staff members cannot be muted or banned."))
         name = (
             Connection.objects.filter(key=command.user)
             .values_list("display_name", flat=True)

@@ -22,7 +22,8 @@ from tests.conftest import ORIGIN, session_cookie_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FRAMES_PER_EXAMPLE = 60
-EXAMPLES = 25  # x 60 = 1,500 frames per consumer and pass
+EXAMPLES = 25  # x 60 = 1,500 frames per consumer and pass (the room consumer: twice, as a
+# guest and as staff)
 
 json_scalars = (
     st.none()
@@ -144,6 +145,23 @@ def test_room_consumer_survives_any_frames(room, batch):
     stored = set(Message.objects.filter(pk__gt=last_pk).values_list("client_id", flat=True))
     assert stored == acked
     assert Room.objects.get(pk=room.pk).locked is False  # a guest cannot moderate
+
+
+@given(batch=storm)
+@fuzz_settings
+def test_room_consumer_survives_any_frames_from_staff(room, batch):
+    """Staff reach the moderation handlers too: deletes, mutes, bans and locks at random."""
+    user, _ = get_user_model().objects.get_or_create(
+        username="fuzz-moderator", defaults={"is_staff": True}
+    )
+    last_pk = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    seen = async_to_sync(run_storm)(
+        "/ws/livechat/rooms/lobby/", batch, cookie=session_cookie_for(user)
+    )
+    assert all(f["code"] and f["detail"] for f in seen if f["type"] == "error")
+    acked = {f["client_id"] for f in seen if f["type"] == "message"}
+    stored = Message.objects.filter(pk__gt=last_pk, author_key=f"u:{user.pk}")
+    assert set(stored.values_list("client_id", flat=True)) <= acked  # nothing unacknowledged
 
 
 @given(batch=storm)

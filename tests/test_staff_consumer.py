@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import override_settings
 
 from django_livechat import identity, support
-from django_livechat.models import AuditEntry, Conversation, Message
+from django_livechat.models import AuditEntry, Conversation, Message, Sanction
 from tests.conftest import asession_cookie_for, receive_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -279,6 +279,22 @@ async def test_moderation_frames_from_non_staff_are_forbidden(room, clients):
         await visitor.send_json_to(frame)
         assert (await receive_type(visitor, "error"))["code"] == "forbidden"
     assert not await database_sync_to_async(AuditEntry.objects.exists)()
+
+
+async def test_staff_cannot_be_muted_or_banned_not_even_by_themselves(room, clients):
+    ann = await make_user("ann", staff=True)
+    bob = await make_user("bob", staff=True)
+    staff_socket, _ = await clients.connect(cookie=await asession_cookie_for(ann))
+    for frame in (
+        {"type": "ban", "user": f"u:{bob.pk}", "scope": "site"},
+        {"type": "mute", "user": f"u:{bob.pk}", "minutes": 5},
+        {"type": "ban", "user": f"u:{ann.pk}"},
+    ):
+        await staff_socket.send_json_to(frame)
+        assert (await receive_type(staff_socket, "error"))["code"] == "forbidden"
+    assert not await database_sync_to_async(Sanction.objects.exists)()
+    await staff_socket.send_json_to({"type": "ping", "ts": 1})
+    assert (await receive_type(staff_socket, "pong"))["ts"] == 1  # still connected
 
 
 async def test_lock_by_staff_reaches_everyone_and_blocks_posting(room, clients):
