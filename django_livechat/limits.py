@@ -6,6 +6,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django_livechat.conf import Rate, conf
 
@@ -13,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 TYPING_RATE = Rate(count=5, seconds=1)
 HISTORY_RATE = Rate(count=10, seconds=1)  # far above what the JS client asks (load older, gaps)
+# New support conversations per client address: a script cannot fill the staff's queue.
+SUPPORT_RATE = Rate(count=5, seconds=600)
 
 
 class RateLimiter:
@@ -54,12 +57,13 @@ def reset() -> None:
 
 
 def limiter(kind: str = "message") -> RateLimiter | None:
-    """The process-wide limiter for ``kind`` ("message", "ip", "typing", "history")."""
+    """The process-wide limiter for ``kind``: "message", "ip", "typing", "history", "support"."""
     rate = {
         "message": conf.RATE_LIMIT,
         "ip": conf.IP_RATE_LIMIT,
         "typing": TYPING_RATE,
         "history": HISTORY_RATE,
+        "support": SUPPORT_RATE,
     }[kind]
     if rate is None:
         return None
@@ -104,14 +108,26 @@ def client_ip(scope: dict) -> str | None:
     address from the right of X-Forwarded-For (what the nearest trusted proxy saw).
     None when the server does not say (then no per-IP limit applies)."""
     peer = (scope.get("client") or (None, 0))[0]
+    # Several X-Forwarded-For lines are one list, in order (RFC 9110): a proxy may append a line.
+    forwarded = [
+        value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name.lower() == b"x-forwarded-for"
+    ]
+    return _through_proxies(peer, ",".join(forwarded))
+
+
+def request_ip(request: Any) -> str | None:
+    """:func:`client_ip` for a Django HTTP request (``REMOTE_ADDR``, ``X-Forwarded-For``)."""
+    meta = request.META
+    return _through_proxies(meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def _through_proxies(peer: str | None, forwarded: str) -> str | None:
     depth = conf.TRUSTED_PROXIES
     if depth <= 0:
         return peer
-    # Several X-Forwarded-For lines are one list, in order (RFC 9110): a proxy may append a line.
-    values = [
-        v.decode("latin-1") for n, v in scope.get("headers", []) if n.lower() == b"x-forwarded-for"
-    ]
-    hops = [h.strip() for h in ",".join(values).split(",") if h.strip()]
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     if len(hops) >= depth:
         return hops[-depth]
     return peer

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from django_livechat import identity, permissions, protocol, store, support
+from django_livechat import identity, limits, permissions, protocol, store, support
 from django_livechat.conf import conf
 from django_livechat.models import Participant, Room, Sanction
 from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
@@ -147,6 +147,16 @@ def support_start(request: HttpRequest) -> JsonResponse:
             protocol.error_frame(protocol.Code.FORBIDDEN, _("Log in to contact us.")), status=403
         )
     page = request.POST.get("page", "")[:500]
+    address = limits.request_ip(request)
+    new = support.current_conversation(who) is None
+    if new and address is not None and not limits.limiter("support").allow(address):
+        return JsonResponse(
+            protocol.error_frame(
+                protocol.Code.RATE_LIMITED,
+                _("Too many conversations were opened from your address; try again later."),
+            ),
+            status=429,
+        )
     conversation, created = support.start_conversation(who, page)
     return _conversation_json(conversation, created)
 

@@ -172,3 +172,10 @@ def test_client_ip_reads_several_forwarded_lines_as_one_list():
     """A proxy that appends its own X-Forwarded-For line: the client's line cannot win."""
     headers = [(b"x-forwarded-for", b"6.6.6.6"), (b"x-forwarded-for", b"1.2.3.4")]
     assert limits.client_ip({"client": ("10.0.0.9", 1), "headers": headers}) == "1.2.3.4"
+
+
+def test_request_ip_follows_trusted_proxies(rf):
+    request = rf.get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4")
+    assert limits.request_ip(request) == "10.0.0.9"
+    with override_settings(LIVECHAT={"TRUSTED_PROXIES": 1}):
+        assert limits.request_ip(request) == "1.2.3.4"

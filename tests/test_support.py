@@ -44,6 +44,18 @@ def test_history_of_a_conversation_is_for_its_visitor_only(client):
     assert other.get(history).status_code == 200
 
 
+def test_new_conversations_per_address_are_limited_and_a_known_one_still_opens():
+    from django.test import Client
+
+    visitors = [Client(REMOTE_ADDR="203.0.113.5") for _ in range(6)]
+    codes = [visitor.post(START).status_code for visitor in visitors]
+    assert codes == [201] * 5 + [429]  # five new ones per ten minutes from one address
+    assert visitors[5].post(START).json()["code"] == "rate_limited"
+    assert visitors[0].post(START).status_code == 200  # its own conversation: not counted
+    assert Client(REMOTE_ADDR="198.51.100.1").post(START).status_code == 201  # another host
+    assert Conversation.objects.count() == 6
+
+
 def test_start_requires_csrf_token():
     client = Client(enforce_csrf_checks=True)
     assert client.post(START).status_code == 403
