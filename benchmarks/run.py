@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repeat",
         type=int,
         help="runs of fan-out, many rooms and latency per implementation, alternating which "
-        "goes first; each side's best counts, all are in the JSON (default 2; --quick: 1)",
+        "goes first; each side's best (latency: median) counts, all are in the JSON "
+        "(default 3; --quick: 1)",
     )
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
     p.add_argument("--plot", default=str(ROOT / "docs" / "benchmarks.png"))
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     layers = (args.layers or ("memory" if args.quick else "memory,redis")).split(",")
     started = time.monotonic()
-    args.repeat = args.repeat or (1 if args.quick else 2)
+    args.repeat = args.repeat or (1 if args.quick else 3)
     workdir = Path(tempfile.mkdtemp(prefix="livechat-bench-"))
     redis_proc = None
     notes: list[str] = []
