@@ -152,8 +152,9 @@ class RoomFeed:
         self.pump: asyncio.Task[None] | None = None
         self.gap_timer: asyncio.TimerHandle | None = None
         self.stalled_at: int | None = None
-        # The send under way, and a count of sends: a send still under way, with the same count,
-        # at two checks of the hub's upkeep is one that a socket not reading holds up.
+        # The send under way, and a count of frames pumped: a send still under way to the same
+        # member for the same frame at two checks of the hub's upkeep is held up by a socket
+        # that does not read.
         self.sending: Member | None = None
         self.sends = 0
         self.send_mark: tuple[Member, int] | None = None
@@ -203,11 +204,11 @@ class RoomFeed:
         while self.outbox:
             seq, text, skip = self.outbox.popleft()
             event = {"type": "websocket.send", "text": text}  # one dict for all sockets
+            self.sends += 1  # (member, sends) names one send: each member gets a frame once
             for member in list(self.members):
                 if skip is not None and member.key == skip:
                     continue
                 self.sending = member
-                self.sends += 1
                 try:
                     if self.careful_until and self.careful_until > loop.time():
                         async with asyncio.timeout(SLOW_SEND):

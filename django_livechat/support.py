@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -44,14 +45,22 @@ def current_conversation(who: Identity) -> Conversation | None:
     )
 
 
-def start_conversation(who: Identity, page_url: str = "") -> tuple[Conversation, bool]:
-    """The visitor's conversation, created if it has none; (conversation, created)."""
+def start_conversation(
+    who: Identity, page_url: str = "", may_create: Callable[[], bool] | None = None
+) -> tuple[Conversation | None, bool]:
+    """The visitor's conversation, created if it has none; (conversation, created).
+
+    ``may_create`` is asked before a new one is created (a rate limit): when it says no, the
+    result is ``(None, False)``.
+    """
     existing = current_conversation(who)
     if existing is not None:
         if page_url and existing.page_url != page_url[:500]:
             Conversation.objects.filter(pk=existing.pk).update(page_url=page_url[:500])
             existing.page_url = page_url[:500]
         return existing, False
+    if may_create is not None and not may_create():
+        return None, False
     with transaction.atomic():
         room = Room.objects.create(
             slug=f"support-{secrets.token_hex(8)}",

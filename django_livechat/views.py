@@ -148,8 +148,11 @@ def support_start(request: HttpRequest) -> JsonResponse:
         )
     page = request.POST.get("page", "")[:500]
     address = limits.request_ip(request)
-    new = support.current_conversation(who) is None
-    if new and address is not None and not limits.limiter("support").allow(address):
+    limiter = limits.limiter("support")
+    conversation, created = support.start_conversation(
+        who, page, may_create=lambda: address is None or limiter.allow(address)
+    )
+    if conversation is None:
         return JsonResponse(
             protocol.error_frame(
                 protocol.Code.RATE_LIMITED,
@@ -157,7 +160,6 @@ def support_start(request: HttpRequest) -> JsonResponse:
             ),
             status=429,
         )
-    conversation, created = support.start_conversation(who, page)
     return _conversation_json(conversation, created)
 
 

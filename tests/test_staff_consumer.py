@@ -48,6 +48,15 @@ async def next_conversation(console):
     return (await receive_type_console(console, "conversation"))["conversation"]
 
 
+async def close_code(socket, never: str | None = None) -> int:
+    """Read until the server closes ``socket``; no frame before may contain ``never``."""
+    while True:
+        out = await socket.receive_output(timeout=5)
+        if out["type"] == "websocket.close":
+            return out["code"]
+        assert never is None or never not in out.get("text", ""), out
+
+
 async def receive_type_console(console, type_):
     while True:
         frame = await console.receive_json_from(timeout=5)
@@ -83,11 +92,7 @@ async def test_demoted_staff_is_closed_on_next_frame(db, clients):
     console, _ = await open_console(clients, user)
     await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_staff=False)
     await console.send_json_to({"type": "ping"})
-    while True:
-        out = await console.receive_output(timeout=5)
-        if out["type"] == "websocket.close":
-            break
-    assert out["code"] == 4403
+    assert await close_code(console) == 4403
 
 
 async def test_demoted_staff_console_gets_no_more_queue_updates(db, clients):
@@ -95,12 +100,7 @@ async def test_demoted_staff_console_gets_no_more_queue_updates(db, clients):
     console, _ = await open_console(clients, user)
     await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_staff=False)
     await visitor_conversation(clients)  # a new conversation: an update for every console
-    while True:
-        out = await console.receive_output(timeout=5)
-        assert '"conversation"' not in out.get("text", ""), "a demoted console saw a visitor"
-        if out["type"] == "websocket.close":
-            break
-    assert out["code"] == 4403
+    assert await close_code(console, never='"conversation"') == 4403
 
 
 async def test_demoted_staff_is_closed_out_of_a_conversation_at_its_next_frame(db, clients):
@@ -112,12 +112,7 @@ async def test_demoted_staff_is_closed_out_of_a_conversation_at_its_next_frame(d
     assert welcome["you"]["is_staff"] is True
     await database_sync_to_async(get_user_model().objects.filter(pk=user.pk).update)(is_staff=False)
     await staff_socket.send_json_to({"type": "history", "before": 1000, "limit": 10})
-    while True:
-        out = await staff_socket.receive_output(timeout=5)
-        assert '"history"' not in out.get("text", ""), "a demoted member read the conversation"
-        if out["type"] == "websocket.close":
-            break
-    assert out["code"] == 4403
+    assert await close_code(staff_socket, never='"history"') == 4403
 
 
 # -- the support flow ----------------------------------------------------------------------
