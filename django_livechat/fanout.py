@@ -15,7 +15,14 @@ Each room's :class:`RoomFeed` delivers the room's messages in id order without h
 - every ``RECONCILE_INTERVAL`` seconds the hub compares each room's stored last id with what it
   delivered, and reads what the layer never brought (a dropped message, a Redis restart);
 - each connection's :class:`Member` skips ids it already has, so a message that arrives both
-  from the database and from the layer is sent once.
+  from the database and from the layer is sent once;
+- an id that the database does not return for a range below a stored id is a deleted message:
+  a known hole, stepped over without skipping the ids after it.
+
+Changes to what was sent (deletions, locks: ``RoomChange``) are numbered per room and go out
+in number order too: a change that arrives ahead of its predecessors, or that reconciliation
+finds missing, makes the hub read the room's changes from the database; each member skips
+the numbers its welcome already covered.
 
 Ephemeral frames (typing, presence, read) pass through unordered and are not recovered.
 
@@ -49,7 +56,7 @@ from django.db import router
 from django_livechat import notify, protocol, store
 from django_livechat.checkpoint import WalCheckpointer
 from django_livechat.conf import conf
-from django_livechat.models import Message, group_name
+from django_livechat.models import Message, RoomChange, group_name
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ class Member:
     hub's one layer channel carries them, so a connection needs no layer channel of its own.
     """
 
-    __slots__ = ("send", "key", "last_id", "pending", "notice", "visitor")
+    __slots__ = ("send", "key", "last_id", "last_change", "pending", "notice", "visitor")
 
     def __init__(
         self,
@@ -112,30 +119,38 @@ class Member:
         self.send = send  # the ASGI send of the socket
         self.key = key  # identity key, to skip a sender's own ephemeral frames
         self.last_id = 0
-        self.pending: list[tuple[int | None, dict[str, Any]]] | None = []  # None once live
+        self.last_change = 0
+        # What arrives during the catch-up, None once live (an idle connection keeps no list).
+        self.pending: list[tuple[int | None, dict[str, Any], int | None]] | None = []
         self.notice = notice
         self.visitor = visitor
 
-    async def push(self, seq: int | None, event: dict[str, Any]) -> None:
+    async def push(self, seq: int | None, event: dict[str, Any], change: int | None = None) -> None:
+        """A message (``seq``), a change (``change``) or an ephemeral frame (neither)."""
         if self.pending is not None:
-            self.pending.append((seq, event))
-        elif seq is None:
-            await self.send(event)
-        elif seq > self.last_id:
-            self.last_id = seq
-            await self.send(event)
+            self.pending.append((seq, event, change))
+        else:
+            await self._deliver(seq, event, change)
 
-    async def go_live(self, last_id: int) -> None:
-        """Send what arrived during the catch-up (ids above ``last_id``), then go live."""
+    async def _deliver(self, seq: int | None, event: dict[str, Any], change: int | None) -> None:
+        if seq is not None:
+            if seq <= self.last_id:
+                return
+            self.last_id = seq
+        elif change is not None:
+            if change <= self.last_change:
+                return
+            self.last_change = change
+        await self.send(event)
+
+    async def go_live(self, last_id: int, last_change: int = 0) -> None:
+        """Send what arrived during the catch-up (ids above ``last_id``, changes above
+        ``last_change``: the welcome had the rest), then go live."""
         self.last_id = max(self.last_id, last_id)
+        self.last_change = max(self.last_change, last_change)
         while self.pending:
-            seq, event = self.pending.pop(0)
-            if seq is None:
-                await self.send(event)
-            elif seq > self.last_id:
-                self.last_id = seq
-                await self.send(event)
-        self.pending = None  # live; an idle connection keeps no empty list
+            await self._deliver(*self.pending.pop(0))
+        self.pending = None
 
 
 class RoomFeed:
@@ -147,11 +162,17 @@ class RoomFeed:
         self.members: set[Member] = set()
         self.ready = asyncio.Event()  # set once the hub has joined the room's group
         self.next_seq: int | None = None  # None until primed from the database
-        self.early: dict[int, str] = {}  # arrived ahead of next_seq
-        self.outbox: collections.deque[tuple[int | None, str, str | None]] = collections.deque()
+        self.early: dict[int, str | None] = {}  # arrived ahead of next_seq; None: a hole
+        self.last_change: int | None = None  # the last change passed on; None until primed
+        self.replaying = False  # changes are being read from the database
+        self.replay_again = False
+        self.outbox: collections.deque[tuple[int | None, str, str | None, int | None]] = (
+            collections.deque()
+        )
         self.pump: asyncio.Task[None] | None = None
         self.gap_timer: asyncio.TimerHandle | None = None
         self.stalled_at: int | None = None
+        self.change_stalled_at: int | None = None
         # The send under way, and a count of frames pumped: a send still under way to the same
         # member for the same frame at two checks of the hub's upkeep is held up by a socket
         # that does not read.
@@ -162,10 +183,12 @@ class RoomFeed:
         self.careful_until = 0.0  # loop time until which sends are timed (SLOW_SEND)
         self.on_slow: Callable[[Member], None] | None = None  # closes a dropped member's socket
 
-    def prime(self, last_seq: int) -> None:
-        """Start the stream after ``last_seq`` (read after the group was joined)."""
+    def prime(self, last_seq: int, last_change: int = 0) -> None:
+        """Start the stream after ``last_seq`` and change ``last_change`` (read after the group
+        was joined)."""
         if self.next_seq is None:
             self.next_seq = last_seq + 1
+            self.last_change = last_change
             self._release()
 
     def offer(self, seq: int, text: str) -> None:
@@ -175,34 +198,39 @@ class RoomFeed:
         self.early.setdefault(seq, text)
         self._release()
 
-    def skip_to(self, seq: int) -> None:
-        """Step over ids that the database does not have (deleted rows)."""
-        if self.next_seq is not None and seq > self.next_seq:
-            self.next_seq = seq
+    def hole(self, seq: int) -> None:
+        """Id ``seq`` is a deleted message: step over it when its turn comes (only it)."""
+        if self.next_seq is None or seq >= self.next_seq:
+            self.early[seq] = None
             self._release()
 
     def _release(self) -> None:
         if self.next_seq is None:
             return
         while self.next_seq in self.early:
-            self._enqueue(self.next_seq, self.early.pop(self.next_seq), None)
+            text = self.early.pop(self.next_seq)
+            if text is not None:
+                self._enqueue(self.next_seq, text, None)
             self.next_seq += 1
         for seq in [s for s in self.early if s < self.next_seq]:
             del self.early[seq]
 
-    def _enqueue(self, seq: int | None, text: str, skip: str | None) -> None:
-        self.outbox.append((seq, text, skip))
+    def _enqueue(
+        self, seq: int | None, text: str, skip: str | None, change: int | None = None
+    ) -> None:
+        self.outbox.append((seq, text, skip, change))
         if self.pump is None or self.pump.done():
             self.pump = asyncio.create_task(self._pump(), name=f"livechat-feed-{self.room_pk}")
 
-    def broadcast(self, text: str, skip: str | None = None) -> None:
-        """An ephemeral frame for every member (but those of identity ``skip``)."""
-        self._enqueue(None, text, skip)
+    def broadcast(self, text: str, skip: str | None = None, change: int | None = None) -> None:
+        """A frame outside the message order for every member (but those of identity
+        ``skip``): ephemeral, or change number ``change``."""
+        self._enqueue(None, text, skip, change)
 
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
         while self.outbox:
-            seq, text, skip = self.outbox.popleft()
+            seq, text, skip, change = self.outbox.popleft()
             event = {"type": "websocket.send", "text": text}  # one dict for all sockets
             self.sends += 1  # (member, sends) names one send: each member gets a frame once
             for member in list(self.members):
@@ -212,9 +240,9 @@ class RoomFeed:
                 try:
                     if self.careful_until and self.careful_until > loop.time():
                         async with asyncio.timeout(SLOW_SEND):
-                            await member.push(seq, event)
+                            await member.push(seq, event, change)
                     else:
-                        await member.push(seq, event)
+                        await member.push(seq, event, change)
                 except TimeoutError:
                     self._drop_slow(member)
                 except asyncio.CancelledError:
@@ -344,10 +372,10 @@ class Hub:
                 text = protocol.encode({"type": "presence", "event": "left", "user": author})
                 await self.publish_event(room_pk, text)
 
-    def prime(self, room_pk: int, last_seq: int) -> None:
+    def prime(self, room_pk: int, last_seq: int, last_change: int = 0) -> None:
         feed = self.feeds.get(room_pk)
         if feed is not None:
-            feed.prime(last_seq)
+            feed.prime(last_seq, last_change)
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -414,6 +442,48 @@ class Hub:
             self._offer(feed, int(event["seq"]), event["text"])
         elif event.get("type") == "livechat.event":
             feed.broadcast(event["text"], event.get("skip"))
+        elif event.get("type") == "livechat.change":  # from moderation, through notify
+            self._on_change(feed, int(event["change"]), event["text"], event.get("deleted"))
+
+    def _on_change(self, feed: RoomFeed, change: int, text: str, deleted: int | None) -> None:
+        """Pass change number ``change`` on in order; one that skips a number makes the hub
+        read the room's changes from the database."""
+        if feed.last_change is not None and change > feed.last_change + 1:
+            self._spawn(self._replay_changes(feed))
+            return
+        if feed.last_change is None or change > feed.last_change:
+            self._pass_change(feed, change, text, deleted)
+
+    def _pass_change(self, feed: RoomFeed, change: int, text: str, deleted: int | None) -> None:
+        if deleted is not None:
+            feed.hole(int(deleted))
+        # Before priming, members are catching up: each skips what its welcome covered.
+        feed.broadcast(text, change=change)
+        if feed.last_change is not None:
+            feed.last_change = change
+
+    async def _replay_changes(self, feed: RoomFeed) -> None:
+        """Pass on, in order, the room's stored changes after the last one passed on."""
+        if feed.replaying:
+            feed.replay_again = True
+            return
+        feed.replaying = True
+        try:
+            while feed.last_change is not None and self.feeds.get(feed.room_pk) is feed:
+                feed.replay_again = False
+                room, changes = await store.achanges_after(feed.room_pk, feed.last_change)
+                for number, kind, seq in changes:
+                    if number <= feed.last_change:
+                        continue
+                    if kind == RoomChange.Kind.DELETE:
+                        frame = protocol.deleted_frame(room.slug, seq, number)
+                    else:
+                        frame = protocol.room_frame(room, number, kind == RoomChange.Kind.LOCK)
+                    self._pass_change(feed, number, protocol.encode(frame), seq)
+                if not feed.replay_again:
+                    return
+        finally:
+            feed.replaying = False
 
     def _notify(self, members: Iterable[Member], event: dict[str, Any]) -> None:
         for member in list(members):
@@ -432,17 +502,24 @@ class Hub:
             self._spawn(self._fill(feed, *feed.missing))
 
     async def _fill(self, feed: RoomFeed, first: int, last: int) -> None:
-        """Read ids ``first..last`` from the database and deliver them."""
+        """Read ids ``first..last`` (``last`` is known to be stored) from the database and
+        deliver them; an id it does not return is a deleted message."""
         try:
             messages = await store.amessages_between(feed.room_pk, first, last)
         except Exception:
             logger.warning("livechat: gap fill for room %s failed", feed.room_pk, exc_info=True)
             return
         missed = 0  # not brought by the layer (yet): the database delivers them
+        found = set()
         for message in messages:
+            found.add(message.seq)
             if feed.next_seq is not None and message.seq >= feed.next_seq:
                 missed += message.seq not in feed.early
             feed.offer(message.seq, protocol.encode(protocol.message_frame(feed.slug, message)))
+        if len(found) <= last - first:
+            for seq in range(max(first, feed.next_seq or first), last + 1):
+                if seq not in found:
+                    feed.hole(seq)
         if missed:
             logger.debug(
                 "livechat: room %s: %d message(s) read from the database (ids %s..%s)",
@@ -451,9 +528,6 @@ class Hub:
                 first,
                 last,
             )
-        if feed.next_seq is not None and feed.next_seq <= last:
-            # Ids are never skipped by the writer; only a deleted row leaves a hole: step over it.
-            feed.skip_to(last + 1)
         if feed.missing and feed.gap_timer is None:
             feed.gap_timer = asyncio.get_running_loop().call_later(
                 conf.GAP_GRACE, self._gap_timeout, feed
@@ -559,13 +633,17 @@ class Hub:
         feeds = [f for f in self.feeds.values() if f.next_seq is not None]
         if not feeds:
             return
-        stored = await store.alast_seqs([f.room_pk for f in feeds])
+        heads = await store.aroom_heads([f.room_pk for f in feeds])
         for feed in feeds:
-            last = stored.get(feed.room_pk, 0)
+            last, last_change = heads.get(feed.room_pk, (0, 0))
             behind = feed.next_seq is not None and last >= feed.next_seq
             if behind and feed.stalled_at == feed.next_seq:
                 await self._fill(feed, feed.next_seq, last)
             feed.stalled_at = feed.next_seq if behind else None
+            changed = feed.last_change is not None and last_change > feed.last_change
+            if changed and feed.change_stalled_at == feed.last_change:
+                await self._replay_changes(feed)
+            feed.change_stalled_at = feed.last_change if changed else None
 
     async def heartbeat(self) -> None:
         """Keep this process's connections alive in presence; announce those of dead ones.

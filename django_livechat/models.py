@@ -9,8 +9,43 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
-class Room(models.Model):
-    """A chat room. ``last_seq`` is the id of its newest message: ids are 1, 2, 3... per room."""
+class WriterOwnedFields(models.Model):
+    """A model some of whose fields only their writer updates, in a query of its own.
+
+    ``save()`` of an existing row leaves those fields out (unless ``update_fields`` names them):
+    an instance loaded earlier (by the admin's change view, or by host code) would otherwise
+    write back a counter that moved on since, and the next writer would collide with it.
+    """
+
+    writer_owned: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if (
+            not self._state.adding
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+            and not args
+        ):
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.writer_owned
+            ]
+        super().save(*args, **kwargs)
+
+
+class Room(WriterOwnedFields):
+    """A chat room. ``last_seq`` is the id of its newest message: ids are 1, 2, 3... per room.
+
+    ``last_change`` numbers the room's changes to what was already sent (a deletion, a lock):
+    see :class:`RoomChange`. Both counters belong to their writers (``store._allocate``,
+    ``moderation``): a model save never writes them.
+    """
+
+    writer_owned = ("last_seq", "last_change")
 
     class Kind(models.TextChoices):
         PUBLIC = "public", _("public room")
@@ -23,6 +58,7 @@ class Room(models.Model):
         _("locked"), default=False, help_text=_("Nobody can post in a locked room.")
     )
     last_seq = models.PositiveBigIntegerField(_("last message id"), default=0, editable=False)
+    last_change = models.PositiveBigIntegerField(_("last change"), default=0, editable=False)
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -93,6 +129,39 @@ class Message(models.Model):
         return f"{self.room.slug}#{self.seq} {self.display_name}: {self.body[:40]}"
 
 
+class RoomChange(models.Model):
+    """A change to what a room already sent, numbered 1, 2, 3... per room (``Room.last_change``).
+
+    A client that resumes with ``?changes=<n>`` learns of every change after ``n`` (the
+    ``deleted`` list of its welcome; locks through the welcome's room), and every server
+    process replays the changes its layer did not bring (``fanout``).
+    """
+
+    class Kind(models.TextChoices):
+        DELETE = "delete", _("message deleted")
+        LOCK = "lock", _("room locked")
+        UNLOCK = "unlock", _("room unlocked")
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="changes", verbose_name=_("room")
+    )
+    seq = models.PositiveBigIntegerField(_("change number"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    message_seq = models.PositiveBigIntegerField(_("message id"), null=True, blank=True)
+    created = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("room change")
+        verbose_name_plural = _("room changes")
+        ordering = ["room", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="livechat_change_room_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}~{self.seq} {self.kind} {self.message_seq or ''}".rstrip()
+
+
 class Participant(models.Model):
     """An identity that has joined a room: its role and how far it has read."""
 
@@ -159,7 +228,7 @@ class Connection(models.Model):
         return f"{self.display_name} in {self.room_id} ({self.channel_name})"
 
 
-class Conversation(models.Model):
+class Conversation(WriterOwnedFields):
     """A private support conversation between one visitor and the site's staff.
 
     Its messages live in a Room of kind ``support``, visible to the visitor (by identity key:
@@ -169,6 +238,15 @@ class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", _("open")
         CLOSED = "closed", _("closed")
+
+    # Kept by the message writer (store._track_conversation) as messages are stored.
+    writer_owned = (
+        "last_visitor_seq",
+        "last_staff_seq",
+        "last_activity",
+        "waiting_since",
+        "notified",
+    )
 
     room = models.OneToOneField(
         Room, on_delete=models.CASCADE, related_name="conversation", verbose_name=_("room")

@@ -20,9 +20,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from django_livechat import notify, protocol
+from django_livechat import notify, protocol, store
 from django_livechat.audit import audit
-from django_livechat.models import Connection, Message, Room, Sanction, group_name
+from django_livechat.models import Connection, Message, Room, RoomChange, Sanction, group_name
 
 
 class NotAllowed(Exception):
@@ -37,6 +37,7 @@ def delete_message(message: Message, actor: Any) -> bool:
         )
         if not updated:
             return False
+        change = store.record_change(message.room_id, RoomChange.Kind.DELETE, message.seq)
         audit(
             actor,
             "delete_message",
@@ -45,8 +46,8 @@ def delete_message(message: Message, actor: Any) -> bool:
             author=message.author_key,
             body=message.body[:200],
         )
-    notify.room_frame(
-        message.room_id, {"type": "deleted", "id": message.seq, "room": message.room.slug}
+    notify.room_change(
+        message.room_id, change, protocol.deleted_frame(message.room.slug, message.seq, change)
     )
     return True
 
@@ -103,11 +104,15 @@ def _tell_connections(record: Sanction) -> None:
 
 
 def set_locked(room: Room, locked: bool, actor: Any) -> None:
-    """Lock or unlock a room; every connection of it learns at once."""
-    Room.objects.filter(pk=room.pk).update(locked=locked)
+    """Lock or unlock a room; every connection of it learns at once, and a client that was
+    away learns it from its welcome."""
+    with transaction.atomic():
+        Room.objects.filter(pk=room.pk).update(locked=locked)
+        kind = RoomChange.Kind.LOCK if locked else RoomChange.Kind.UNLOCK
+        change = store.record_change(room.pk, kind)
+        audit(actor, "lock" if locked else "unlock", room, room.slug)
     room.locked = locked
-    audit(actor, "lock" if locked else "unlock", room, room.slug)
-    notify.room_frame(room.pk, {"type": "room", "room": protocol.room_info(room)})
+    notify.room_change(room.pk, change, protocol.room_frame(room, change))
 
 
 def _is_staff_identity(key: str) -> bool:

@@ -37,6 +37,22 @@ def room_frame(room_pk: int, frame: dict[str, Any]) -> None:
     group_send(group_name(room_pk), event)
 
 
+def room_change(room_pk: int, change: int, frame: dict[str, Any]) -> None:
+    """Announce change number ``change`` of a room (already stored) to every process.
+
+    Each process's hub passes it on in change order, reading from the database the changes
+    that it did not get this way (``fanout``).
+    """
+    event = {
+        "type": "livechat.change",
+        "room": room_pk,
+        "change": change,
+        "deleted": frame["id"] if frame["type"] == "deleted" else None,
+        "text": protocol.encode(frame),
+    }
+    group_send(group_name(room_pk), event)
+
+
 def group_send(group: str, event: dict[str, Any]) -> None:
     """Send an event to every channel of a layer group."""
     _call("group_send", group, event)

@@ -49,6 +49,7 @@ class Code:
     MUTED = "muted"
     BANNED = "banned"
     NOT_FOUND = "not_found"
+    DELETED = "deleted"
 
 
 class ProtocolError(Exception):
@@ -361,11 +362,11 @@ def parse(text: str | None, binary: bytes | None = None, parsers=None) -> Any:
     return parser(data)
 
 
-def parse_after(query_string: bytes) -> int | None:
-    """The ``after`` of a connection's query string; ``ValueError`` if malformed."""
+def parse_after(query_string: bytes, name: str = "after") -> int | None:
+    """The ``after`` (or ``name``) of a connection's query string; ``ValueError`` if malformed."""
     from urllib.parse import parse_qs
 
-    values = parse_qs(query_string.decode("latin-1")).get("after")
+    values = parse_qs(query_string.decode("latin-1")).get(name)
     if not values:
         return None
     value = values[-1]
@@ -408,5 +409,17 @@ def message_frame(room_slug: str, message: Message) -> dict[str, Any]:
     }
 
 
-def room_info(room: Room) -> dict[str, Any]:
-    return {"slug": room.slug, "title": room.title, "kind": room.kind, "locked": room.locked}
+def room_info(room: Room, locked: bool | None = None) -> dict[str, Any]:
+    """The room object of frames; ``locked`` overrides the instance's (read earlier)."""
+    locked = room.locked if locked is None else locked
+    return {"slug": room.slug, "title": room.title, "kind": room.kind, "locked": locked}
+
+
+def deleted_frame(room_slug: str, seq: int, change: int) -> dict[str, Any]:
+    """Message ``seq`` was deleted, by the room's change number ``change``."""
+    return {"type": "deleted", "id": seq, "room": room_slug, "change": change}
+
+
+def room_frame(room: Room, change: int, locked: bool | None = None) -> dict[str, Any]:
+    """The room's state changed (a lock), by its change number ``change``."""
+    return {"type": "room", "room": room_info(room, locked), "change": change}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
@@ -20,7 +20,15 @@ from django.utils import timezone
 from django_livechat import permissions
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
-from django_livechat.models import Connection, Conversation, Message, Participant, Room, Sanction
+from django_livechat.models import (
+    Connection,
+    Conversation,
+    Message,
+    Participant,
+    Room,
+    RoomChange,
+    Sanction,
+)
 from django_livechat.protocol import Close, Code
 
 
@@ -137,11 +145,21 @@ class Snapshot:
     has_more: bool
     presence: list[dict[str, str]]
     has_older: bool = False  # messages before the first of ``messages`` exist
+    last_change: int = 0  # the room's newest change number (RoomChange)
+    locked: bool = False  # the room's state at ``last_change``
+    deleted: list[int] = field(default_factory=list)  # deleted after the client's ``changes``
 
 
-def snapshot(room_pk: int, after: int | None) -> Snapshot:
-    """The welcome's content: latest messages, or the first page after ``after``."""
-    last_seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_pk)
+#: How many deletions a resuming client is told of at most (the newest ones).
+REPLAY_LIMIT = 1000
+
+
+def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Snapshot:
+    """The welcome's content: latest messages, or the first page after ``after``; with
+    ``changes``, the ids of the messages deleted by the room's changes after that number."""
+    last_seq, last_change, locked = Room.objects.values_list(
+        "last_seq", "last_change", "locked"
+    ).get(pk=room_pk)
     visible = Message.objects.filter(room_id=room_pk, deleted__isnull=True)
     if after is None:
         count = conf.WELCOME_MESSAGES
@@ -152,7 +170,28 @@ def snapshot(room_pk: int, after: int | None) -> Snapshot:
     else:
         messages, has_more = backlog(room_pk, after, last_seq)
         has_older = after > 0 and visible.filter(seq__lte=after).exists()
-    return Snapshot(messages, last_seq, has_more, presence(room_pk), has_older)
+    deleted: list[int] = []
+    if changes is not None and changes < last_change:
+        deleted = sorted(
+            RoomChange.objects.filter(
+                room_id=room_pk,
+                seq__gt=changes,
+                seq__lte=last_change,
+                kind=RoomChange.Kind.DELETE,
+            )
+            .order_by("-seq")
+            .values_list("message_seq", flat=True)[:REPLAY_LIMIT]
+        )
+    return Snapshot(
+        messages,
+        last_seq,
+        has_more,
+        presence(room_pk),
+        has_older,
+        last_change=last_change,
+        locked=locked,
+        deleted=deleted,
+    )
 
 
 def backlog(room_pk: int, after: int, upto: int) -> tuple[list[Message], bool]:
@@ -181,7 +220,12 @@ def history(
 
 
 def messages_between(room_pk: int, first: int, last: int) -> list[Message]:
-    """Messages with ``first <= seq <= last``, in order: fills a gap the layer left."""
+    """Messages with ``first <= seq <= last``, in order: fills a gap the layer left.
+
+    Call it with a ``last`` that is known to be stored: ids are allocated under the room row's
+    lock, so every id up to it is then committed, and an id of the range that is not returned
+    is a hole (a deleted message), never one still to come.
+    """
     return list(
         Message.objects.filter(
             room_id=room_pk, seq__range=(first, last), deleted__isnull=True
@@ -189,8 +233,33 @@ def messages_between(room_pk: int, first: int, last: int) -> list[Message]:
     )
 
 
-def last_seqs(room_pks: Iterable[int]) -> dict[int, int]:
-    return dict(Room.objects.filter(pk__in=list(room_pks)).values_list("pk", "last_seq"))
+def room_heads(room_pks: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Room pk -> (its last message id, its last change number)."""
+    rows = Room.objects.filter(pk__in=list(room_pks)).values_list("pk", "last_seq", "last_change")
+    return {pk: (last_seq, last_change) for pk, last_seq, last_change in rows}
+
+
+def changes_after(room_pk: int, after: int) -> tuple[Room, list[tuple[int, str, int | None]]]:
+    """The room, and its changes numbered above ``after`` as (number, kind, message id), in
+    order (at most ``REPLAY_LIMIT`` of them)."""
+    room = Room.objects.only("slug", "title", "kind", "locked").get(pk=room_pk)
+    changes = list(
+        RoomChange.objects.filter(room_id=room_pk, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "kind", "message_seq")[:REPLAY_LIMIT]
+    )
+    return room, changes
+
+
+def record_change(room_pk: int, kind: str, message_seq: int | None = None) -> int:
+    """Number a change of the room and log it; call inside the transaction that makes it.
+
+    The room row's update serializes the numbering with the message writer's (same row lock).
+    """
+    Room.objects.filter(pk=room_pk).update(last_change=F("last_change") + 1)
+    number = Room.objects.values_list("last_change", flat=True).get(pk=room_pk)
+    RoomChange.objects.create(room_id=room_pk, seq=number, kind=kind, message_seq=message_seq)
+    return number
 
 
 # -- writing messages ----------------------------------------------------------------------
@@ -492,7 +561,8 @@ asnapshot = database_sync_to_async(snapshot)
 abacklog = database_sync_to_async(backlog)
 ahistory = database_sync_to_async(history)
 amessages_between = database_sync_to_async(messages_between)
-alast_seqs = database_sync_to_async(last_seqs)
+aroom_heads = database_sync_to_async(room_heads)
+achanges_after = database_sync_to_async(changes_after)
 awrite_messages = database_sync_to_async(write_messages)
 amark_read = database_sync_to_async(mark_read)
 aheartbeat = database_sync_to_async(heartbeat)

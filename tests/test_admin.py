@@ -36,6 +36,9 @@ def room_frames(monkeypatch):
     """Frames sent to live connections of a room, instead of the channel layer."""
     sent = []
     monkeypatch.setattr(notify, "room_frame", lambda room_pk, frame: sent.append((room_pk, frame)))
+    monkeypatch.setattr(
+        notify, "room_change", lambda room_pk, change, frame: sent.append((room_pk, frame))
+    )
     return sent
 
 
@@ -110,6 +113,7 @@ def test_lock_and_unlock_actions(admin_client, admin_user, room, room_frames):
             {
                 "type": "room",
                 "room": {"slug": "lobby", "title": "Lobby", "kind": "public", "locked": True},
+                "change": 1,
             },
         )
     ]
@@ -134,7 +138,7 @@ def test_delete_for_everyone_action(admin_client, chat, room_frames):
     assert response.status_code == 302
     message.refresh_from_db()
     assert message.deleted is not None
-    assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby"})]
+    assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby", "change": 1})]
     assert AuditEntry.objects.filter(action="delete_message").count() == 1
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.db import connections
 from django.test import override_settings
+from django.utils import timezone
 
 from django_livechat import identity, notify, store
 from django_livechat.fanout import Member, RoomFeed, get_hub
@@ -56,9 +58,38 @@ async def test_feed_holds_messages_behind_a_hole_and_reports_it():
     await drain(feed)
     assert socket.frames == ["m1"]
     assert feed.missing == (2, 3)
-    feed.skip_to(4)  # ids 2 and 3 no longer exist
+    feed.hole(2)  # id 2 was deleted: stepped over, and only it
+    await drain(feed)
+    assert socket.frames == ["m1"]
+    feed.hole(3)
     await drain(feed)
     assert socket.frames == ["m1", "m4"]
+
+
+async def test_a_hole_ahead_drops_that_message_even_when_it_arrives_later():
+    feed = RoomFeed(1, "lobby")
+    socket = Socket()
+    feed.members.add(member := Member(socket, "u:1"))
+    await member.go_live(0)
+    feed.prime(0)
+    feed.hole(2)  # deleted before the layer brought it
+    for seq in (2, 1, 3):
+        feed.offer(seq, f"m{seq}")
+    await drain(feed)
+    assert socket.frames == ["m1", "m3"]
+
+
+async def test_member_skips_changes_its_welcome_covered():
+    feed = RoomFeed(1, "lobby")
+    socket = Socket()
+    feed.members.add(member := Member(socket, "u:1"))
+    for change in (1, 2, 3):
+        feed.broadcast(f"c{change}", change=change)
+    await drain(feed)
+    await member.go_live(0, last_change=2)
+    feed.broadcast("c3", change=3)  # a second copy (the layer and a replay)
+    await drain(feed)
+    assert socket.frames == ["c3"]
 
 
 async def test_member_buffers_until_live_and_skips_what_catch_up_sent():
@@ -201,6 +232,91 @@ async def test_dropped_layer_message_is_filled_from_the_database_in_order(room, 
     await hub.publish_message(room.pk, 3, texts[2])
     ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
     assert ids == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_gap_fill_across_a_deleted_message_delivers_what_follows(room, clients):
+    """Ids 1 to 10 stored, 8 deleted, the feed at 6: the fill delivers 6, 7, 9 and 10."""
+    communicator, _ = await clients.connect()
+    guest = identity.for_connection()
+    written = await store.awrite_messages(
+        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, 11)]
+    )
+    await database_sync_to_async(
+        lambda: store.Message.objects.filter(room=room, seq=8).update(deleted=timezone.now())
+    )()
+    from django_livechat import protocol
+
+    texts = {
+        w.message.seq: protocol.encode(protocol.message_frame("lobby", w.message)) for w in written
+    }
+    hub = get_hub()
+    for seq in range(1, 6):  # the layer brought 1 to 5, then only 10
+        await hub.publish_message(room.pk, seq, texts[seq])
+    await hub.publish_message(room.pk, 10, texts[10])
+    ids = [(await receive_type(communicator, "message"))["id"] for _ in range(9)]
+    assert ids == [1, 2, 3, 4, 5, 6, 7, 9, 10]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stored_messages_after_a_deleted_one_arrive_without_a_layer(room, clients):
+    """1 to 4 stored with no layer wake-up, 2 deleted: reconciliation delivers 1, 3 and 4."""
+    communicator, _ = await clients.connect()
+    guest = identity.for_connection()
+    await store.awrite_messages(
+        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, 5)]
+    )
+    await database_sync_to_async(
+        lambda: store.Message.objects.filter(room=room, seq=2).update(deleted=timezone.now())
+    )()
+    ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
+    assert ids == [1, 3, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_changes_the_layer_never_brought_are_replayed_in_order(room, clients):
+    """Deletions and a lock made while the layer was not listening reach open sockets."""
+    communicator, _ = await clients.connect()
+    guest = identity.for_connection()
+    await store.awrite_messages(
+        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, 4)]
+    )
+    ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
+    assert ids == [1, 2, 3]
+
+    @database_sync_to_async
+    def change_silently():
+        from django_livechat import moderation
+
+        with mock.patch.object(notify, "room_change"):  # the layer loses every change
+            moderation.delete_message(store.Message.objects.get(room=room, seq=2), None)
+            moderation.set_locked(room, True, None)
+
+    await change_silently()
+    deleted = await receive_type(communicator, "deleted")
+    assert deleted == {"type": "deleted", "id": 2, "room": "lobby", "change": 1}
+    locked = await receive_type(communicator, "room")
+    assert locked["room"]["locked"] is True and locked["change"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_change_ahead_of_its_predecessor_waits_for_it(room, clients):
+    """Change 2 arrives by the layer, change 1 never did: the hub reads both, in order."""
+    communicator, _ = await clients.connect()
+
+    @database_sync_to_async
+    def lock_then_unlock():
+        from django_livechat import moderation
+
+        with mock.patch.object(notify, "room_change"):
+            moderation.set_locked(room, True, None)
+        moderation.set_locked(room, False, None)  # change 2 reaches the layer
+
+    await lock_then_unlock()
+    first = await receive_type(communicator, "room")
+    second = await receive_type(communicator, "room")
+    assert (first["change"], first["room"]["locked"]) == (1, True)
+    assert (second["change"], second["room"]["locked"]) == (2, False)
 
 
 async def test_hub_hands_sanctions_to_that_identity_and_staff_notices_to_visitors():

@@ -176,20 +176,125 @@ async def test_ids_are_contiguous_and_every_member_gets_each_once_in_order(room,
     assert [seq for seq, _ in await stored()] == list(range(1, 11))
 
 
-async def test_repeated_client_id_is_stored_once_and_resent_to_sender_only(room, clients):
+async def test_repeated_client_id_is_stored_once_and_not_sent_twice(room, clients):
     sender, _ = await clients.connect()
     other, _ = await clients.connect()
     await send_message(sender, "once", "same-id")
     first = await receive_type(sender, "message")
     await receive_type(other, "message")
     await send_message(sender, "once again", "same-id")
-    again = await receive_type(sender, "message")
-    assert again["id"] == first["id"] and again["body"] == "once"
+    # The sender has its copy already (it is in this socket's order): nothing is sent again.
+    await assert_still_open(sender)
     assert await stored() == [(1, "once")]
+    assert first["body"] == "once"
     await assert_still_open(other)  # nothing else arrived before the pong
     # the same client_id from another identity is another message
     await send_message(other, "mine", "same-id")
     assert (await receive_type(other, "message"))["id"] == 2
+
+
+async def test_a_resend_older_than_the_connection_is_acknowledged_at_once(room, clients):
+    """The copy of a resend that this socket will never get in order is sent back to it."""
+    cookie = await asession_cookie_for()
+    sender, _ = await clients.connect(cookie=cookie)
+    await post_acked(sender, 3)  # ids 1..3, client ids c0..c2
+    resumed, welcome = await clients.connect(cookie=cookie, query="after=3")
+    assert welcome["messages"] == []
+    await send_message(resumed, "m0", "c0")
+    again = await receive_type(resumed, "message")
+    assert (again["id"], again["client_id"]) == (1, "c0")
+    assert await stored() == [(1, "m0"), (2, "m1"), (3, "m2")]
+
+
+async def test_a_resend_of_a_deleted_message_gets_error_deleted(room, clients):
+    cookie = await asession_cookie_for()
+    sender, _ = await clients.connect(cookie=cookie)
+    await post_acked(sender, 1)
+    await delete_silently(room, 1)
+    await send_message(sender, "m0", "c0")
+    frame = await expect_error(sender, "deleted")
+    assert frame["client_id"] == "c0"
+    await assert_still_open(sender)
+
+
+@database_sync_to_async
+def delete_silently(room, seq):
+    """Delete message ``seq`` as a moderator would, with no live notice (a missed layer)."""
+    from unittest import mock
+
+    from django_livechat import moderation, notify
+
+    with mock.patch.object(notify, "room_change"):
+        moderation.delete_message(Message.objects.get(room=room, seq=seq), None)
+
+
+async def test_resume_with_changes_learns_the_deletions_and_lock_it_missed(room, clients):
+    sender, welcome = await clients.connect()
+    assert (welcome["last_change"], welcome["deleted"]) == (0, [])
+    await post_acked(sender, 4)
+    await delete_silently(room, 2)
+    await delete_silently(room, 4)
+
+    @database_sync_to_async
+    def lock_silently():
+        from unittest import mock
+
+        from django_livechat import moderation, notify
+
+        with mock.patch.object(notify, "room_change"):
+            moderation.set_locked(Room.objects.get(pk=room.pk), True, None)
+
+    await lock_silently()
+    _, resumed = await clients.connect(query="after=4&changes=0")
+    assert resumed["deleted"] == [2, 4]
+    assert resumed["last_change"] == 3
+    assert resumed["room"]["locked"] is True and resumed["you"]["can_post"] is False
+    _, later = await clients.connect(query="after=4&changes=2")
+    assert later["deleted"] == []  # change 3 was the lock: the welcome's room says it
+    _, fresh = await clients.connect()
+    assert [m["id"] for m in fresh["messages"]] == [1, 3]
+
+
+async def test_live_deletion_carries_its_change_number(room, clients):
+    sender, _ = await clients.connect()
+    await post_acked(sender, 2)
+
+    @database_sync_to_async
+    def delete(seq):
+        from django_livechat import moderation
+
+        moderation.delete_message(Message.objects.get(room=room, seq=seq), None)
+
+    await delete(1)
+    assert await receive_type(sender, "deleted") == {
+        "type": "deleted",
+        "id": 1,
+        "room": "lobby",
+        "change": 1,
+    }
+
+
+@pytest.mark.parametrize("query", ["changes=-1", "changes=x", "after=1&changes=1e3"])
+async def test_malformed_changes_closes_with_4400(room, clients, query):
+    communicator, _ = await clients.connect(query=query, expect_welcome=False)
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4400}
+    clients.open.remove(communicator)
+
+
+async def test_a_stale_room_save_does_not_break_the_room(room, clients):
+    """The admin (or host code) saves a Room loaded before messages were stored: the message
+    counter is not written back, so the next messages are stored and every one is shown."""
+    stale = await database_sync_to_async(Room.objects.get)(pk=room.pk)
+    sender, _ = await clients.connect()
+    await post_acked(sender, 3)
+    stale.title = "Renamed lobby"
+    await database_sync_to_async(stale.save)()
+    await send_message(sender, "after the save", "c-after")
+    frame = await receive_type(sender, "message")
+    assert frame["id"] == 4
+    _, welcome = await clients.connect()
+    assert [m["id"] for m in welcome["messages"]] == [1, 2, 3, 4]
+    assert welcome["room"]["title"] == "Renamed lobby"
 
 
 async def test_resume_after_sends_missed_messages_then_live_without_gap_or_duplicate(room, clients):

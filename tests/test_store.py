@@ -15,7 +15,15 @@ from django.utils import timezone
 
 from django_livechat import identity, store
 from django_livechat.conf import Settings
-from django_livechat.models import Connection, Conversation, Message, Participant, Room, Sanction
+from django_livechat.models import (
+    Connection,
+    Conversation,
+    Message,
+    Participant,
+    Room,
+    RoomChange,
+    Sanction,
+)
 from django_livechat.store import NewMessage, Refused
 
 pytestmark = pytest.mark.django_db
@@ -265,9 +273,10 @@ def test_backlog_stops_at_the_snapshot_last_id(room):
     assert [m.seq for m in page] == [3] and more is False
 
 
-def test_last_seqs(room, other):
+def test_room_heads(room, other):
     fill(room, 3)
-    assert store.last_seqs([room.pk, other.pk]) == {room.pk: 3, other.pk: 0}
+    store.record_change(room.pk, RoomChange.Kind.LOCK)
+    assert store.room_heads([room.pk, other.pk]) == {room.pk: (3, 1), other.pk: (0, 0)}
 
 
 # -- joining and leaving -------------------------------------------------------------------
@@ -511,3 +520,17 @@ def test_the_same_client_id_at_once_is_stored_once(room):
     assert last_seq(room) == 1  # the losers' allocation was rolled back: no hole
     assert len({w.message.pk for w in results}) == 1
     assert sorted(w.duplicate for w in results) == [False, True, True, True]
+
+
+def test_a_stale_conversation_save_keeps_the_writer_counters(db):
+    """A Conversation loaded before a message was stored, then saved (the admin's change view),
+    does not write back the counters and timestamps the message writer keeps."""
+    room = Room.objects.create(slug="help-1", title="Help", kind=Room.Kind.SUPPORT)
+    visitor = identity.Identity(key="g:" + "1" * 20, name="Visitor", kind="guest")
+    conversation = Conversation.objects.create(room=room, visitor_key=visitor.key, visitor_name="V")
+    store.write_messages([NewMessage(room.pk, visitor, "help me", "h1")])
+    conversation.page_url = "/pricing/"
+    conversation.save()
+    conversation = Conversation.objects.get(pk=conversation.pk)
+    assert conversation.page_url == "/pricing/"
+    assert conversation.last_visitor_seq == 1 and conversation.waiting_since is not None

@@ -46,6 +46,7 @@ class RoomConsumer(LiveChatConsumer):
     _typing_announced = False  # the last typing frame passed on said active: true
     _read_announced = 0  # the last read position passed on to the room
     _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
+    _start_after = 0  # every message id above it reaches this socket in order
 
     # -- connection life cycle ------------------------------------------------------------
 
@@ -59,8 +60,10 @@ class RoomConsumer(LiveChatConsumer):
                 await self.close(code=Close.TOO_MANY_CONNECTIONS)
                 return
             self._counted = True
+        query = self.scope.get("query_string", b"")
         try:
-            after = protocol.parse_after(self.scope.get("query_string", b""))
+            after = protocol.parse_after(query)
+            changes = protocol.parse_after(query, "changes")
         except ValueError:
             await self.close(code=Close.BAD_REQUEST)
             return
@@ -85,7 +88,7 @@ class RoomConsumer(LiveChatConsumer):
         self.member = Member(self.base_send, self.identity.key, self.dispatch, self.is_visitor)
         await self.hub.join(self.room.pk, self.room.slug, self.member)
         try:
-            await self._catch_up(after)
+            await self._catch_up(after, changes)
         except DatabaseError:
             logger.warning("livechat: catch-up in %s failed", slug, exc_info=True)
             await self.close(code=Close.UNAVAILABLE)
@@ -93,10 +96,16 @@ class RoomConsumer(LiveChatConsumer):
         if joined.first_connection:  # the identity's own welcome already lists it
             await self._publish_presence("joined", skip=self.identity.key)
 
-    async def _catch_up(self, after: int | None) -> None:
-        snap = await store.asnapshot(self.room.pk, after)
-        self.hub.prime(self.room.pk, snap.last_seq)
-        can_post = not self.room.locked
+    async def _catch_up(self, after: int | None, changes: int | None) -> None:
+        snap = await store.asnapshot(self.room.pk, after, changes)
+        self.hub.prime(self.room.pk, snap.last_seq, snap.last_change)
+        self.room.locked = snap.locked  # the state at snap.last_change, not at join time
+        can_post = not snap.locked
+        # Every id above this one reaches the socket in order (welcome, backlog, then live).
+        if after is not None:
+            self._start_after = after
+        else:
+            self._start_after = snap.messages[0].seq - 1 if snap.messages else snap.last_seq
         welcome = {
             "type": "welcome",
             "room": protocol.room_info(self.room),
@@ -110,6 +119,8 @@ class RoomConsumer(LiveChatConsumer):
             "last_id": snap.last_seq,
             "has_more": snap.has_more,
             "has_older": snap.has_older,
+            "last_change": snap.last_change,
+            "deleted": snap.deleted,
         }
         if self.room.kind == self.room.Kind.SUPPORT:
             welcome["support"] = await database_sync_to_async(support.visitor_status)(self.room.pk)
@@ -120,7 +131,7 @@ class RoomConsumer(LiveChatConsumer):
             await self.send_frame(
                 {"type": "backlog", "messages": self._frames(messages), "has_more": has_more}
             )
-        await self.member.go_live(snap.last_seq)
+        await self.member.go_live(snap.last_seq, snap.last_change)
 
     async def disconnect(self, code: int) -> None:
         if self._counted:
@@ -190,17 +201,23 @@ class RoomConsumer(LiveChatConsumer):
             if written.error == Code.BANNED:
                 await self.close(code=Close.BANNED)
             return
-        text = protocol.encode(protocol.message_frame(self.room.slug, written.message))
-        if written.duplicate:  # a retry of a stored message: acknowledge to the sender only
-            await self.send(text_data=text)
-            if written.message.deleted:  # ...and tell it a moderator removed it since
-                await self.send_frame(
-                    {"type": "deleted", "id": written.message.seq, "room": self.room.slug}
-                )
+        if written.duplicate:
+            await self._acknowledge_again(command, written.message)
             return
+        text = protocol.encode(protocol.message_frame(self.room.slug, written.message))
         await self.hub.publish_message(self.room.pk, written.message.seq, text)
         if self.room.kind == self.room.Kind.SUPPORT:
             await self._support_message_stored()
+
+    async def _acknowledge_again(self, command: protocol.SendMessage, message: Any) -> None:
+        """A resend of a stored message. Its copy reaches this socket in id order like any
+        other (the welcome, the backlog or the feed bring every id above ``_start_after``), so
+        it is sent here only when it is older than that; a deleted one is answered with an
+        ``error`` (code ``deleted``): the sender learns its message will not be shown."""
+        if message.deleted:
+            await self._error(Code.DELETED, _("A moderator removed this message."), command)
+        elif message.seq <= self._start_after:
+            await self.send_frame(protocol.message_frame(self.room.slug, message))
 
     async def _support_message_stored(self) -> None:
         """Staff consoles update their queue; nobody online? then staff get an e-mail."""

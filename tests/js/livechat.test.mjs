@@ -51,6 +51,7 @@ test("the socket URL follows the page's scheme and resumes after the last id", (
   assert.equal(socketUrl({ protocol: "http:", host: "a:8000" }, "/ws/x/", 0), "ws://a:8000/ws/x/");
   assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 0), "wss://a/ws/x/");
   assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 42), "wss://a/ws/x/?after=42");
+  assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 42, 3), "wss://a/ws/x/?after=42&changes=3");
 });
 
 test("the first connection asks for the latest messages; a reconnect resumes after the last id", () => {
@@ -177,6 +178,20 @@ test("a deleted message is removed and a late copy of it is not shown again", ()
   socket().receive({ type: "deleted", id: 1, room: "lobby" });
   socket().receive(msg(1));
   assert.deepEqual([...view.shown.keys()], [2]);
+});
+
+test("deletions and locks missed while away: resumed with &changes=, applied from the welcome", () => {
+  const { socket, view, timers } = online(3);
+  socket().receive({ type: "deleted", id: 1, room: "lobby", change: 4 });
+  socket().receive({ type: "room", room: { slug: "lobby", title: "Lobby", kind: "public", locked: true }, change: 5 });
+  socket().serverClose(1006);
+  timers.advance(20000);
+  assert.equal(socket().url, "wss://chat.example/ws/livechat/rooms/lobby/?after=3&changes=5");
+  socket().receive(welcome([], { last_id: 3, last_change: 7, deleted: [2] }));
+  assert.deepEqual([...view.shown.keys()], [3]);
+  socket().serverClose(1006);
+  timers.advance(20000);
+  assert.equal(socket().url, "wss://chat.example/ws/livechat/rooms/lobby/?after=3&changes=7");
 });
 
 test("a gap asks once for the missing range, and the reply fills it", () => {

@@ -58,11 +58,16 @@ export function newClientId() {
  * @param {{protocol: string, host: string}} location the page's location
  * @param {string} path e.g. "/ws/livechat/rooms/lobby/"
  * @param {number} lastId resume after this id (`?after=`); 0 when no message was seen yet
+ * @param {number} [lastChange] the room's last change number seen (`&changes=`): the welcome
+ *   then lists the messages deleted since
  * @returns {string}
  */
-export function socketUrl(location, path, lastId) {
+export function socketUrl(location, path, lastId, lastChange = 0) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const query = lastId > 0 ? `?after=${lastId}` : "";
+  const params = [];
+  if (lastId > 0) params.push(`after=${lastId}`);
+  if (lastChange > 0) params.push(`changes=${lastChange}`);
+  const query = params.length ? `?${params.join("&")}` : "";
   return `${scheme}//${location.host}${path}${query}`;
 }
 
@@ -111,6 +116,8 @@ export class LiveChatClient {
     this.lastId = 0;
     /** Highest id received. */
     this.maxId = 0;
+    /** Highest change number (deletions, locks) applied: resumes with `&changes=`. */
+    this.lastChange = 0;
     this.attempt = 0;
     this.socket = null;
     this.state = "connecting";
@@ -157,7 +164,9 @@ export class LiveChatClient {
     if (this.closedForGood) return;
     this.ready = false;
     this.setState("connecting");
-    const socket = new this.Socket(socketUrl(this.location, this.path, this.lastId));
+    const socket = new this.Socket(
+      socketUrl(this.location, this.path, this.lastId, this.lastChange),
+    );
     this.socket = socket;
     // A replaced socket's late events are ignored.
     socket.onmessage = (event) => {
@@ -287,6 +296,8 @@ export class LiveChatClient {
       this.call("setOlder", frame.has_older ?? (messages.length > 0 && messages[0].id > 1));
     }
     this.takeMessages(messages);
+    for (const id of frame.deleted || []) this.forget(id); // deleted while we were away
+    this.lastChange = Math.max(this.lastChange, frame.last_change || 0);
     this.setState("online");
     this.startKeepalive();
     if (!frame.has_more) this.becomeReady();
@@ -360,11 +371,18 @@ export class LiveChatClient {
   }
 
   on_deleted(frame) {
-    this.seen.add(frame.id); // a late copy of it is not shown again
-    if (this.messages.delete(frame.id)) this.call("removeMessage", frame.id);
+    this.forget(frame.id);
+    this.lastChange = Math.max(this.lastChange, frame.change || 0);
+  }
+
+  /** Message `id` was deleted: remove it; a late copy of it is not shown again. */
+  forget(id) {
+    this.seen.add(id);
+    if (this.messages.delete(id)) this.call("removeMessage", id);
   }
 
   on_room(frame) {
+    this.lastChange = Math.max(this.lastChange, frame.change || 0);
     this.call("setRoom", frame.room, this.you);
   }
 
