@@ -58,7 +58,9 @@ class Room(WriterOwnedFields):
         _("locked"), default=False, help_text=_("Nobody can post in a locked room.")
     )
     last_seq = models.PositiveBigIntegerField(_("last message id"), default=0, editable=False)
-    last_change = models.PositiveBigIntegerField(_("last change"), default=0, editable=False)
+    last_change = models.PositiveBigIntegerField(
+        _("last change"), default=0, db_default=0, editable=False
+    )
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
