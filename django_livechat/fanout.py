@@ -311,31 +311,50 @@ class Hub:
         self._failing: dict[str, list[float]] = {}  # what -> [since, count, last logged]
         self._db_failed_at: float | None = None  # monotonic time of the last database failure
         self._leaving: dict[str, tuple[int, dict[str, str]]] = {}  # channel -> (room, author)
+        self._discarding: dict[int, asyncio.Future[None]] = {}  # room pk -> its group discard
 
     # -- membership ---------------------------------------------------------------------
 
     async def join(self, room_pk: int, slug: str, member: Member) -> RoomFeed:
         feed = self.feeds.get(room_pk)
-        if feed is None:
-            feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
-            feed.on_slow = functools.partial(self._close_slow, feed)
-            self._start()
-            try:
-                channel = await self._ensure_channel()
-                await self._join_groups(channel, [room_pk])
-            except Exception:  # the layer is down: the database reconciliation still delivers
-                self._failed("joining a room group")
-                self._regroup = True
+        while feed is None or not feed.ready.is_set():
+            if feed is None:
+                feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
+                feed.on_slow = functools.partial(self._close_slow, feed)
+                try:
+                    await self._subscribe(feed)
+                except BaseException:  # cancelled: leave no feed that no member will leave
+                    if not feed.members and self.feeds.get(room_pk) is feed:
+                        del self.feeds[room_pk]
+                        feed.stop()
+                    raise
             else:
-                self._succeeded("joining a room group")
-            feed.ready.set()
-        await feed.ready.wait()
+                await feed.ready.wait()
+            if self.feeds.get(room_pk) is not feed:  # dropped meanwhile: subscribe again
+                feed = self.feeds.get(room_pk)
         feed.members.add(member)
         return feed
 
+    async def _subscribe(self, feed: RoomFeed) -> None:
+        """Join the room's group (once an earlier leave of it is done), then mark it ready."""
+        self._start()
+        leaving = self._discarding.get(feed.room_pk)
+        try:
+            if leaving is not None:  # else its discard could land after this add
+                await asyncio.shield(leaving)
+            channel = await self._ensure_channel()
+            await self._join_groups(channel, [feed.room_pk])
+        except Exception:  # the layer is down: the database reconciliation still delivers
+            self._failed("joining a room group")
+            self._regroup = True
+        else:
+            self._succeeded("joining a room group")
+        finally:
+            feed.ready.set()
+
     async def leave(self, room_pk: int, member: Member) -> None:
         feed = self.feeds.get(room_pk)
-        if feed is None:
+        if feed is None or member not in feed.members:
             return
         feed.members.discard(member)
         if feed.members:
@@ -349,6 +368,15 @@ class Hub:
             groups.append(notify.VISITORS_GROUP)
         if channel is None:
             return
+        task = asyncio.ensure_future(self._discard(channel, groups))
+        self._discarding[room_pk] = task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if self._discarding.get(room_pk) is task:
+                del self._discarding[room_pk]
+
+    async def _discard(self, channel: str, groups: list[str]) -> None:
         try:
             for group in groups:
                 await self.layer.group_discard(group, channel)

@@ -319,6 +319,35 @@ async def test_a_change_ahead_of_its_predecessor_waits_for_it(room, clients):
     assert (second["change"], second["room"]["locked"]) == (2, False)
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_leave_of_a_member_that_never_joined_keeps_the_room_feed(room):
+    """A consumer that ends while its join is under way leaves a member that is not in the
+    feed: the feed of the others (still joining, or joined) must stay."""
+    hub = get_hub()
+    subscribed = asyncio.Event()
+    group_add = hub.layer.group_add
+
+    async def slow_group_add(group, channel):
+        await subscribed.wait()
+        await group_add(group, channel)
+
+    hub.layer.group_add = slow_group_add
+    try:
+        member = Member(Socket(), "u:1")
+        joining = asyncio.ensure_future(hub.join(room.pk, "lobby", member))
+        await asyncio.sleep(0.05)  # the join is subscribing
+        await hub.leave(room.pk, Member(Socket(), "u:2"))
+        subscribed.set()
+        feed = await joining
+    finally:
+        del hub.layer.group_add
+    assert hub.feeds.get(room.pk) is feed and feed.members == {member}
+    await hub.leave(room.pk, Member(Socket(), "u:3"))
+    assert hub.feeds.get(room.pk) is feed
+    await hub.leave(room.pk, member)
+    assert room.pk not in hub.feeds
+
+
 async def test_hub_hands_sanctions_to_that_identity_and_staff_notices_to_visitors():
     """Room sockets have no layer channel: the hub's channel carries what is meant for them."""
     hub = get_hub()
