@@ -24,8 +24,18 @@ const TYPING_SHOWN_MS = 5000;
 const HISTORY_LIMIT = 50;
 /** The code this client closes a silent socket with (any 4000-4999 code that is not final). */
 const CLOSE_SILENT = 4000;
-/** `too_many_connections`: retry later, so wait the longest backoff. */
+/** `too_many_connections`: retry later, so wait the longest backoff... */
 const CLOSE_TOO_MANY = 4429;
+/** ...plus up to this much more, at random: refused clients do not all come back together. */
+const TOO_MANY_JITTER_MS = 10000;
+/**
+ * Ids kept for de-duplication at or below the resume point (every id above it is kept): older
+ * ones are forgotten, and an id at or below `seenFloor` (and not older than any message shown)
+ * then counts as seen. So `seen` stays bounded for the tab's life.
+ */
+export const SEEN_KEPT = 1000;
+/** Message objects kept in `messages` (the latest received); the view keeps what it shows. */
+export const MESSAGES_KEPT = 500;
 const CLIENT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
@@ -101,10 +111,13 @@ export class LiveChatClient {
     this.random = random || Math.random;
     this.historyLimit = historyLimit || HISTORY_LIMIT;
     this.storageKey = `livechat:outbox:${path}`;
-    /** @type {Map<number, object>} messages shown, by id */
+    /** @type {Map<number, object>} the latest MESSAGES_KEPT messages shown, by id */
     this.messages = new Map();
-    /** @type {Set<number>} every id received, deleted ones included: the de-duplication */
+    /** @type {Set<number>} ids received, deleted ones included: the de-duplication (isSeen) */
     this.seen = new Set();
+    /** Ids up to this one were forgotten from `seen` (SEEN_KEPT); the lowest id shown: */
+    this.seenFloor = 0;
+    this.oldestId = Infinity;
     /** @type {Map<string, {client_id: string, body: string}>} unacknowledged, by client_id */
     this.outbox = new Map(this.loadOutbox().map((entry) => [entry.client_id, entry]));
     /** Highest id with every lower id received or known to be gone: the resume point. */
@@ -195,7 +208,10 @@ export class LiveChatClient {
 
   /** @param {number} code @returns {number} milliseconds before the next attempt */
   reconnectDelay(code) {
-    const delay = code === CLOSE_TOO_MANY ? BACKOFF_CAP_MS : backoffDelay(this.attempt, this.random);
+    const delay =
+      code === CLOSE_TOO_MANY
+        ? BACKOFF_CAP_MS + Math.round(this.random() * TOO_MANY_JITTER_MS)
+        : backoffDelay(this.attempt, this.random);
     this.attempt += 1;
     return delay;
   }
@@ -361,7 +377,8 @@ export class LiveChatClient {
 
   on_deleted(frame) {
     this.seen.add(frame.id); // a late copy of it is not shown again
-    if (this.messages.delete(frame.id)) this.call("removeMessage", frame.id);
+    // shown, perhaps no longer in `messages` (MESSAGES_KEPT): the view removes it
+    if (this.messages.delete(frame.id) || frame.id >= this.oldestId) this.call("removeMessage", frame.id);
   }
 
   on_room(frame) {
@@ -397,22 +414,42 @@ export class LiveChatClient {
    * @param {object[]} list
    */
   takeMessages(list) {
-    for (const message of list) this.takeMessage(message);
+    const oldest = this.oldestId; // as before this list: a page of older ones is all below it
+    for (const message of list) this.takeMessage(message, oldest);
     this.advance();
   }
 
-  takeMessage(message) {
+  takeMessage(message, oldest = this.oldestId) {
     if (message.client_id && this.outbox.delete(message.client_id)) this.saveOutbox(); // our copy
-    if (this.seen.has(message.id)) return;
+    if (this.isSeen(message.id, oldest)) return;
     this.seen.add(message.id);
     this.messages.set(message.id, message);
+    if (this.messages.size > MESSAGES_KEPT) this.messages.delete(this.messages.keys().next().value);
+    this.oldestId = Math.min(this.oldestId, message.id);
     this.maxId = Math.max(this.maxId, message.id);
     this.call("renderMessage", message, { pending: false });
+  }
+
+  /**
+   * Whether `id` was received (or deleted) already. An id below `oldest` (the lowest id shown)
+   * is new: a page of older messages. Else one at or below `seenFloor` is at or below the
+   * resume point, so it was received or is gone.
+   */
+  isSeen(id, oldest = this.oldestId) {
+    return this.seen.has(id) || (id <= this.seenFloor && id >= oldest);
   }
 
   /** Move the resume point over every id received just after it. */
   advance() {
     while (this.seen.has(this.lastId + 1)) this.lastId += 1;
+    this.forgetSeen();
+  }
+
+  /** Keep `seen` bounded: forget the ids more than SEEN_KEPT below the resume point. */
+  forgetSeen() {
+    if (this.seen.size <= 2 * SEEN_KEPT) return; // at most one pass per SEEN_KEPT ids
+    this.seenFloor = Math.max(this.seenFloor, this.lastId - SEEN_KEPT);
+    for (const id of this.seen) if (id <= this.seenFloor) this.seen.delete(id);
   }
 
   /** Ask once for the missing range when a message arrived ahead of a hole. */
@@ -434,7 +471,7 @@ export class LiveChatClient {
   /** Ask for the messages before the oldest one shown. */
   loadOlder() {
     if (!this.ready || this.olderOpen || this.messages.size === 0) return;
-    const before = Math.min(...this.messages.keys());
+    const before = this.oldestId;
     this.olderOpen = this.send({ type: "history", before, limit: this.historyLimit });
   }
 
