@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils import translation
 
 from django_livechat import api, identity, permissions, store
 from django_livechat.models import Connection, Message
@@ -100,3 +101,16 @@ async def test_sockets_see_staff_marked_and_an_impostor_renamed(room, clients):
     assert authors["from staff"] == sam_author
     assert authors["from impostor"] == {"id": f"u:{impostor.pk}", "name": renamed, "kind": "user"}
     assert await Connection.objects.filter(staff=True).acount() == 1
+
+
+@pytest.mark.django_db
+def test_badges_and_renamed_names_in_simplified_chinese(client, room):
+    html = client.get(
+        reverse("livechat:room", args=["lobby"]), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert 'data-i18n-badge-staff="工作人员"' in html
+    assert 'data-i18n-badge-system="系统"' in html
+    assert 'data-field="badge" hidden' in html  # in the message template
+    who = identity.Identity(key="u:9", name="System", kind="user", user_id=9)
+    with translation.override("zh-hans"):
+        assert identity.unreserved(who, {"system"}).name == "System（用户 9）"

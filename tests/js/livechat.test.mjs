@@ -461,6 +461,38 @@ test("every string and element the view looks for is in room_embed.html", () => 
   }
 });
 
+test("staff and system authors get a badge from staff/kind, never from their name", () => {
+  const strings = { "data-i18n-badge-staff": "staff", "data-i18n-badge-system": "system" };
+  const view = Object.assign(Object.create(DomView.prototype), {
+    root: { getAttribute: (name) => strings[name] ?? null },
+    you: null,
+  });
+  const fill = (author) => {
+    const fields = { author: {}, body: {}, note: {}, badge: { hidden: true } };
+    const classes = new Set();
+    const item = {
+      dataset: {},
+      querySelector: (selector) => fields[selector.match(/data-field="(\w+)"/)[1]] || null,
+      classList: { toggle: (name, on) => (on ? classes.add(name) : classes.delete(name)), remove: () => {} },
+    };
+    view.fill(item, { id: 1, body: "hi", author }, false);
+    return { name: fields.author.textContent, badge: fields.badge.hidden ? null : fields.badge.textContent, classes };
+  };
+  assert.deepEqual(fill({ id: "u:1", name: "Sam", kind: "user", staff: true }).badge, "staff");
+  assert.ok(fill({ id: "u:1", name: "Sam", kind: "user", staff: true }).classes.has("livechat-staff"));
+  assert.deepEqual(fill({ id: "system", name: "System", kind: "system" }).badge, "system");
+  for (const author of [
+    { id: "u:2", name: "System", kind: "user" },
+    { id: "u:3", name: "Sam [staff]", kind: "user" },
+    { id: "g:4", name: "staff", kind: "guest" },
+  ]) {
+    const shown = fill(author);
+    assert.equal(shown.badge, null, author.name);
+    assert.equal(shown.name, author.name);
+    assert.ok(!shown.classes.has("livechat-staff") && !shown.classes.has("livechat-system"));
+  }
+});
+
 // A list and items with just the DOM calls DomView.place makes.
 function fakeItem(name) {
   return { name, dataset: {}, parentNode: null };

@@ -725,7 +725,13 @@ export class DomView {
     item.classList.toggle("livechat-pending", pending);
     item.classList.remove("livechat-failed");
     item.classList.toggle("livechat-system", author.kind === "system");
+    item.classList.toggle("livechat-staff", Boolean(author.staff));
     item.classList.toggle("livechat-mine", Boolean(this.you && author.id === this.you.id));
+    const badge = field("badge");
+    if (badge) {
+      badge.textContent = this.badge(author);
+      badge.hidden = !badge.textContent;
+    }
     const note = field("note");
     if (note) note.textContent = pending ? this.text("sending") : "";
     if (!pending && message.id !== undefined) {
@@ -733,6 +739,15 @@ export class DomView {
       const time = field("created");
       if (time) showTime(time, message.created, this.locale);
     }
+  }
+
+  /**
+   * The badge of a staff or system author, from `staff` and `kind` (protocol.md, "Identities"),
+   * never from the name, which anyone may choose; "" for everyone else.
+   */
+  badge(author) {
+    if (author.kind === "system") return this.text("badge-system", {}, "system");
+    return author.staff ? this.text("badge-staff", {}, "staff") : "";
   }
 
   /** Keep the list in id order; pending messages (order Infinity) stay at the end. */
@@ -791,6 +806,13 @@ export class DomView {
     li.dataset.user = user.id;
     li.classList.toggle("livechat-you", Boolean(this.you && user.id === this.you.id));
     li.textContent = user.name;
+    const badge = this.badge(user);
+    if (badge) {
+      const span = document.createElement("span");
+      span.className = "livechat-badge livechat-role";
+      span.textContent = badge;
+      li.append(" ", span);
+    }
     this.presence.appendChild(li);
   }
 
