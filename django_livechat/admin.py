@@ -66,6 +66,7 @@ class MessageAdmin(admin.ModelAdmin):
         "author",
         "author_key",
         "display_name",
+        "author_staff",
         "client_id",
         "created",
         "deleted",

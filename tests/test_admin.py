@@ -227,3 +227,9 @@ def test_the_delete_page_of_a_message_deletes_it_for_everyone(
     assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby"})]
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.target) == (admin_user, "delete_message", "lobby#1")
+
+
+def test_the_staff_mark_of_a_message_is_read_only(admin_client, chat):
+    message = Message.objects.get()
+    form = admin_client.get(admin_url(Message, "change", message.pk)).context["adminform"].form
+    assert "author_staff" not in form.fields and "body" in form.fields
