@@ -115,8 +115,9 @@ export class LiveChatClient {
     this.messages = new Map();
     /** @type {Set<number>} ids received, deleted ones included: the de-duplication (isSeen) */
     this.seen = new Set();
-    /** Ids up to this one were forgotten from `seen` (SEEN_KEPT); the lowest id shown: */
+    /** Ids up to this one may have been forgotten from `seen` (SEEN_KEPT). */
     this.seenFloor = 0;
+    /** The lowest id shown (`before` of "load older"). */
     this.oldestId = Infinity;
     /** @type {Map<string, {client_id: string, body: string}>} unacknowledged, by client_id */
     this.outbox = new Map(this.loadOutbox().map((entry) => [entry.client_id, entry]));
@@ -447,9 +448,10 @@ export class LiveChatClient {
 
   /** Keep `seen` bounded: forget the ids more than SEEN_KEPT below the resume point. */
   forgetSeen() {
-    if (this.seen.size <= 2 * SEEN_KEPT) return; // at most one pass per SEEN_KEPT ids
-    this.seenFloor = Math.max(this.seenFloor, this.lastId - SEEN_KEPT);
-    for (const id of this.seen) if (id <= this.seenFloor) this.seen.delete(id);
+    const floor = this.lastId - SEEN_KEPT;
+    if (this.seen.size <= 2 * SEEN_KEPT || floor <= this.seenFloor) return; // a pass per ~SEEN_KEPT ids
+    this.seenFloor = floor;
+    for (const id of this.seen) if (id <= floor) this.seen.delete(id);
   }
 
   /** Ask once for the missing range when a message arrived ahead of a hole. */
