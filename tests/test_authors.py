@@ -43,6 +43,7 @@ def test_staff_users_are_the_ones_user_is_staff_accepts():
 
 
 @pytest.mark.django_db
+@translation.override("en")
 def test_a_user_cannot_take_the_name_of_the_system_or_of_a_staff_member():
     make_user("sam", first_name="Sam", last_name="Spade").groups.add(answer_support_group())
     for first, last in (("System", ""), ("sam", "SPADE")):
@@ -78,29 +79,34 @@ def test_messages_and_history_mark_staff_authors(client, room):
 
 @pytest.mark.django_db(transaction=True)
 async def test_sockets_see_staff_marked_and_an_impostor_renamed(room, clients):
-    staff = await database_sync_to_async(make_user)("sam", first_name="Sam", is_staff=True)
-    impostor = await database_sync_to_async(make_user)("imp", first_name="Sam")
-    sam, welcome = await clients.connect(cookie=await asession_cookie_for(staff))
-    assert welcome["you"]["staff"] is True and welcome["you"]["is_staff"] is True
-    imp, welcome = await clients.connect(cookie=await asession_cookie_for(impostor))
-    renamed = f"Sam (user {impostor.pk})"
-    assert welcome["you"] == {
-        "id": f"u:{impostor.pk}",
-        "name": renamed,
-        "kind": "user",
-        "can_post": True,
-        "is_staff": False,
-    }
-    sam_author = {"id": f"u:{staff.pk}", "name": "Sam", "kind": "user", "staff": True}
-    assert sam_author in welcome["presence"]
-    assert (await receive_type(sam, "presence"))["user"]["name"] == renamed
-    await sam.send_json_to({"type": "message", "body": "from staff", "client_id": "s1"})
-    await imp.send_json_to({"type": "message", "body": "from impostor", "client_id": "i1"})
-    received = [await receive_type(imp, "message"), await receive_type(imp, "message")]
-    authors = {m["body"]: m["author"] for m in received}
-    assert authors["from staff"] == sam_author
-    assert authors["from impostor"] == {"id": f"u:{impostor.pk}", "name": renamed, "kind": "user"}
-    assert await Connection.objects.filter(staff=True).acount() == 1
+    with translation.override("en"):  # the sockets inherit it
+        staff = await database_sync_to_async(make_user)("sam", first_name="Sam", is_staff=True)
+        impostor = await database_sync_to_async(make_user)("imp", first_name="Sam")
+        sam, welcome = await clients.connect(cookie=await asession_cookie_for(staff))
+        assert welcome["you"]["staff"] is True and welcome["you"]["is_staff"] is True
+        imp, welcome = await clients.connect(cookie=await asession_cookie_for(impostor))
+        renamed = f"Sam (user {impostor.pk})"
+        assert welcome["you"] == {
+            "id": f"u:{impostor.pk}",
+            "name": renamed,
+            "kind": "user",
+            "can_post": True,
+            "is_staff": False,
+        }
+        sam_author = {"id": f"u:{staff.pk}", "name": "Sam", "kind": "user", "staff": True}
+        assert sam_author in welcome["presence"]
+        assert (await receive_type(sam, "presence"))["user"]["name"] == renamed
+        await sam.send_json_to({"type": "message", "body": "from staff", "client_id": "s1"})
+        await imp.send_json_to({"type": "message", "body": "from impostor", "client_id": "i1"})
+        received = [await receive_type(imp, "message"), await receive_type(imp, "message")]
+        authors = {m["body"]: m["author"] for m in received}
+        assert authors["from staff"] == sam_author
+        assert authors["from impostor"] == {
+            "id": f"u:{impostor.pk}",
+            "name": renamed,
+            "kind": "user",
+        }
+        assert await Connection.objects.filter(staff=True).acount() == 1
 
 
 @pytest.mark.django_db
