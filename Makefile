@@ -11,8 +11,9 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make demo    serve example_site with working chat on http://$(HOST):$(PORT)"
-	@echo "make test    the whole suite (SQLite + in-memory; then PostgreSQL + Redis when"
-	@echo "             LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_REDIS_URL are set)"
+	@echo "make test    the whole suite (SQLite + in-memory; then PostgreSQL + Redis, found on"
+	@echo "             127.0.0.1:5432 and :6379 or named by LIVECHAT_TEST_DATABASE_URL and"
+	@echo "             LIVECHAT_TEST_REDIS_URL; LIVECHAT_TEST_SERVICES=off skips that pass)"
 	@echo "make test-matrix  pass 1 on Python 3.12 + Django 6 and Python 3.13 + Django 5.2"
 	@echo "make lint    ruff check and format check"
 	@echo "make build   sdist and wheel, checked by twine"

@@ -5,6 +5,7 @@ connections at once, exactly like the staff console's.
 """
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -40,6 +41,17 @@ class RoomAdmin(admin.ModelAdmin):
         for room in queryset:
             moderation.set_locked(room, False, request.user)
 
+    def save_model(self, request, obj, form, change):
+        """The ``locked`` checkbox goes through moderation too: audited, and the room's
+        connections get a ``room`` frame once the save is committed."""
+        if not (change and "locked" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        locked = obj.locked
+        obj.locked = form.initial["locked"]  # stored as it was; set_locked changes it
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: moderation.set_locked(obj, locked, request.user))
+
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
@@ -54,6 +66,7 @@ class MessageAdmin(admin.ModelAdmin):
         "author",
         "author_key",
         "display_name",
+        "author_staff",
         "client_id",
         "created",
         "deleted",
@@ -68,7 +81,14 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # messages are posted through chat or django_livechat.api.post_message
 
-    @admin.action(description=_("Delete for everyone (live, audited)"))
+    def get_actions(self, request):
+        """No ``delete_selected``: it would erase rows, with no live notice and no audit entry;
+        ``delete_for_everyone`` replaces it."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description=_("Delete for everyone (live, audited)"), permissions=["delete"])
     def delete_for_everyone(self, request, queryset):
         count = sum(moderation.delete_message(m, request.user) for m in queryset)
         self.message_user(
@@ -76,6 +96,14 @@ class MessageAdmin(admin.ModelAdmin):
             ngettext("%d message deleted.", "%d messages deleted.", count) % count,
             messages.SUCCESS,
         )
+
+    # The delete page of one message deletes it for everyone too (never erases the row).
+    def delete_model(self, request, obj):
+        moderation.delete_message(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        for message in queryset.select_related("room"):
+            moderation.delete_message(message, request.user)
 
     def _sanction_authors(self, request, queryset, kind: str, minutes: float | None):
         authors = {(m.author_key, m.room_id): m for m in queryset.exclude(author_key="system")}

@@ -21,6 +21,7 @@ from django.db import transaction
 from django_livechat import identity, notify, protocol, store
 from django_livechat.conf import conf
 from django_livechat.models import Message, Room, group_name
+from django_livechat.permissions import resolve_author
 from django_livechat.protocol import Code, ProtocolError
 
 
@@ -47,7 +48,7 @@ def post_message(
         raise ProtocolError(
             Code.BODY_TOO_LONG, f"A message can have at most {conf.MAX_BODY_LENGTH} characters."
         )
-    who = identity.SYSTEM if author is None else identity.for_user(author)
+    who = identity.SYSTEM if author is None else resolve_author(identity.for_user(author))
     item = store.NewMessage(room.pk, who, body, client_id or uuid.uuid4().hex)
     (written,) = store.write_messages([item])
     if written.error == Code.ROOM_LOCKED:

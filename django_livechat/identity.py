@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +31,18 @@ class Identity:
     def is_anonymous(self) -> bool:
         return self.kind == "guest"
 
-    def public(self) -> dict[str, str]:
+    def public(self) -> dict[str, Any]:
         """The author object of the protocol."""
-        return {"id": self.key, "name": self.name, "kind": self.kind}
+        return author(self.key, self.name, self.kind, staff=self.is_staff)
+
+
+def author(key: str, name: str, kind: str, *, staff: bool = False) -> dict[str, Any]:
+    """The protocol's author object: ``staff: true`` is there for live-chat staff only, so that a
+    client can badge staff (and ``kind: "system"``) by something no display name can fake."""
+    obj: dict[str, Any] = {"id": key, "name": name, "kind": kind}
+    if staff:
+        obj["staff"] = True
+    return obj
 
 
 SYSTEM = Identity(key=SYSTEM_KEY, name="System", kind="system")
@@ -51,8 +61,27 @@ def for_user(user: Any) -> Identity:
     )
 
 
+GUEST_TAG_DIGITS = 8  # 10^8 names: a given guest's name takes about 10^8 sessions to get
+
+
 def guest_name(key: str) -> str:
-    return gettext("Guest %(tag)s") % {"tag": key[2:6].upper()}
+    """``Guest 4821-3907``: eight digits from the key's hash part (hex digits)."""
+    digits = f"{int(key[2:], 16) % 10**GUEST_TAG_DIGITS:0{GUEST_TAG_DIGITS}d}"
+    return gettext("Guest %(tag)s") % {"tag": f"{digits[:4]}-{digits[4:]}"}
+
+
+def name_key(name: str) -> str:
+    """How alike two display names look: compatibility forms, case and spaces folded."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def unreserved(who: Identity, reserved: set[str]) -> Identity:
+    """``who``, renamed "<name> (user <pk>)" when its name looks like one of ``reserved``
+    (``name_key`` forms: the system's and staff members' names) and it is not staff itself."""
+    if who.is_staff or who.kind != "user" or name_key(who.name) not in reserved:
+        return who
+    name = gettext("%(name)s (user %(id)s)") % {"name": who.name[:120], "id": who.user_id}
+    return Identity(who.key, name, who.kind, who.user_id, who.is_staff)
 
 
 def ensure_session(request: Any) -> None:

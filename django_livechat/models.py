@@ -106,6 +106,9 @@ class Message(models.Model):
         help_text=_("u:<user id>, g:<session hash>, c:<connection>, or system."),
     )
     display_name = models.CharField(_("display name"), max_length=150)
+    author_staff = models.BooleanField(
+        _("by staff"), default=False, help_text=_("The author was staff when writing it.")
+    )
     body = models.TextField(_("body"))
     client_id = models.CharField(_("client id"), max_length=64)
     created = models.DateTimeField(_("created"), default=timezone.now)
@@ -213,6 +216,7 @@ class Connection(models.Model):
     key = models.CharField(_("identity"), max_length=40)
     display_name = models.CharField(_("display name"), max_length=150)
     kind = models.CharField(_("identity kind"), max_length=16)
+    staff = models.BooleanField(_("staff"), default=False)
     instance = models.CharField(_("server instance"), max_length=40, db_index=True)
     connected = models.DateTimeField(_("connected"), default=timezone.now)
     last_seen = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)

@@ -7,7 +7,9 @@ import dataclasses
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
+from django_livechat import identity
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
 from django_livechat.models import Room
@@ -29,6 +31,38 @@ def resolve_staff(who: Identity) -> Identity:
         return dataclasses.replace(who, is_staff=False)
     user = get_user_model().objects.filter(pk=who.user_id).first()
     return dataclasses.replace(who, is_staff=user_is_staff(user))
+
+
+def staff_users():
+    """The active users that ``user_is_staff`` accepts (by their fields: ``is_staff``,
+    ``is_superuser``, the app's permission given to them or to a group)."""
+    model = get_user_model()
+    fields = {f.name for f in model._meta.get_fields()}
+    label, codename = STAFF_PERMISSION.split(".")
+    perm = {"permissions__codename": codename, "permissions__content_type__app_label": label}
+    rules = [
+        ("is_staff", {"is_staff": True}),
+        ("is_superuser", {"is_superuser": True}),
+        ("user_permissions", {f"user_{k}": v for k, v in perm.items()}),
+        ("groups", {f"groups__{k}": v for k, v in perm.items()}),
+    ]
+    query = Q(pk__in=[])
+    for field, rule in rules:
+        if field in fields:
+            query |= Q(**rule)
+    users = model.objects.filter(query)
+    return users.filter(is_active=True).distinct() if "is_active" in fields else users.distinct()
+
+
+def resolve_author(who: Identity) -> Identity:
+    """``who`` as it joins a room or posts: staff status read now, and a user's display name
+    changed when it could pass for the system or a staff member (sync; queries)."""
+    who = resolve_staff(who)
+    if who.user_id is None or who.is_staff:
+        return who
+    reserved = {identity.name_key(identity.SYSTEM.name)}
+    reserved.update(identity.name_key(identity.for_user(u).name) for u in staff_users())
+    return identity.unreserved(who, reserved)
 
 
 def join_refusal(room: Room, who: Identity) -> int | None:

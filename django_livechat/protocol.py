@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from django_livechat.conf import conf
+from django_livechat.identity import author
 
 if TYPE_CHECKING:
     from django_livechat.models import Message, Room
@@ -390,10 +391,10 @@ def error_frame(code: str, detail: str, client_id: str | None = None) -> dict[st
     return frame
 
 
-def author_of(message: Message) -> dict[str, str]:
+def author_of(message: Message) -> dict[str, Any]:
     key = message.author_key
     kind = "system" if key == "system" else ("user" if key.startswith("u:") else "guest")
-    return {"id": key, "name": message.display_name, "kind": kind}
+    return author(key, message.display_name, kind, staff=message.author_staff)
 
 
 def message_frame(room_slug: str, message: Message) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, connections, router, transaction
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from django_livechat import permissions
 from django_livechat.conf import conf
-from django_livechat.identity import Identity
+from django_livechat.identity import Identity, author
 from django_livechat.models import (
     Connection,
     Conversation,
@@ -59,7 +60,7 @@ def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joi
     room = Room.objects.select_related("conversation").filter(slug=slug).first()
     if room is None:
         raise Refused(Close.ROOM_NOT_FOUND)
-    who = permissions.resolve_staff(who)
+    who = permissions.resolve_author(who)
     code = permissions.join_refusal(room, who)
     lasting = not who.key.startswith("c:")
     if code is None and lasting and active_sanction(who.key, room.pk, Sanction.Kind.BAN):
@@ -86,6 +87,7 @@ def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joi
             key=who.key,
             display_name=who.name,
             kind=who.kind,
+            staff=who.is_staff,
             instance=instance,
             connected=now,
             last_seen=now,
@@ -123,13 +125,13 @@ def presence(room_pk: int) -> list[dict[str, str]]:
     """Every identity with a live connection in the room, as author objects."""
     rows = (
         _live_connections(room_pk)
-        .values_list("key", "display_name", "kind")
+        .values_list("key", "display_name", "kind", "staff")
         .order_by("display_name", "key")
         .distinct()
     )
-    seen: dict[str, dict[str, str]] = {}
-    for key, name, kind in rows:
-        seen.setdefault(key, {"id": key, "name": name, "kind": kind})
+    seen: dict[str, dict[str, Any]] = {}
+    for key, name, kind, staff in rows:
+        seen.setdefault(key, author(key, name, kind, staff=staff))
     return list(seen.values())
 
 
@@ -342,6 +344,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
                 author_id=item.author.user_id,
                 author_key=item.author.key,
                 display_name=item.author.name,
+                author_staff=item.author.is_staff,
                 body=item.body,
                 client_id=item.client_id,
                 created=now,
@@ -536,15 +539,15 @@ def reap(now=None) -> list[tuple[int, dict[str, str]]]:
     cutoff = (now or timezone.now()) - timedelta(seconds=conf.PRESENCE_TIMEOUT)
     stale = list(
         Connection.objects.filter(last_seen__lt=cutoff).values_list(
-            "pk", "room_id", "key", "display_name", "kind"
+            "pk", "room_id", "key", "display_name", "kind", "staff"
         )
     )
     if not stale:
         return []
     Connection.objects.filter(pk__in=[row[0] for row in stale]).delete()
-    gone: dict[tuple[int, str], dict[str, str]] = {}
-    for _pk, room_pk, key, name, kind in stale:
-        gone[(room_pk, key)] = {"id": key, "name": name, "kind": kind}
+    gone: dict[tuple[int, str], dict[str, Any]] = {}
+    for _pk, room_pk, key, name, kind, staff in stale:
+        gone[(room_pk, key)] = author(key, name, kind, staff=staff)
     still = set(
         Connection.objects.filter(
             room_id__in={r for r, _ in gone}, key__in={k for _, k in gone}, last_seen__gte=cutoff

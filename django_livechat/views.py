@@ -16,17 +16,23 @@ from django_livechat.models import Participant, Room, Sanction
 from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 
 
-def _identity(request: HttpRequest) -> identity.Identity:
+def _identity(request: HttpRequest, *, read_only: bool = False) -> identity.Identity:
+    """The visitor's identity. A page that opens a socket gives an anonymous visitor a session;
+    a read (``read_only``) never does, so crawlers do not fill the session table: without a
+    session cookie the visitor is a one-request guest, who has no conversation and no sanction.
+    """
     if request.user.is_authenticated:
         return permissions.resolve_staff(identity.for_user(request.user))
-    identity.ensure_session(request)
-    return identity.for_session(request.session.session_key)
+    if not read_only:
+        identity.ensure_session(request)
+    session_key = request.session.session_key
+    return identity.for_session(session_key) if session_key else identity.for_connection()
 
 
 def _room_for(request: HttpRequest, slug: str) -> Room:
     """The room whose history ``request`` may read: as for joining, and not banned from it."""
     room = get_object_or_404(Room, slug=slug)
-    who = _identity(request)
+    who = _identity(request, read_only=True)
     if not permissions.can_read_history(room, who) or store.active_sanction(
         who.key, room.pk, Sanction.Kind.BAN
     ):
@@ -132,10 +138,10 @@ def _conversation_json(conversation, created: bool) -> JsonResponse:
     )
 
 
-def _visitor(request: HttpRequest) -> identity.Identity | None:
+def _visitor(request: HttpRequest, *, read_only: bool = False) -> identity.Identity | None:
     if not request.user.is_authenticated and not conf.SUPPORT_ALLOW_ANONYMOUS:
         return None
-    return _identity(request)
+    return _identity(request, read_only=read_only)
 
 
 @require_POST
@@ -166,7 +172,7 @@ def support_start(request: HttpRequest) -> JsonResponse:
 @require_GET
 def support_current(request: HttpRequest) -> JsonResponse:
     """The visitor's existing support conversation, or 404: the widget resumes it."""
-    who = _visitor(request)
+    who = _visitor(request, read_only=True)
     conversation = support.current_conversation(who) if who else None
     if conversation is None:
         return JsonResponse(

@@ -161,3 +161,79 @@ def test_adding_a_sanction_goes_through_moderation(admin_client, admin_user, cha
     assert AuditEntry.objects.filter(action="ban", target=WHO.key).count() == 1
     # the room where it has an open socket hears of it
     assert [(g, e["kind"], e["key"]) for g, e in told] == [(group_name(chat.pk), "ban", WHO.key)]
+
+
+# -- the change form's locked checkbox and message deletion go through moderation -----------
+
+
+def room_form(room, **changes):
+    data = {"title": room.title, "slug": room.slug, "kind": room.kind}
+    if changes.pop("locked", room.locked):
+        data["locked"] = "on"
+    return {**data, **changes}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_locked_checkbox_goes_through_moderation(admin_client, admin_user, room, clients):
+    from asgiref.sync import sync_to_async
+
+    from tests.conftest import receive_type
+
+    socket, welcome = await clients.connect()
+    assert welcome["room"]["locked"] is False
+    post = sync_to_async(admin_client.post)
+    response = await post(admin_url(Room, "change", room.pk), room_form(room, locked=True))
+    assert response.status_code == 302, response.context and response.context["errors"]
+    frame = await receive_type(socket, "room")
+    assert frame["room"] == {"slug": "lobby", "title": "Lobby", "kind": "public", "locked": True}
+    assert (await Room.objects.aget(pk=room.pk)).locked is True
+    entry = await AuditEntry.objects.select_related("actor", "room").aget()
+    assert (entry.actor, entry.action, entry.room) == (admin_user, "lock", room)
+
+    await post(admin_url(Room, "change", room.pk), room_form(room, locked=False))
+    assert (await receive_type(socket, "room"))["room"]["locked"] is False
+    assert await AuditEntry.objects.filter(action="unlock").acount() == 1
+
+
+def test_saving_a_room_without_touching_locked_sends_and_audits_nothing(
+    admin_client, room, room_frames, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            admin_url(Room, "change", room.pk), room_form(room, title="Lobby 2")
+        )
+    assert response.status_code == 302
+    room.refresh_from_db()
+    assert (room.title, room.locked) == ("Lobby 2", False)
+    assert room_frames == [] and not AuditEntry.objects.exists()
+
+
+def test_delete_selected_is_replaced_by_delete_for_everyone(admin_client, chat, room_frames):
+    actions = admin_client.get(admin_url(Message, "changelist")).context["action_form"]
+    names = [name for name, _ in actions.fields["action"].choices]
+    assert "delete_for_everyone" in names and "delete_selected" not in names
+    message = Message.objects.get()
+    run_action(admin_client, Message, "delete_selected", message)  # posted anyway: refused
+    message.refresh_from_db()
+    assert message.deleted is None and room_frames == []
+
+
+def test_the_delete_page_of_a_message_deletes_it_for_everyone(
+    admin_client, admin_user, chat, room_frames
+):
+    message = Message.objects.get()
+    url = admin_url(Message, "delete", message.pk)
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    message.refresh_from_db()  # still stored, hidden from everyone
+    assert message.deleted is not None
+    assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby"})]
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.action, entry.target) == (admin_user, "delete_message", "lobby#1")
+
+
+def test_the_staff_mark_of_a_message_is_read_only(admin_client, chat):
+    message = Message.objects.get()
+    form = admin_client.get(admin_url(Message, "change", message.pk)).context["adminform"].form
+    assert "author_staff" not in form.fields and "body" in form.fields

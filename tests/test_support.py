@@ -33,6 +33,20 @@ def test_anonymous_visitor_starts_and_finds_again_one_conversation(client):
     assert conversation.page_url == "/faq/" and conversation.visitor_key.startswith("g:")
 
 
+def test_cookieless_current_creates_no_session(client):
+    """``support/current/`` is polled by the widget on every page: a visitor without a session
+    (a crawler) gets its 404 without a session row being created."""
+    from django.contrib.sessions.models import Session
+
+    for _ in range(5):
+        response = client.get(CURRENT)
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+        assert "sessionid" not in response.cookies
+        client.cookies.clear()
+    assert Session.objects.count() == 0
+
+
 def test_history_of_a_conversation_is_for_its_visitor_only(client):
     slug = client.post(START).json()["conversation"]
     history = reverse("livechat:history", args=[slug])

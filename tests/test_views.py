@@ -234,3 +234,15 @@ def test_history_404_for_unknown_and_forbidden_rooms(client, support_room, user)
 @override_settings(LIVECHAT={"ALLOW_ANONYMOUS": False})
 def test_history_404_for_anonymous_when_not_allowed(client, room):
     assert client.get(HISTORY).status_code == 404
+
+
+def test_cookieless_history_reads_create_no_session(client, room):
+    """A crawler's GETs must not grow the session table: a read needs no session."""
+    fill(room, 3)
+    for _ in range(5):
+        response = client.get(HISTORY, {"after": 1})
+        assert response.status_code == 200
+        assert ids(response) == [2, 3]
+        assert "sessionid" not in response.cookies
+        client.cookies.clear()
+    assert Session.objects.count() == 0

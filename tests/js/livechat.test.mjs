@@ -6,6 +6,8 @@ import { test } from "node:test";
 import {
   DomView,
   LiveChatClient,
+  MESSAGES_KEPT,
+  SEEN_KEPT,
   backoffDelay,
   newClientId,
   socketUrl,
@@ -223,6 +225,45 @@ test("a hole the server cannot fill (a deleted message) is stepped over", () => 
   assert.equal(socket().frames("history").length, 1);
 });
 
+test("seen and messages stay bounded for a long session; late copies are still dropped", () => {
+  const { client, socket, view } = makeClient();
+  socket().receive(welcome([msg(951), msg(1000)], { last_id: 1000 })); // 952..999 deleted
+  const last = 1000 + 5 * SEEN_KEPT;
+  for (let id = 1001; id <= last; id += 1) socket().receive(msg(id));
+  assert.equal(client.lastId, last);
+  assert.ok(client.seen.size <= 2 * SEEN_KEPT + 1, `seen holds ${client.seen.size} ids`);
+  assert.equal(client.messages.size, MESSAGES_KEPT);
+  assert.ok(client.messages.has(last) && !client.messages.has(1001));
+  // late copies, long forgotten or recent, and an id deleted before it arrived: not shown again
+  const shown = view.calls.filter((c) => c[0] === "renderMessage").length;
+  for (const id of [951, 960, 1001, 1500, last - 10, last]) socket().receive(msg(id));
+  assert.equal(view.calls.filter((c) => c[0] === "renderMessage").length, shown);
+  assert.equal(client.lastId, last);
+  assert.deepEqual(socket().frames("history"), []);
+  socket().receive(msg(last + 1));
+  assert.ok(view.shown.has(last + 1) && client.lastId === last + 1);
+  // a message no longer in `messages` is still removed from the view when deleted
+  socket().receive({ type: "deleted", id: 1001, room: "lobby" });
+  assert.ok(!view.shown.has(1001));
+  // older pages still load: before the oldest id shown, and they are shown
+  client.loadOlder();
+  assert.deepEqual(socket().frames("history"), [{ type: "history", before: 951, limit: 50 }]);
+  socket().receive(history([msg(900), msg(950)], { before: 951, has_more: true }));
+  assert.ok(view.shown.has(900) && view.shown.has(950));
+  assert.equal(client.lastId, last + 1);
+});
+
+test("a gap still fills after the seen ids were trimmed", () => {
+  const { client, socket, view } = online(1);
+  const last = 3 * SEEN_KEPT;
+  for (let id = 2; id <= last; id += 1) socket().receive(msg(id));
+  socket().receive(msg(last + 3));
+  assert.deepEqual(socket().frames("history"), [{ type: "history", after: last, limit: 50 }]);
+  socket().receive(history([msg(last + 1), msg(last + 2), msg(last + 3)], { after: last }));
+  assert.equal(client.lastId, last + 3);
+  assert.ok(view.shown.has(last + 1) && view.shown.has(last + 2));
+});
+
 test("the view places messages in id order, pending ones last", () => {
   const list = fakeList();
   const view = Object.assign(Object.create(DomView.prototype), { list });
@@ -268,6 +309,15 @@ test("4503 and network closes reconnect; 4429 waits the longest delay", () => {
   const { timers, socket } = online(0, { random: () => 0 });
   socket().serverClose(4429);
   assert.deepEqual(timers.delays(), [10000]);
+});
+
+test("4429 waits 10 to 20 s at random, so refused clients do not all return together", () => {
+  const delays = [0, 0.25, 0.5, 0.999].map((r) => {
+    const { timers, socket } = online(0, { random: () => r });
+    socket().serverClose(4429);
+    return timers.delays()[0];
+  });
+  assert.deepEqual(delays, [10000, 12500, 15000, 19990]);
 });
 
 test("no reconnect after a refusal close code", () => {
@@ -423,6 +473,38 @@ test("every string and element the view looks for is in room_embed.html", () => 
   for (const name of names) assert.match(EMBED, new RegExp(`data-i18n-${name}=`), name);
   for (const m of SOURCE.matchAll(/find\("(\[data-livechat-[\w-]+\])"\)/g)) {
     assert.ok(EMBED.includes(m[1].slice(1, -1)), m[1]);
+  }
+});
+
+test("staff and system authors get a badge from staff/kind, never from their name", () => {
+  const strings = { "data-i18n-badge-staff": "staff", "data-i18n-badge-system": "system" };
+  const view = Object.assign(Object.create(DomView.prototype), {
+    root: { getAttribute: (name) => strings[name] ?? null },
+    you: null,
+  });
+  const fill = (author) => {
+    const fields = { author: {}, body: {}, note: {}, badge: { hidden: true } };
+    const classes = new Set();
+    const item = {
+      dataset: {},
+      querySelector: (selector) => fields[selector.match(/data-field="(\w+)"/)[1]] || null,
+      classList: { toggle: (name, on) => (on ? classes.add(name) : classes.delete(name)), remove: () => {} },
+    };
+    view.fill(item, { id: 1, body: "hi", author }, false);
+    return { name: fields.author.textContent, badge: fields.badge.hidden ? null : fields.badge.textContent, classes };
+  };
+  assert.deepEqual(fill({ id: "u:1", name: "Sam", kind: "user", staff: true }).badge, "staff");
+  assert.ok(fill({ id: "u:1", name: "Sam", kind: "user", staff: true }).classes.has("livechat-staff"));
+  assert.deepEqual(fill({ id: "system", name: "System", kind: "system" }).badge, "system");
+  for (const author of [
+    { id: "u:2", name: "System", kind: "user" },
+    { id: "u:3", name: "Sam [staff]", kind: "user" },
+    { id: "g:4", name: "staff", kind: "guest" },
+  ]) {
+    const shown = fill(author);
+    assert.equal(shown.badge, null, author.name);
+    assert.equal(shown.name, author.name);
+    assert.ok(!shown.classes.has("livechat-staff") && !shown.classes.has("livechat-system"));
   }
 });
 

@@ -24,8 +24,18 @@ const TYPING_SHOWN_MS = 5000;
 const HISTORY_LIMIT = 50;
 /** The code this client closes a silent socket with (any 4000-4999 code that is not final). */
 const CLOSE_SILENT = 4000;
-/** `too_many_connections`: retry later, so wait the longest backoff. */
+/** `too_many_connections`: retry later, so wait the longest backoff... */
 const CLOSE_TOO_MANY = 4429;
+/** ...plus up to this much more, at random: refused clients do not all come back together. */
+const TOO_MANY_JITTER_MS = 10000;
+/**
+ * Ids kept for de-duplication at or below the resume point (every id above it is kept): older
+ * ones are forgotten, and an id at or below `seenFloor` (and not older than any message shown)
+ * then counts as seen. So `seen` stays bounded for the tab's life.
+ */
+export const SEEN_KEPT = 1000;
+/** Message objects kept in `messages` (the latest received); the view keeps what it shows. */
+export const MESSAGES_KEPT = 500;
 const CLIENT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
@@ -106,10 +116,14 @@ export class LiveChatClient {
     this.random = random || Math.random;
     this.historyLimit = historyLimit || HISTORY_LIMIT;
     this.storageKey = `livechat:outbox:${path}`;
-    /** @type {Map<number, object>} messages shown, by id */
+    /** @type {Map<number, object>} the latest MESSAGES_KEPT messages shown, by id */
     this.messages = new Map();
-    /** @type {Set<number>} every id received, deleted ones included: the de-duplication */
+    /** @type {Set<number>} ids received, deleted ones included: the de-duplication (isSeen) */
     this.seen = new Set();
+    /** Ids up to this one may have been forgotten from `seen` (SEEN_KEPT). */
+    this.seenFloor = 0;
+    /** The lowest id shown (`before` of "load older"). */
+    this.oldestId = Infinity;
     /** @type {Map<string, {client_id: string, body: string}>} unacknowledged, by client_id */
     this.outbox = new Map(this.loadOutbox().map((entry) => [entry.client_id, entry]));
     /** Highest id with every lower id received or known to be gone: the resume point. */
@@ -204,7 +218,10 @@ export class LiveChatClient {
 
   /** @param {number} code @returns {number} milliseconds before the next attempt */
   reconnectDelay(code) {
-    const delay = code === CLOSE_TOO_MANY ? BACKOFF_CAP_MS : backoffDelay(this.attempt, this.random);
+    const delay =
+      code === CLOSE_TOO_MANY
+        ? BACKOFF_CAP_MS + Math.round(this.random() * TOO_MANY_JITTER_MS)
+        : backoffDelay(this.attempt, this.random);
     this.attempt += 1;
     return delay;
   }
@@ -378,7 +395,8 @@ export class LiveChatClient {
   /** Message `id` was deleted: remove it; a late copy of it is not shown again. */
   forget(id) {
     this.seen.add(id);
-    if (this.messages.delete(id)) this.call("removeMessage", id);
+    // shown, perhaps no longer in `messages` (MESSAGES_KEPT): the view removes it
+    if (this.messages.delete(id) || id >= this.oldestId) this.call("removeMessage", id);
   }
 
   on_room(frame) {
@@ -415,22 +433,43 @@ export class LiveChatClient {
    * @param {object[]} list
    */
   takeMessages(list) {
-    for (const message of list) this.takeMessage(message);
+    const oldest = this.oldestId; // as before this list: a page of older ones is all below it
+    for (const message of list) this.takeMessage(message, oldest);
     this.advance();
   }
 
-  takeMessage(message) {
+  takeMessage(message, oldest = this.oldestId) {
     if (message.client_id && this.outbox.delete(message.client_id)) this.saveOutbox(); // our copy
-    if (this.seen.has(message.id)) return;
+    if (this.isSeen(message.id, oldest)) return;
     this.seen.add(message.id);
     this.messages.set(message.id, message);
+    if (this.messages.size > MESSAGES_KEPT) this.messages.delete(this.messages.keys().next().value);
+    this.oldestId = Math.min(this.oldestId, message.id);
     this.maxId = Math.max(this.maxId, message.id);
     this.call("renderMessage", message, { pending: false });
+  }
+
+  /**
+   * Whether `id` was received (or deleted) already. An id below `oldest` (the lowest id shown)
+   * is new: a page of older messages. Else one at or below `seenFloor` is at or below the
+   * resume point, so it was received or is gone.
+   */
+  isSeen(id, oldest = this.oldestId) {
+    return this.seen.has(id) || (id <= this.seenFloor && id >= oldest);
   }
 
   /** Move the resume point over every id received just after it. */
   advance() {
     while (this.seen.has(this.lastId + 1)) this.lastId += 1;
+    this.forgetSeen();
+  }
+
+  /** Keep `seen` bounded: forget the ids more than SEEN_KEPT below the resume point. */
+  forgetSeen() {
+    const floor = this.lastId - SEEN_KEPT;
+    if (this.seen.size <= 2 * SEEN_KEPT || floor <= this.seenFloor) return; // a pass per ~SEEN_KEPT ids
+    this.seenFloor = floor;
+    for (const id of this.seen) if (id <= floor) this.seen.delete(id);
   }
 
   /** Ask once for the missing range when a message arrived ahead of a hole. */
@@ -452,7 +491,7 @@ export class LiveChatClient {
   /** Ask for the messages before the oldest one shown. */
   loadOlder() {
     if (!this.ready || this.olderOpen || this.messages.size === 0) return;
-    const before = Math.min(...this.messages.keys());
+    const before = this.oldestId;
     this.olderOpen = this.send({ type: "history", before, limit: this.historyLimit });
   }
 
@@ -706,7 +745,13 @@ export class DomView {
     item.classList.toggle("livechat-pending", pending);
     item.classList.remove("livechat-failed");
     item.classList.toggle("livechat-system", author.kind === "system");
+    item.classList.toggle("livechat-staff", Boolean(author.staff));
     item.classList.toggle("livechat-mine", Boolean(this.you && author.id === this.you.id));
+    const badge = field("badge");
+    if (badge) {
+      badge.textContent = this.badge(author);
+      badge.hidden = !badge.textContent;
+    }
     const note = field("note");
     if (note) note.textContent = pending ? this.text("sending") : "";
     if (!pending && message.id !== undefined) {
@@ -714,6 +759,15 @@ export class DomView {
       const time = field("created");
       if (time) showTime(time, message.created, this.locale);
     }
+  }
+
+  /**
+   * The badge of a staff or system author, from `staff` and `kind` (protocol.md, "Identities"),
+   * never from the name, which anyone may choose; "" for everyone else.
+   */
+  badge(author) {
+    if (author.kind === "system") return this.text("badge-system", {}, "system");
+    return author.staff ? this.text("badge-staff", {}, "staff") : "";
   }
 
   /** Keep the list in id order; pending messages (order Infinity) stay at the end. */
@@ -772,6 +826,13 @@ export class DomView {
     li.dataset.user = user.id;
     li.classList.toggle("livechat-you", Boolean(this.you && user.id === this.you.id));
     li.textContent = user.name;
+    const badge = this.badge(user);
+    if (badge) {
+      const span = document.createElement("span");
+      span.className = "livechat-badge livechat-role";
+      span.textContent = badge;
+      li.append(" ", span);
+    }
     this.presence.appendChild(li);
   }
 
