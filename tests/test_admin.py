@@ -228,7 +228,7 @@ def test_the_delete_page_of_a_message_deletes_it_for_everyone(
     assert response.status_code == 302
     message.refresh_from_db()  # still stored, hidden from everyone
     assert message.deleted is not None
-    assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby"})]
+    assert room_frames == [(chat.pk, {"type": "deleted", "id": 1, "room": "lobby", "change": 1})]
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.target) == (admin_user, "delete_message", "lobby#1")
 
