@@ -125,6 +125,59 @@ async def test_one_message_the_database_refuses_fails_alone_not_its_batch(
     assert await stored("other") == [(1, "elsewhere")]
 
 
+async def test_the_others_of_a_failed_batch_are_acknowledged_in_every_room(
+    room, other, clients, monkeypatch
+):
+    """End to end: a message the database refuses (here: any body "poison", on both backends)
+    shares a group commit with messages of two rooms; they are delivered, it gets store_failed."""
+    guest, _ = await clients.connect()
+    elsewhere, _ = await clients.connect("other")
+    real_write = store._write
+
+    def refusing(batch):
+        if any(item.body == "poison" for item in batch):
+            raise ValueError("the database refuses this message")
+        return real_write(batch)
+
+    release = asyncio.Event()
+    real_batch = store.awrite_messages
+    sizes: list[int] = []
+
+    async def held_first(items):  # the first batch waits: the next one gathers the others
+        sizes.append(len(items))
+        if len(sizes) == 1:
+            await release.wait()
+        return await real_batch(items)
+
+    monkeypatch.setattr(store, "_write", refusing)
+    monkeypatch.setattr(store, "awrite_messages", held_first)
+    await send_message(guest, "first", "g1")
+    await wait_for(lambda: sizes)
+    await send_message(guest, "before", "g2")
+    await send_message(guest, "poison", "bad")
+    await send_message(elsewhere, "in the other room", "o1")
+    await send_message(guest, "after", "g3")
+    await wait_for(lambda: len(get_writer()._queue) == 4)
+    release.set()
+    frames = [await guest.receive_json_from(timeout=5) for _ in range(4)]
+    acked = [f["client_id"] for f in frames if f["type"] == "message"]
+    assert acked == ["g1", "g2", "g3"]
+    (error,) = (f for f in frames if f["type"] == "error")
+    assert (error["code"], error["client_id"]) == ("store_failed", "bad")
+    assert (await receive_type(elsewhere, "message"))["client_id"] == "o1"
+    assert sizes == [1, 4]
+    assert await stored("lobby") == [(1, "first"), (2, "before"), (3, "after")]
+    assert await stored("other") == [(1, "in the other room")]
+
+
+async def wait_for(condition, timeout=2.0):
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
 async def test_an_unreachable_database_still_fails_the_whole_batch_at_once(room, monkeypatch):
     async def down(items):
         raise OperationalError("the database is unreachable")
@@ -182,9 +235,9 @@ async def test_an_open_socket_of_a_deleted_or_deactivated_user_is_answered_and_c
 async def test_a_user_deleted_during_a_batch_fails_only_their_message(
     room, other, clients, monkeypatch
 ):
-    """The user is deleted after the batch's check: its commit fails on the foreign key. The
-    others of the batch, in both rooms, are stored and acknowledged; the author's socket is
-    answered and closed."""
+    """The user is deleted after the batch's check: its commit fails on the foreign key, and
+    the batch's retried transaction sees the deletion. The others of the batch, in both rooms,
+    are stored and acknowledged; the author's socket is answered and closed."""
     user = await make_user("late")
     doomed, _ = await clients.connect(cookie=await asession_cookie_for(user))
     guest, _ = await clients.connect()
@@ -213,18 +266,12 @@ async def test_a_user_deleted_during_a_batch_fails_only_their_message(
     monkeypatch.setattr(store, "awrite_messages", held_first)
     monkeypatch.setattr(store, "_inactive_authors", check_before_the_deletion)
     await send_message(guest, "first", "g1")
-    for _ in range(100):
-        if calls:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: calls)
     await database_sync_to_async(user.delete)()
     await send_message(doomed, "from a deleted user", "d1")
     await send_message(guest, "second", "g2")
     await send_message(elsewhere, "in the other room", "o1")
-    for _ in range(100):
-        if len(get_writer()._queue) == 3:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: len(get_writer()._queue) == 3)
     release.set()
 
     acked = [(await receive_type(guest, "message"))["client_id"] for _ in range(2)]
