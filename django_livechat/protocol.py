@@ -158,7 +158,7 @@ _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
 _UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
 
 
-def _storable(value: str, field: str, client_id: str | None = None) -> str:
+def storable(value: str, field: str, client_id: str | None = None) -> str:
     """``value``, or :class:`ProtocolError` ``invalid_characters`` if the database cannot
     store it: never retried, so one bad message cannot fail the others of its group commit."""
     if _UNSTORABLE_RE.search(value):
@@ -193,7 +193,7 @@ def _parse_message(data: dict[str, Any]) -> SendMessage:
     body = data.get("body")
     if not isinstance(body, str):
         raise ProtocolError(Code.INVALID_FRAME, _("body must be a string."), client_id)
-    body = _storable(body.strip(), "body", client_id)
+    body = storable(body.strip(), "body", client_id)
     if not body:
         raise ProtocolError(Code.EMPTY_BODY, _("A message cannot be empty."), client_id)
     limit = conf.MAX_BODY_LENGTH
@@ -274,7 +274,7 @@ def _parse_sanction(data: dict[str, Any]) -> Sanction:
         user=user,
         minutes=minutes,
         site=scope == "site",
-        reason=_storable(reason[:300], "reason"),
+        reason=storable(reason[:300], "reason"),
         room=_room_field(data),
     )
 

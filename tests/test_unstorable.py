@@ -170,8 +170,9 @@ async def test_the_others_of_a_failed_batch_are_acknowledged_in_every_room(
     assert await stored("other") == [(1, "in the other room")]
 
 
-async def wait_for(condition, timeout=2.0):
-    for _ in range(int(timeout / 0.01)):
+async def wait_for(condition) -> None:
+    """Until ``condition()`` holds (at most 2 s)."""
+    for _ in range(200):
         if condition():
             return
         await asyncio.sleep(0.01)
