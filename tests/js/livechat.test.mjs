@@ -463,8 +463,8 @@ test("welcome's has_older decides the load-older button; without it the first id
 // -- store_failed: growing delays, then given up ----------------------------------------------
 
 test("store_failed retries wait longer each time, with jitter, and stop after the limit", () => {
-  assert.deepEqual([1, 2, 3, 4].map((n) => storeRetryDelay(n, () => 0)), [1500, 3000, 6000, 12000]);
-  assert.deepEqual([1, 2, 3, 4].map((n) => storeRetryDelay(n, () => 0.999)), [2999, 5997, 11994, 23988]);
+  assert.deepEqual([1, 2, 3, 4, 5, 9].map((n) => storeRetryDelay(n, () => 0)), [1500, 3000, 6000, 12000, 15000, 15000]);
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => storeRetryDelay(n, () => 0.999)), [2999, 5997, 11994, 23988, 29985]);
   const { client, socket, view, timers, storage } = online(0, { random: () => 0 });
   const doomed = client.post("never stored");
   const waits = [];
@@ -474,7 +474,7 @@ test("store_failed retries wait longer each time, with jitter, and stop after th
     timers.advance(waits.at(-1));
     assert.equal(socket().frames("message").length, failure + 1, `resent after failure ${failure}`);
   }
-  assert.deepEqual(waits, [1500, 3000, 6000, 12000]);
+  assert.deepEqual(waits, [1500, 3000, 6000, 12000, 15000]);
   assert.deepEqual(view.errors, [], "nothing shown while retrying");
   socket().receive({ type: "error", code: "store_failed", detail: "retry", client_id: doomed });
   assert.equal(client.outbox.has(doomed), false);

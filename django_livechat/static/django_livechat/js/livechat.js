@@ -16,9 +16,13 @@ export const RETRY_ERROR_CODES = new Set(["rate_limited", "store_failed"]);
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 10000;
 const RETRY_DELAY_MS = 3000;
-/** `store_failed`: retried after growing, jittered delays; shown as not sent after this many. */
-export const STORE_FAILED_LIMIT = 5;
+/**
+ * `store_failed`: retried after growing, jittered delays (1.5-3 s, then doubling up to 15-30 s);
+ * shown as not sent after this many, about a minute: longer than a short database outage.
+ */
+export const STORE_FAILED_LIMIT = 6;
 const STORE_RETRY_BASE_MS = 3000;
+const STORE_RETRY_CAP_MS = 30000;
 const PING_EVERY_MS = 25000;
 const SILENCE_LIMIT_MS = 60000;
 const TYPING_SEND_EVERY_MS = 2000;
@@ -44,13 +48,13 @@ export function backoffDelay(attempt, random = Math.random) {
 
 /**
  * The wait before resending a message after its `failures`-th `store_failed` (1, 2, ...): it
- * doubles each time, half of it random, so that clients do not come back together.
+ * doubles each time up to a cap, half of it random, so that clients do not come back together.
  * @param {number} failures
  * @param {() => number} [random] a number in [0, 1)
  * @returns {number} milliseconds
  */
 export function storeRetryDelay(failures, random = Math.random) {
-  const ceiling = STORE_RETRY_BASE_MS * 2 ** (failures - 1);
+  const ceiling = Math.min(STORE_RETRY_CAP_MS, STORE_RETRY_BASE_MS * 2 ** (failures - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
