@@ -36,12 +36,14 @@ def post_message(
 
     ``author`` is a user, or None for a system message. Raises ``Room.DoesNotExist``,
     :class:`RoomLocked`, or :class:`~django_livechat.protocol.ProtocolError` for an empty or
-    over-long body or a muted or banned author (``code`` ``muted`` or ``banned``). Returns the
-    stored message (or the one already stored for ``client_id``).
+    over-long body, a body with a character the database cannot store (``invalid_characters``),
+    or an author who is muted or banned, or whose account is inactive (``code`` ``muted``,
+    ``banned`` or ``account_inactive``). Returns the stored message (or the one already stored
+    for ``client_id``).
     """
     if not isinstance(room, Room):
         room = Room.objects.get(slug=room)
-    body = (body or "").strip()
+    body = protocol.storable((body or "").strip(), "body")  # not NUL: a DataError on PostgreSQL
     if not body:
         raise ProtocolError(Code.EMPTY_BODY, "A message cannot be empty.")
     if len(body) > conf.MAX_BODY_LENGTH:

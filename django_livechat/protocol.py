@@ -41,6 +41,7 @@ class Code:
     UNKNOWN_TYPE = "unknown_type"
     INVALID_FRAME = "invalid_frame"
     INVALID_CLIENT_ID = "invalid_client_id"
+    INVALID_CHARACTERS = "invalid_characters"
     EMPTY_BODY = "empty_body"
     BODY_TOO_LONG = "body_too_long"
     ROOM_LOCKED = "room_locked"
@@ -51,6 +52,7 @@ class Code:
     BANNED = "banned"
     NOT_FOUND = "not_found"
     DELETED = "deleted"
+    ACCOUNT_INACTIVE = "account_inactive"
 
 
 class ProtocolError(Exception):
@@ -153,6 +155,22 @@ Command = SendMessage | Typing | History | Read | Ping | Delete | Sanction | Loc
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _IDENTITY_RE = re.compile(r"^(u:\d{1,18}|g:[0-9a-f]{20}|c:[0-9a-f]{32})$")
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
+# What no database can store: NUL (PostgreSQL refuses it in text) and lone UTF-16 surrogates
+# (JSON's "\ud800" escape; they have no UTF-8 encoding, so neither backend can take them).
+_UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(value: str, field: str, client_id: str | None = None) -> str:
+    """``value``, or :class:`ProtocolError` ``invalid_characters`` if the database cannot
+    store it: never retried, so one bad message cannot fail the others of its group commit."""
+    if _UNSTORABLE_RE.search(value):
+        raise ProtocolError(
+            Code.INVALID_CHARACTERS,
+            _("%(field)s contains a character that cannot be stored (NUL or a lone surrogate).")
+            % {"field": field},
+            client_id,
+        )
+    return value
 
 
 def _int_field(data: dict[str, Any], name: str, *, required: bool) -> int | None:
@@ -177,7 +195,7 @@ def _parse_message(data: dict[str, Any]) -> SendMessage:
     body = data.get("body")
     if not isinstance(body, str):
         raise ProtocolError(Code.INVALID_FRAME, _("body must be a string."), client_id)
-    body = body.strip()
+    body = storable(body.strip(), "body", client_id)
     if not body:
         raise ProtocolError(Code.EMPTY_BODY, _("A message cannot be empty."), client_id)
     limit = conf.MAX_BODY_LENGTH
@@ -258,7 +276,7 @@ def _parse_sanction(data: dict[str, Any]) -> Sanction:
         user=user,
         minutes=minutes,
         site=scope == "site",
-        reason=reason[:300],
+        reason=storable(reason[:300], "reason"),
         room=_room_field(data),
     )
 
@@ -345,10 +363,6 @@ def parse(text: str | None, binary: bytes | None = None, parsers=None) -> Any:
         data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested thousands deep
         raise ProtocolError(Code.INVALID_JSON, _("The frame is not valid JSON.")) from None
-    try:  # "\ud800" decodes to a lone surrogate, which no socket or database can carry
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ProtocolError(Code.INVALID_JSON, _("The frame is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise ProtocolError(Code.INVALID_JSON, _("The frame must be a JSON object."))
     parsers = PARSERS if parsers is None else parsers
@@ -360,7 +374,12 @@ def parse(text: str | None, binary: bytes | None = None, parsers=None) -> Any:
             _("Unknown frame type %(type)s; expected one of: %(types)s.")
             % {"type": json.dumps(kind)[:40], "types": ", ".join(parsers)},
         )
-    return parser(data)
+    command = parser(data)  # first: a stored field's bad character is answered with its client_id
+    try:  # "\ud800" decodes to a lone surrogate, which no socket or database can carry
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(Code.INVALID_JSON, _("The frame is not valid JSON.")) from None
+    return command
 
 
 def parse_after(query_string: bytes, name: str = "after") -> int | None:

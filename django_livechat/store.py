@@ -14,7 +14,16 @@ from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import IntegrityError, connections, router, transaction
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -302,6 +311,21 @@ def write_messages(batch: Sequence[NewMessage]) -> list[Written]:
     raise AssertionError("unreachable")
 
 
+def write_each(batch: Sequence[NewMessage]) -> list[Written | Exception]:
+    """Store each message of a batch in its own transaction, in order: after the batch's own
+    transaction failed, only the message that cannot be stored fails (its result is the
+    exception). Once the database is unreachable, the rest fail with that error at once."""
+    results: list[Written | Exception] = []
+    for item in batch:
+        try:
+            results.append(write_messages([item])[0])
+        except (OperationalError, InterfaceError) as exc:
+            return results + [exc] * (len(batch) - len(results))
+        except Exception as exc:  # noqa: BLE001 (the caller answers store_failed)
+            results.append(exc)
+    return results
+
+
 def _write(batch: Sequence[NewMessage]) -> list[Written]:
     # Raw SQL on this path: the ORM's query building cost more than the queries themselves.
     connection = connections[router.db_for_write(Message)]
@@ -321,6 +345,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
             first_of[key] = i
             fresh[item.room_pk].append(i)
     refusals = _sanctioned(connection, batch, fresh, now)
+    refusals.update(_inactive_authors(batch, fresh))
     created: list[Message] = []
     for room_pk in sorted(fresh):  # a fixed order: no deadlock between two writers
         indexes = [i for i in fresh[room_pk] if i not in refusals]
@@ -393,6 +418,28 @@ def _sanctioned(
             elif Sanction.Kind.MUTE in kinds:
                 refusals[i] = Code.MUTED
     return refusals
+
+
+def _inactive_authors(batch: Sequence[NewMessage], fresh: dict[int, list[int]]) -> dict[int, str]:
+    """Index -> ``account_inactive``, for new messages whose author's user was deleted or
+    deactivated since the socket opened (one query per batch)."""
+    users = {batch[i].author.user_id for indexes in fresh.values() for i in indexes}
+    users.discard(None)
+    if not users:
+        return {}
+    model = get_user_model()
+    try:
+        has_flag = model._meta.get_field("is_active").concrete
+    except FieldDoesNotExist:  # a custom user model without the field: every user is active
+        has_flag = False
+    rows = model._base_manager.filter(pk__in=users)
+    active = set((rows.filter(is_active=True) if has_flag else rows).values_list("pk", flat=True))
+    return {
+        i: Code.ACCOUNT_INACTIVE
+        for indexes in fresh.values()
+        for i in indexes
+        if batch[i].author.user_id is not None and batch[i].author.user_id not in active
+    }
 
 
 def _names(connection, model, *fields: str) -> tuple[str, list[str]]:
@@ -567,6 +614,7 @@ amessages_between = database_sync_to_async(messages_between)
 aroom_heads = database_sync_to_async(room_heads)
 achanges_after = database_sync_to_async(changes_after)
 awrite_messages = database_sync_to_async(write_messages)
+awrite_each = database_sync_to_async(write_each)
 amark_read = database_sync_to_async(mark_read)
 aheartbeat = database_sync_to_async(heartbeat)
 areap = database_sync_to_async(reap)

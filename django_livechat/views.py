@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -144,6 +145,13 @@ def _visitor(request: HttpRequest, *, read_only: bool = False) -> identity.Ident
     return _identity(request, read_only=read_only)
 
 
+class SupportStartForm(forms.Form):
+    """A form's CharField refuses NUL characters, which PostgreSQL cannot store (a 400, not a
+    500); a longer page is cut, not refused."""
+
+    page = forms.CharField(required=False, strip=False)
+
+
 @require_POST
 def support_start(request: HttpRequest) -> JsonResponse:
     """Open (or find again) the visitor's support conversation. CSRF-protected."""
@@ -152,7 +160,14 @@ def support_start(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             protocol.error_frame(protocol.Code.FORBIDDEN, _("Log in to contact us.")), status=403
         )
-    page = request.POST.get("page", "")[:500]
+    form = SupportStartForm(request.POST)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        return JsonResponse(
+            protocol.error_frame(protocol.Code.INVALID_CHARACTERS, f"{field}: {errors[0]}"),
+            status=400,
+        )
+    page = form.cleaned_data["page"][:500]
     address = limits.request_ip(request)
     limiter = limits.limiter("support")
     conversation, created = support.start_conversation(

@@ -8,10 +8,15 @@ Each caller gets its result only after the transaction that holds its message ha
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
+
+from django.db import InterfaceError, OperationalError
 
 from django_livechat import store
 from django_livechat.conf import conf
+
+logger = logging.getLogger(__name__)
 
 
 class MessageWriter:
@@ -31,16 +36,31 @@ class MessageWriter:
         while self._queue:
             size = conf.WRITE_BATCH_SIZE
             batch, self._queue = self._queue[:size], self._queue[size:]
-            try:
-                results = await store.awrite_messages([item for item, _ in batch])
-            except Exception as exc:  # the whole transaction failed: nothing of it is stored
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+            results = await self._store([item for item, _ in batch])
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
+
+    @staticmethod
+    async def _store(items: list[store.NewMessage]) -> list[store.Written | Exception]:
+        """One result (or exception) per item. When the batch's transaction fails, nothing of
+        it is stored: its messages are then stored one by one, each in its own transaction, so
+        that only one the database refuses fails, not the others of the batch (of any room).
+        Not when the database is unreachable (OperationalError, InterfaceError): all fail."""
+        try:
+            return list(await store.awrite_messages(items))
+        except Exception as exc:
+            if len(items) == 1 or isinstance(exc, OperationalError | InterfaceError):
+                return [exc] * len(items)
+            logger.warning("livechat: a batch of %d failed (%r); one by one now", len(items), exc)
+        try:
+            return await store.awrite_each(items)
+        except Exception as exc:  # never leave a caller unanswered
+            return [exc] * len(items)
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MessageWriter] = (

@@ -71,6 +71,22 @@ def test_none_body_is_empty(room):
     assert info.value.code == Code.EMPTY_BODY
 
 
+@pytest.mark.parametrize("body", ["nul \x00", "lone \ud800"])
+def test_a_body_the_database_cannot_store_is_refused(room, body):
+    with pytest.raises(ProtocolError) as info:
+        api.post_message(room, body)
+    assert info.value.code == Code.INVALID_CHARACTERS
+    assert not Message.objects.exists()
+
+
+def test_an_inactive_author_is_refused(room):
+    user = get_user_model().objects.create_user("gone", is_active=False)
+    with pytest.raises(ProtocolError) as info:
+        api.post_message(room, "hello", author=user)
+    assert info.value.code == Code.ACCOUNT_INACTIVE
+    assert not Message.objects.exists()
+
+
 def test_body_length_limit(room):
     assert api.post_message(room, "x" * 2000).body == "x" * 2000
     with pytest.raises(ProtocolError) as info:

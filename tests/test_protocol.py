@@ -207,9 +207,35 @@ def test_body_limit_follows_settings():
     assert error_of(frame(type="message", body="abcd", client_id="c")).code == Code.BODY_TOO_LONG
 
 
-def test_body_with_a_lone_surrogate_is_refused():
-    error = error_of('{"type": "message", "body": "a\\ud800b", "client_id": "c"}')
-    assert error.code in (Code.INVALID_FRAME, Code.INVALID_JSON)
+@pytest.mark.parametrize(
+    "body",
+    ["a\\u0000b", "\\u0000", "a\\ud800b", "\\udfff", "ok \\ud83d"],  # NUL; lone surrogates
+)
+def test_body_the_database_cannot_store_is_invalid_characters_with_its_client_id(body):
+    """PostgreSQL refuses NUL in text; neither backend can encode a lone surrogate as UTF-8.
+    Refused at parse time, with the client_id: the client drops the entry, never retries."""
+    error = error_of('{"type": "message", "body": "' + body + '", "client_id": "c"}')
+    assert (error.code, error.client_id) == (Code.INVALID_CHARACTERS, "c")
+    assert "body" in error.detail
+
+
+def test_body_with_a_surrogate_pair_or_other_control_characters_is_accepted():
+    text = '{"type": "message", "body": "\\ud83d\\ude00 \\u0001\\u007f\\uffff", "client_id": "c"}'
+    assert parse(text).body == "\U0001f600 \x01\x7f\uffff"
+
+
+@pytest.mark.parametrize("reason", ["spam\\u0000", "spam\\ud800"])
+@pytest.mark.parametrize("kind", ["mute", "ban"])
+def test_sanction_reason_the_database_cannot_store_is_invalid_characters(kind, reason):
+    error = error_of(f'{{"type": "{kind}", "user": "u:7", "reason": "{reason}"}}')
+    assert error.code == Code.INVALID_CHARACTERS
+    assert "reason" in error.detail
+
+
+def test_a_lone_surrogate_in_a_field_that_is_not_stored_is_still_invalid_json():
+    assert error_of('{"type": "ping", "ts": "\\ud800"}').code == Code.INVALID_JSON
+    assert error_of('{"type": "typing", "x\\udc00": 1}').code == Code.INVALID_JSON
+    assert parse('{"type": "ping", "ts": "\\u0000"}') == Ping(ts="\x00")  # echoed, not stored
 
 
 # -- typing, history, read, ping -----------------------------------------------------------

@@ -47,6 +47,34 @@ def test_cookieless_current_creates_no_session(client):
     assert Session.objects.count() == 0
 
 
+@pytest.mark.parametrize("multipart", [False, True])
+def test_a_page_with_nul_is_a_400_not_a_500_for_a_new_or_a_known_conversation(client, multipart):
+    """PostgreSQL refuses NUL in text: the form refuses it first (a 500 there before)."""
+
+    def start(page):
+        if multipart:
+            return client.post(START, {"page": page})
+        body = "page=" + page.replace("\x00", "%00")
+        return client.post(START, body, content_type="application/x-www-form-urlencoded")
+
+    refused = start("/pricing/\x00")
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "invalid_characters"
+    assert Conversation.objects.count() == 0
+    assert start("/pricing/").status_code == 201
+    assert start("/faq/\x00").status_code == 400  # the page of a known one is not changed
+    assert Conversation.objects.get().page_url == "/pricing/"
+
+
+def test_a_page_with_bytes_that_are_not_utf8_is_stored_with_replacement_characters(client):
+    # "%ED%A0%80" would decode to the lone surrogate U+D800: Django replaces bad bytes
+    response = client.post(
+        START, "page=/a%ED%A0%80b", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 201
+    assert "\ud800" not in Conversation.objects.get().page_url
+
+
 def test_history_of_a_conversation_is_for_its_visitor_only(client):
     slug = client.post(START).json()["conversation"]
     history = reverse("livechat:history", args=[slug])

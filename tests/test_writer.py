@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import OperationalError
 from django.test import override_settings
 
 from django_livechat import identity, store
@@ -30,7 +31,7 @@ class CountingStore:
         self.batches.append(len(batch))
         if self.fail:
             self.fail -= 1
-            raise RuntimeError("database went away")
+            raise OperationalError("database went away")
         return await self.real(batch)
 
 
@@ -104,7 +105,7 @@ async def test_a_failed_transaction_fails_every_caller_of_its_batch_and_the_writ
         *(writer.write(item(room, n)) for n in range(5)), return_exceptions=True
     )
     assert failing.batches[0] == 5  # all five were in the failed batch
-    assert all(isinstance(o, RuntimeError) for o in outcomes), outcomes
+    assert all(isinstance(o, OperationalError) for o in outcomes), outcomes
     assert await stored(room) == []
 
     # The writer keeps working: a retry with the same client ids is stored once, from id 1.

@@ -32,7 +32,10 @@ REFUSALS = {
     Code.ROOM_LOCKED: lambda: _("This room is locked."),
     Code.MUTED: lambda: _("You are muted here for now."),
     Code.BANNED: lambda: _("You are banned from this room."),
+    Code.ACCOUNT_INACTIVE: lambda: _("Your account was deleted or deactivated."),
 }
+#: Refusals that also close the socket: the identity may not post here again.
+CLOSING_REFUSALS = {Code.BANNED: Close.BANNED, Code.ACCOUNT_INACTIVE: Close.FORBIDDEN}
 
 
 class RoomConsumer(LiveChatConsumer):
@@ -198,8 +201,8 @@ class RoomConsumer(LiveChatConsumer):
             return
         if written.error is not None:
             await self._error(written.error, REFUSALS[written.error](), command)
-            if written.error == Code.BANNED:
-                await self.close(code=Close.BANNED)
+            if written.error in CLOSING_REFUSALS:
+                await self.close(code=CLOSING_REFUSALS[written.error])
             return
         if written.duplicate:
             await self._acknowledge_again(command, written.message)

@@ -8,9 +8,11 @@ import {
   LiveChatClient,
   MESSAGES_KEPT,
   SEEN_KEPT,
+  STORE_FAILED_LIMIT,
   backoffDelay,
   newClientId,
   socketUrl,
+  storeRetryDelay,
 } from "../../django_livechat/static/django_livechat/js/livechat.js";
 import { FakeSocket, FakeStorage, FakeTimers, fakeView } from "./fakes.mjs";
 
@@ -553,4 +555,62 @@ test("welcome's has_older decides the load-older button; without it the first id
   const old = makeClient();
   old.socket().receive(welcome([msg(5)])); // an older server sends no has_older
   assert.deepEqual(old.view.older, [true]);
+});
+
+// -- store_failed: growing delays, then given up ----------------------------------------------
+
+test("store_failed retries wait longer each time, with jitter, and stop after the limit", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 9].map((n) => storeRetryDelay(n, () => 0)), [1500, 3000, 6000, 12000, 15000, 15000]);
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => storeRetryDelay(n, () => 0.999)), [2999, 5997, 11994, 23988, 29985]);
+  const { client, socket, view, timers, storage } = online(0, { random: () => 0 });
+  const doomed = client.post("never stored");
+  const waits = [];
+  for (let failure = 1; failure < STORE_FAILED_LIMIT; failure += 1) {
+    socket().receive({ type: "error", code: "store_failed", detail: "retry", client_id: doomed });
+    waits.push(Math.min(...timers.delays()));
+    timers.advance(waits.at(-1));
+    assert.equal(socket().frames("message").length, failure + 1, `resent after failure ${failure}`);
+  }
+  assert.deepEqual(waits, [1500, 3000, 6000, 12000, 15000]);
+  assert.deepEqual(view.errors, [], "nothing shown while retrying");
+  socket().receive({ type: "error", code: "store_failed", detail: "retry", client_id: doomed });
+  assert.equal(client.outbox.has(doomed), false);
+  assert.equal(storage.getItem(client.storageKey), null);
+  assert.deepEqual(view.errors, [{ detail: "", clientId: doomed, code: "store_failed" }], "the view's own words");
+  timers.advance(600000); // reconnects included (the silence watchdog): nothing is resent
+  const sent = FakeSocket.all.reduce((count, s) => count + s.frames("message").length, 0);
+  assert.equal(sent, STORE_FAILED_LIMIT, "no more retries");
+});
+
+test("the store_failed count survives reconnects and reloads: the limit holds across them", () => {
+  const storage = new FakeStorage();
+  const first = online(0, { storage, random: () => 0 });
+  const doomed = first.client.post("poison");
+  for (let n = 1; n < STORE_FAILED_LIMIT; n += 1) {
+    first.socket().receive({ type: "error", code: "store_failed", detail: "", client_id: doomed });
+    first.socket().serverClose(1006); // the resend comes from the next connection's flush
+    first.timers.advance(20000);
+    first.socket().receive(welcome());
+  }
+  const second = makeClient({ storage, random: () => 0 }); // a reload, same sessionStorage
+  second.socket().receive(welcome());
+  assert.equal(second.socket().frames("message").length, 1);
+  second.socket().receive({ type: "error", code: "store_failed", detail: "", client_id: doomed });
+  assert.equal(second.client.outbox.has(doomed), false, `given up at failure ${STORE_FAILED_LIMIT}`);
+  assert.equal(second.view.errors.length, 1);
+});
+
+test("a message given up on shows as failed, with the page's translated words", () => {
+  assert.match(EMBED, /data-i18n-error-store_failed="\{% translate '[^']+' %\}"/);
+  const note = { textContent: "sending…" };
+  const classes = new Set(["livechat-pending"]);
+  const item = {
+    classList: { add: (c) => classes.add(c), remove: (c) => classes.delete(c) },
+    querySelector: () => note,
+  };
+  const root = { getAttribute: (name) => (name === "data-i18n-error-store_failed" ? "Not stored; copy it." : null) };
+  const view = Object.assign(Object.create(DomView.prototype), { root, notice: null, find: () => item });
+  view.showError("", "c1", "store_failed");
+  assert.deepEqual([...classes], ["livechat-failed"]);
+  assert.equal(note.textContent, "Not stored; copy it.");
 });

@@ -16,6 +16,13 @@ export const RETRY_ERROR_CODES = new Set(["rate_limited", "store_failed"]);
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 10000;
 const RETRY_DELAY_MS = 3000;
+/**
+ * `store_failed`: retried after growing, jittered delays (1.5-3 s, then doubling up to 15-30 s);
+ * shown as not sent after this many, about a minute: longer than a short database outage.
+ */
+export const STORE_FAILED_LIMIT = 6;
+const STORE_RETRY_BASE_MS = 3000;
+const STORE_RETRY_CAP_MS = 30000;
 const PING_EVERY_MS = 25000;
 const SILENCE_LIMIT_MS = 60000;
 const TYPING_SEND_EVERY_MS = 2000;
@@ -47,6 +54,18 @@ const CLIENT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 export function backoffDelay(attempt, random = Math.random) {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
   return Math.round(random() * ceiling);
+}
+
+/**
+ * The wait before resending a message after its `failures`-th `store_failed` (1, 2, ...): it
+ * doubles each time up to a cap, half of it random, so that clients do not come back together.
+ * @param {number} failures
+ * @param {() => number} [random] a number in [0, 1)
+ * @returns {number} milliseconds
+ */
+export function storeRetryDelay(failures, random = Math.random) {
+  const ceiling = Math.min(STORE_RETRY_CAP_MS, STORE_RETRY_BASE_MS * 2 ** (failures - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 /**
@@ -414,15 +433,34 @@ export class LiveChatClient {
 
   on_error(frame) {
     const entry = frame.client_id ? this.outbox.get(frame.client_id) : undefined;
-    if (entry && RETRY_ERROR_CODES.has(frame.code)) {
-      this.retryLater(entry);
-      return;
-    }
+    if (entry && this.scheduleRetry(entry, frame.code)) return;
     if (entry) {
       this.outbox.delete(entry.client_id);
       this.saveOutbox();
     }
-    this.call("showError", frame.detail || "", frame.client_id || null, frame.code);
+    // Given up after the last `store_failed`: the view's own words (not stored, not retried).
+    const detail = entry && frame.code === "store_failed" ? "" : frame.detail || "";
+    this.call("showError", detail, frame.client_id || null, frame.code);
+  }
+
+  /**
+   * Send an entry again later if its error says so (RETRY_ERROR_CODES): `rate_limited` after
+   * RETRY_DELAY_MS; `store_failed` after growing delays, STORE_FAILED_LIMIT times at most
+   * (counted on the entry, so across reconnects and reloads too: a message the server can
+   * never store is not resent for ever).
+   * @returns {boolean} whether a retry is scheduled
+   */
+  scheduleRetry(entry, code) {
+    if (!RETRY_ERROR_CODES.has(code)) return false;
+    if (code !== "store_failed") {
+      this.retryLater(entry);
+      return true;
+    }
+    entry.failures = (entry.failures || 0) + 1;
+    this.saveOutbox();
+    if (entry.failures >= STORE_FAILED_LIMIT) return false;
+    this.retryLater(entry, storeRetryDelay(entry.failures, this.random));
+    return true;
   }
 
   // -- messages ---------------------------------------------------------------------------
@@ -532,11 +570,11 @@ export class LiveChatClient {
   }
 
   /** `rate_limited` or `store_failed`: send the same entry again later on this connection. */
-  retryLater(entry) {
+  retryLater(entry, delay = RETRY_DELAY_MS) {
     const handle = this.timers.setTimeout(() => {
       this.retries.delete(handle); // a close clears the others: a new connection flushes anyway
       if (this.outbox.has(entry.client_id)) this.sendEntry(entry);
-    }, RETRY_DELAY_MS);
+    }, delay);
     this.retries.add(handle);
   }
 
