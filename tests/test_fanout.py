@@ -234,17 +234,25 @@ async def test_dropped_layer_message_is_filled_from_the_database_in_order(room, 
     assert ids == [1, 2, 3]
 
 
+async def store_silently(room, count, deleted=()):
+    """Store messages 1..count with no layer wake-up, then mark ``deleted`` ids deleted."""
+    guest = identity.for_connection()
+    written = await store.awrite_messages(
+        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, count + 1)]
+    )
+    await database_sync_to_async(
+        lambda: store.Message.objects.filter(room=room, seq__in=deleted).update(
+            deleted=timezone.now()
+        )
+    )()
+    return written
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_gap_fill_across_a_deleted_message_delivers_what_follows(room, clients):
     """Ids 1 to 10 stored, 8 deleted, the feed at 6: the fill delivers 6, 7, 9 and 10."""
     communicator, _ = await clients.connect()
-    guest = identity.for_connection()
-    written = await store.awrite_messages(
-        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, 11)]
-    )
-    await database_sync_to_async(
-        lambda: store.Message.objects.filter(room=room, seq=8).update(deleted=timezone.now())
-    )()
+    written = await store_silently(room, 10, deleted=[8])
     from django_livechat import protocol
 
     texts = {
@@ -262,13 +270,7 @@ async def test_gap_fill_across_a_deleted_message_delivers_what_follows(room, cli
 async def test_stored_messages_after_a_deleted_one_arrive_without_a_layer(room, clients):
     """1 to 4 stored with no layer wake-up, 2 deleted: reconciliation delivers 1, 3 and 4."""
     communicator, _ = await clients.connect()
-    guest = identity.for_connection()
-    await store.awrite_messages(
-        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, 5)]
-    )
-    await database_sync_to_async(
-        lambda: store.Message.objects.filter(room=room, seq=2).update(deleted=timezone.now())
-    )()
+    await store_silently(room, 4, deleted=[2])
     ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
     assert ids == [1, 3, 4]
 
@@ -277,10 +279,7 @@ async def test_stored_messages_after_a_deleted_one_arrive_without_a_layer(room, 
 async def test_changes_the_layer_never_brought_are_replayed_in_order(room, clients):
     """Deletions and a lock made while the layer was not listening reach open sockets."""
     communicator, _ = await clients.connect()
-    guest = identity.for_connection()
-    await store.awrite_messages(
-        [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, 4)]
-    )
+    await store_silently(room, 3)
     ids = [(await receive_type(communicator, "message"))["id"] for _ in range(3)]
     assert ids == [1, 2, 3]
 

@@ -139,18 +139,8 @@ async def test_the_others_of_a_failed_batch_are_acknowledged_in_every_room(
             raise ValueError("the database refuses this message")
         return real_write(batch)
 
-    release = asyncio.Event()
-    real_batch = store.awrite_messages
-    sizes: list[int] = []
-
-    async def held_first(items):  # the first batch waits: the next one gathers the others
-        sizes.append(len(items))
-        if len(sizes) == 1:
-            await release.wait()
-        return await real_batch(items)
-
+    release, sizes = hold_first_batch(monkeypatch)
     monkeypatch.setattr(store, "_write", refusing)
-    monkeypatch.setattr(store, "awrite_messages", held_first)
     await send_message(guest, "first", "g1")
     await wait_for(lambda: sizes)
     await send_message(guest, "before", "g2")
@@ -168,6 +158,23 @@ async def test_the_others_of_a_failed_batch_are_acknowledged_in_every_room(
     assert sizes == [1, 4]
     assert await stored("lobby") == [(1, "first"), (2, "before"), (3, "after")]
     assert await stored("other") == [(1, "in the other room")]
+
+
+def hold_first_batch(monkeypatch) -> tuple[asyncio.Event, list[int]]:
+    """The writer's first batch waits for the event, so that the next one gathers the rest;
+    the list gets each batch's size."""
+    release = asyncio.Event()
+    real_batch = store.awrite_messages
+    sizes: list[int] = []
+
+    async def held_first(items):
+        sizes.append(len(items))
+        if len(sizes) == 1:
+            await release.wait()
+        return await real_batch(items)
+
+    monkeypatch.setattr(store, "awrite_messages", held_first)
+    return release, sizes
 
 
 async def wait_for(condition) -> None:
@@ -244,15 +251,7 @@ async def test_a_user_deleted_during_a_batch_fails_only_their_message(
     guest, _ = await clients.connect()
     elsewhere, _ = await clients.connect("other")
 
-    release = asyncio.Event()
-    real_write = store.awrite_messages
-    calls: list[int] = []
-
-    async def held_first(items):  # the first batch waits: the next one gathers all three
-        calls.append(len(items))
-        if len(calls) == 1:
-            await release.wait()
-        return await real_write(items)
+    release, calls = hold_first_batch(monkeypatch)
 
     real_check = store._inactive_authors
     checks: list[bool] = []
@@ -264,7 +263,6 @@ async def test_a_user_deleted_during_a_batch_fails_only_their_message(
             return {}  # as seen just before the user was deleted
         return refusals
 
-    monkeypatch.setattr(store, "awrite_messages", held_first)
     monkeypatch.setattr(store, "_inactive_authors", check_before_the_deletion)
     await send_message(guest, "first", "g1")
     await wait_for(lambda: calls)
