@@ -412,12 +412,13 @@ class Database:
 async def guest_cookie(port: int, slug: str, within: float = 10) -> str:
     """A ``Cookie`` header value with a fresh Django session: a stable guest identity.
 
-    A GET of the room's history page saves a session for an anonymous visitor.
+    A GET of the room's page saves a session for an anonymous visitor (its socket needs one);
+    reads such as the history endpoint do not.
     """
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), within)
     try:
         writer.write(
-            f"GET /chat/rooms/{slug}/history/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"GET /chat/rooms/{slug}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             "Connection: close\r\n\r\n".encode()
         )
         await writer.drain()
