@@ -148,3 +148,47 @@ def test_staff_lock_the_room_and_visitors_cannot_post_until_unlocked(server, con
     guest.locator("[data-livechat-messages] li[data-id]", has_text="open again").wait_for(
         timeout=15000
     )
+
+
+def staff_page(context, server, slug):
+    page = context.new_page()
+    page.goto(f"{server.url}/admin/login/?next=/chat/rooms/{slug}/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "staff")
+    page.click("input[type=submit]")
+    page.wait_for_selector(ONLINE, timeout=15000)
+    return page
+
+
+def test_a_reader_offline_during_a_deletion_and_a_lock_learns_both_when_back(server, contexts):
+    """The reader's socket is down while staff delete a message and lock the room: back
+    online, it resumes with ?after&changes and its welcome removes the message and locks."""
+    staff = staff_page(contexts(), server, "random")
+    reader_context = contexts()
+    reader = open_room(reader_context, server, "random")
+    send(staff, "keep this")
+    send(staff, "delete this")
+    reader.wait_for_selector("li[data-id]:has-text('delete this')", timeout=15000)
+    doomed = next(m["id"] for m in stored(server, "random") if m["body"] == "delete this")
+
+    reader_context.set_offline(True)  # the page's socket drops and cannot come back
+    reader.wait_for_selector('[data-livechat-room][data-state="offline"]', timeout=90000)
+    staff.evaluate(
+        """([slug, id]) => [...document.querySelectorAll("[data-livechat-room]")]
+            .find((root) => root.livechat && root.dataset.wsPath.includes(`/rooms/${slug}/`))
+            .livechat.send({type: "delete", id})""",
+        ["random", doomed],
+    )
+    staff.wait_for_selector(f"li[data-id='{doomed}']", state="detached", timeout=15000)
+    staff.locator("[data-livechat-lock]").click()
+    staff.locator("[data-livechat-lock]", has_text="Unlock the room").wait_for(timeout=15000)
+    try:
+        assert reader.locator(f"li[data-id='{doomed}']").count() == 1  # it missed both
+        reader_context.set_offline(False)
+        reader.wait_for_selector('[data-livechat-room][data-locked="true"]', timeout=30000)
+        reader.wait_for_selector(f"li[data-id='{doomed}']", state="detached", timeout=15000)
+        assert reader.locator("li[data-id]:has-text('keep this')").count() == 1
+        assert reader.locator("[data-livechat-input]").is_disabled()
+    finally:
+        staff.locator("[data-livechat-lock]").click()
+    staff.locator("[data-livechat-lock]", has_text="Lock the room").wait_for(timeout=15000)

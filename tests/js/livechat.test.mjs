@@ -56,6 +56,7 @@ test("the socket URL follows the page's scheme and resumes after the last id", (
   assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 0), "wss://a/ws/x/");
   assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 42), "wss://a/ws/x/?after=42");
   assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 42, 3), "wss://a/ws/x/?after=42&changes=3");
+  assert.equal(socketUrl({ protocol: "https:", host: "a" }, "/ws/x/", 42, 0), "wss://a/ws/x/?after=42&changes=0");
 });
 
 test("the first connection asks for the latest messages; a reconnect resumes after the last id", () => {
@@ -67,6 +68,7 @@ test("the first connection asks for the latest messages; a reconnect resumes aft
   socket().serverClose(1006);
   timers.advance(20000);
   assert.equal(FakeSocket.all.length, 2);
+  // no change number in that welcome (an older server): none is sent back
   assert.equal(socket().url, "wss://chat.example/ws/livechat/rooms/lobby/?after=53");
 });
 
@@ -182,6 +184,14 @@ test("a deleted message is removed and a late copy of it is not shown again", ()
   socket().receive({ type: "deleted", id: 1, room: "lobby" });
   socket().receive(msg(1));
   assert.deepEqual([...view.shown.keys()], [2]);
+});
+
+test("a client that saw no change yet resumes with &changes=0: it still learns of deletions", () => {
+  const { socket, timers } = makeClient();
+  socket().receive(welcome([msg(1)], { last_change: 0, deleted: [] }));
+  socket().serverClose(1006);
+  timers.advance(20000);
+  assert.equal(socket().url, "wss://chat.example/ws/livechat/rooms/lobby/?after=1&changes=0");
 });
 
 test("deletions and locks missed while away: resumed with &changes=, applied from the welcome", () => {

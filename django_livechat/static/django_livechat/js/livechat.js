@@ -87,15 +87,15 @@ export function newClientId() {
  * @param {{protocol: string, host: string}} location the page's location
  * @param {string} path e.g. "/ws/livechat/rooms/lobby/"
  * @param {number} lastId resume after this id (`?after=`); 0 when no message was seen yet
- * @param {number} [lastChange] the room's last change number seen (`&changes=`): the welcome
- *   then lists the messages deleted since
+ * @param {number|null} [lastChange] the room's last change number applied (`&changes=`), once a
+ *   welcome told it: the next welcome lists the messages deleted since
  * @returns {string}
  */
-export function socketUrl(location, path, lastId, lastChange = 0) {
+export function socketUrl(location, path, lastId, lastChange = null) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const params = [];
   if (lastId > 0) params.push(`after=${lastId}`);
-  if (lastChange > 0) params.push(`changes=${lastChange}`);
+  if (lastChange !== null && lastChange !== undefined) params.push(`changes=${lastChange}`);
   const query = params.length ? `?${params.join("&")}` : "";
   return `${scheme}//${location.host}${path}${query}`;
 }
@@ -149,8 +149,9 @@ export class LiveChatClient {
     this.lastId = 0;
     /** Highest id received. */
     this.maxId = 0;
-    /** Highest change number (deletions, locks) applied: resumes with `&changes=`. */
-    this.lastChange = 0;
+    /** Highest change number (deletions, locks) applied, null before a welcome: resumes with
+     * `&changes=`. */
+    this.lastChange = null;
     this.attempt = 0;
     this.socket = null;
     this.state = "connecting";
@@ -333,7 +334,7 @@ export class LiveChatClient {
     }
     this.takeMessages(messages);
     for (const id of frame.deleted || []) this.forget(id); // deleted while we were away
-    this.lastChange = Math.max(this.lastChange, frame.last_change || 0);
+    this.noteChange(frame.last_change);
     this.setState("online");
     this.startKeepalive();
     if (!frame.has_more) this.becomeReady();
@@ -408,7 +409,12 @@ export class LiveChatClient {
 
   on_deleted(frame) {
     this.forget(frame.id);
-    this.lastChange = Math.max(this.lastChange, frame.change || 0);
+    this.noteChange(frame.change);
+  }
+
+  /** A change number the server sent (a frame of an older server has none). */
+  noteChange(number) {
+    if (typeof number === "number") this.lastChange = Math.max(this.lastChange ?? 0, number);
   }
 
   /** Message `id` was deleted: remove it; a late copy of it is not shown again. */
@@ -419,7 +425,7 @@ export class LiveChatClient {
   }
 
   on_room(frame) {
-    this.lastChange = Math.max(this.lastChange, frame.change || 0);
+    this.noteChange(frame.change);
     this.call("setRoom", frame.room, this.you);
   }
 
