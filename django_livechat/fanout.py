@@ -92,6 +92,12 @@ def forget_failed_subscription(layer: Any, channel: str) -> None:
             layer.channels.pop(channel, None)
 
 
+def subscribed(layer: Any, channel: str) -> bool:
+    """False while RedisPubSubChannelLayer has not subscribed ``channel`` (events to it, and to
+    its groups, would be dropped); True for other layers."""
+    return not _is_pubsub(layer) or channel in layer.channels
+
+
 class Member:
     """One local connection in a room: buffers until its catch-up is sent, then goes live.
 
@@ -287,23 +293,29 @@ class Hub:
     # -- membership ---------------------------------------------------------------------
 
     async def join(self, room_pk: int, slug: str, member: Member) -> RoomFeed:
-        feed = self.feeds.get(room_pk)
-        if feed is None:
-            feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
-            feed.on_slow = functools.partial(self._close_slow, feed)
-            self._start()
-            try:
-                channel = await self._ensure_channel()
-                await self._join_groups(channel, [room_pk])
-            except Exception:  # the layer is down: the database reconciliation still delivers
-                self._failed("joining a room group")
-                self._regroup = True
-            else:
-                self._succeeded("joining a room group")
-            feed.ready.set()
-        await feed.ready.wait()
-        feed.members.add(member)
-        return feed
+        while True:
+            feed = self.feeds.get(room_pk)
+            if feed is None:
+                feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
+                feed.on_slow = functools.partial(self._close_slow, feed)
+                self._start()
+                try:
+                    channel = await self._ensure_channel()
+                    await self._join_groups(channel, [room_pk])
+                except Exception:  # the layer is down: the database reconciliation delivers
+                    self._failed("joining a room group")
+                    self._regroup = True
+                except asyncio.CancelledError:  # the connection is gone; others may wait here
+                    self._regroup = True
+                    feed.ready.set()
+                    raise
+                else:
+                    self._succeeded("joining a room group")
+                feed.ready.set()
+            await feed.ready.wait()
+            if self.feeds.get(room_pk) is feed:  # not dropped meanwhile (its creator cancelled)
+                feed.members.add(member)
+                return feed
 
     async def leave(self, room_pk: int, member: Member) -> None:
         feed = self.feeds.get(room_pk)
