@@ -293,29 +293,29 @@ class Hub:
     # -- membership ---------------------------------------------------------------------
 
     async def join(self, room_pk: int, slug: str, member: Member) -> RoomFeed:
-        while True:
-            feed = self.feeds.get(room_pk)
-            if feed is None:
-                feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
-                feed.on_slow = functools.partial(self._close_slow, feed)
-                self._start()
-                try:
-                    channel = await self._ensure_channel()
-                    await self._join_groups(channel, [room_pk])
-                except Exception:  # the layer is down: the database reconciliation delivers
-                    self._failed("joining a room group")
-                    self._regroup = True
-                except asyncio.CancelledError:  # the connection is gone; others may wait here
-                    self._regroup = True
-                    feed.ready.set()
-                    raise
-                else:
-                    self._succeeded("joining a room group")
+        feed = self.feeds.get(room_pk)
+        if feed is None:
+            feed = self.feeds[room_pk] = RoomFeed(room_pk, slug)
+            feed.on_slow = functools.partial(self._close_slow, feed)
+            self._start()
+            try:
+                channel = await self._ensure_channel()
+                await self._join_groups(channel, [room_pk])
+            except Exception:  # the layer is down: the database reconciliation still delivers
+                self._failed("joining a room group")
+                self._regroup = True
+            except asyncio.CancelledError:  # the connection is gone; others may wait below
+                self._regroup = True
                 feed.ready.set()
-            await feed.ready.wait()
-            if self.feeds.get(room_pk) is feed:  # not dropped meanwhile (its creator cancelled)
-                feed.members.add(member)
-                return feed
+                raise
+            else:
+                self._succeeded("joining a room group")
+            feed.ready.set()
+        await feed.ready.wait()
+        if self.feeds.get(room_pk) is not feed:  # dropped meanwhile (its creator was cancelled)
+            return await self.join(room_pk, slug, member)
+        feed.members.add(member)
+        return feed
 
     async def leave(self, room_pk: int, member: Member) -> None:
         feed = self.feeds.get(room_pk)
