@@ -99,6 +99,12 @@ def forget_failed_subscription(layer: Any, channel: str) -> None:
             layer.channels.pop(channel, None)
 
 
+def subscribed(layer: Any, channel: str) -> bool:
+    """False while RedisPubSubChannelLayer has not subscribed ``channel`` (events to it, and to
+    its groups, would be dropped); True for other layers."""
+    return not _is_pubsub(layer) or channel in layer.channels
+
+
 class Member:
     """One local connection in a room: buffers until its catch-up is sent, then goes live.
 

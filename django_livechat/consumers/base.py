@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import uuid
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -16,25 +17,36 @@ from django.db import DatabaseError
 
 from django_livechat import protocol
 from django_livechat.conf import conf
-from django_livechat.fanout import fallback_channel_name, forget_failed_subscription
+from django_livechat.fanout import (
+    RETRY_DELAY_CAP,
+    fallback_channel_name,
+    forget_failed_subscription,
+    subscribed,
+)
 from django_livechat.protocol import Close
 
 logger = logging.getLogger(__name__)
 
 
-class LiveChatConsumer(AsyncWebsocketConsumer):
-    """An ``AsyncWebsocketConsumer`` that survives channel layer outages and skips a thread hop.
+class ConsumerLife:
+    """What every livechat consumer shares, sync or async: its channel layer, how it outlives
+    a layer outage, and a cleanup that always runs.
 
-    - Channels' ``AsyncConsumer.dispatch`` closes old database connections in a thread before
-      every handler. Our async consumers never use the ORM outside ``database_sync_to_async``
-      (which closes them itself), so that hop per frame and per event is skipped.
-    - A database error while a client frame is handled closes the socket with 4503
-      (``unavailable``: retry with backoff) rather than crashing the consumer.
+    - The layer is ``LIVECHAT["CHANNEL_LAYER"]``, the one the notices are sent on.
     - In ``AsyncConsumer.__call__`` an exception from ``channel_layer.new_channel`` or
       ``channel_layer.receive`` (Redis restarted or down) ends the consumer and drops the socket;
-      here the connection goes on without the layer (messages still arrive through the room's
-      hub, which reads the database) and the receive retries with backoff (at most 1 s apart)
-      until the layer is back.
+      here the connection goes on without the layer and the receive retries with backoff (at
+      most 1 s apart) until the layer is back. A group joined with :meth:`join_group` while the
+      layer is down is joined once it is back, and the consumer is then dispatched a
+      ``livechat.layer_back`` event: what was announced meanwhile never reached it.
+    - ``disconnect()`` runs exactly once, whatever ends the consumer: the client's close, an
+      exception in a handler, a cancellation (daphne cancels a consumer that outlives its
+      socket by 10 s; a server shutting down cancels them all), and a cancellation does not cut
+      it short. Without this, a consumer that died in ``connect()`` left its presence row, its
+      per-address count and its place in the room's feed for the life of the process.
+    - A frame sent to a client that is gone is dropped (uvicorn raises ``ClientDisconnected``,
+      an ``OSError``; daphne drops it), and so is any frame after a close: the server queues a
+      ``websocket.disconnect`` for the consumer, which cleans up then.
 
     A subclass that sets ``layer_channel = False`` gets no layer channel of its own (it is
     reached through the process's hub, see ``fanout.Member``); its ``channel_name`` is then a
@@ -42,6 +54,11 @@ class LiveChatConsumer(AsyncWebsocketConsumer):
     """
 
     layer_channel = True
+    closed = False  # closed or closing: nothing more is sent to the client
+    _ending: asyncio.Future[None] | None = None  # the disconnect, once started
+    _groups: set[str] | None = None  # joined with join_group(), left when the consumer ends
+    _rejoin: asyncio.Task[None] | None = None
+    _inbox: asyncio.Queue[dict[str, Any]] | None = None  # events of the consumer's own tasks
 
     @property
     def channel_layer_alias(self) -> str:  # type: ignore[override]
@@ -50,15 +67,61 @@ class LiveChatConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send
+        send_to_client = functools.partial(self._send_to_client, send)
+        self.base_send = async_to_sync(send_to_client) if self._sync else send_to_client
         sources = [receive]
         if self.channel_layer is not None and self.layer_channel:
             self.channel_name = await self._new_channel()
-            sources.append(self._layer_receive)
+            self._inbox = asyncio.Queue()
+            sources += [self._layer_receive, self._inbox.get]
         else:
             self.channel_name = f"livechat.connection.{uuid.uuid4().hex}"
-        with contextlib.suppress(StopConsumer):
-            await await_many_dispatch(sources, self.dispatch)
+        try:
+            await await_many_dispatch(sources, self._dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            await self._end(1006)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.disconnect":
+            await self._end(message.get("code", 1005))
+            raise StopConsumer()
+        await self.dispatch(message)
+
+    async def _end(self, code: int) -> None:
+        """Run ``disconnect()`` once; a cancellation of the consumer leaves it running."""
+        if self._ending is None:
+            self.closed = True
+            self._ending = asyncio.ensure_future(self._disconnect(code))
+        await asyncio.shield(self._ending)
+
+    async def _disconnect(self, code: int) -> None:
+        if self._rejoin is not None:
+            self._rejoin.cancel()
+        try:
+            await self.dispatch({"type": "websocket.disconnect", "code": code})
+        except StopConsumer:
+            pass
+        except Exception:
+            logger.exception("livechat: the cleanup of a closed connection failed")
+        for group in self._groups or ():
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the layer is down: the group expires, stray events are ignored
+                logger.warning("livechat: could not leave %s", group, exc_info=True)
+
+    async def _send_to_client(self, send: Any, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        if message["type"] == "websocket.close":
+            self.closed = True
+        try:
+            await send(message)
+        except OSError:  # uvicorn's ClientDisconnected: the client has gone
+            self.closed = True
+
+    # -- the channel layer ------------------------------------------------------------------
 
     async def _new_channel(self) -> str:
         try:
@@ -80,12 +143,55 @@ class LiveChatConsumer(AsyncWebsocketConsumer):
                     logger.warning("livechat: layer receive failed; retrying", exc_info=True)
                 failures += 1
                 forget_failed_subscription(self.channel_layer, self.channel_name)
+                self._join_groups_later()  # a restarted Redis forgot them
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, RETRY_DELAY_CAP)
                 continue
             if failures:
                 logger.info("livechat: layer receive works again after %d failure(s)", failures)
             return message
+
+    async def join_group(self, group: str) -> None:
+        """Join a layer group, now or (the layer is down) as soon as the layer is back."""
+        if self._groups is None:
+            self._groups = set()
+        self._groups.add(group)
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception:
+            logger.warning("livechat: could not join %s; will retry", group, exc_info=True)
+            self._join_groups_later()
+
+    def _join_groups_later(self) -> None:
+        if self._groups and self._ending is None and (self._rejoin is None or self._rejoin.done()):
+            self._rejoin = asyncio.create_task(self._join_groups_again())
+
+    async def _join_groups_again(self) -> None:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_DELAY_CAP)
+            if not subscribed(self.channel_layer, self.channel_name):
+                continue  # the receive subscribes it first, or group events would be dropped
+            try:
+                for group in list(self._groups or ()):
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                continue
+            logger.info("livechat: layer groups joined again")
+            self._inbox.put_nowait({"type": "livechat.layer_back"})
+            return
+
+
+class LiveChatConsumer(ConsumerLife, AsyncWebsocketConsumer):
+    """An ``AsyncWebsocketConsumer`` with :class:`ConsumerLife`, that skips a thread hop.
+
+    - Channels' ``AsyncConsumer.dispatch`` closes old database connections in a thread before
+      every handler. Our async consumers never use the ORM outside ``database_sync_to_async``
+      (which closes them itself), so that hop per frame and per event is skipped.
+    - A database error while a client frame is handled closes the socket with 4503
+      (``unavailable``: retry with backoff) rather than crashing the consumer.
+    """
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, message["type"].replace(".", "_"), None)

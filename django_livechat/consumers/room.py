@@ -46,6 +46,7 @@ class RoomConsumer(LiveChatConsumer):
     member: Member | None = None
     is_visitor = False
     _counted = False  # counted in limits.connections (released on disconnect)
+    _joining = False  # store.ajoin_room called, and it has not refused
     _typing_announced = False  # the last typing frame passed on said active: true
     _read_announced = 0  # the last read position passed on to the room
     _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
@@ -56,6 +57,8 @@ class RoomConsumer(LiveChatConsumer):
     async def connect(self) -> None:
         # Accept first: a close code sent before accept reaches a browser as a bare HTTP 403.
         await self.accept()
+        if self.closed:  # the client left during the handshake
+            return
         self.identity = identity.from_scope(self.scope)
         self.client_ip = limits.client_ip(self.scope)
         if self.client_ip is not None:
@@ -72,14 +75,17 @@ class RoomConsumer(LiveChatConsumer):
             return
         self.hub = get_hub()
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        self._joining = True  # cancelled before the join answers? its row may exist
         try:
             joined = await store.ajoin_room(
                 slug, self.identity, self.channel_name, self.hub.instance
             )
         except store.Refused as refused:
+            self._joining = False
             await self.close(code=refused.code)
             return
         except DatabaseError:
+            self._joining = False
             logger.warning("livechat: join of %s failed", slug, exc_info=True)
             await self.close(code=Close.UNAVAILABLE)
             return
@@ -129,7 +135,7 @@ class RoomConsumer(LiveChatConsumer):
             welcome["support"] = await database_sync_to_async(support.visitor_status)(self.room.pk)
         await self.send_frame(welcome)
         has_more, messages = snap.has_more, snap.messages
-        while has_more:
+        while has_more and not self.closed:
             messages, has_more = await store.abacklog(self.room.pk, messages[-1].seq, snap.last_seq)
             await self.send_frame(
                 {"type": "backlog", "messages": self._frames(messages), "has_more": has_more}
@@ -141,6 +147,8 @@ class RoomConsumer(LiveChatConsumer):
             self._counted = False
             limits.connections.release(self.client_ip)
         if self.member is None:
+            if self._joining:  # never announced: only its row is to go
+                await store.aleave_room(self.channel_name)
             return
         await self.hub.leave(self.room.pk, self.member)
         try:

@@ -3,7 +3,9 @@
 A sync consumer (``JsonWebsocketConsumer``), on purpose: it carries few frames and does much
 database work for each (queue summaries, assignments, audit entries), so plain Django code in
 the consumer's thread reads better than a ``database_sync_to_async`` hop per query, and blocks
-no event loop. The channel layer is reached with ``async_to_sync``.
+no event loop. The channel layer (``LIVECHAT["CHANNEL_LAYER"]``, where the notices are sent) is
+reached with ``async_to_sync``; while it is down the console still opens and gets its queue, and
+it gets the queue again once it has joined the staff group (``ConsumerLife``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
 from django_livechat import moderation, notify, protocol, support
+from django_livechat.consumers.base import ConsumerLife
 from django_livechat.models import Conversation
 from django_livechat.permissions import user_is_staff
 from django_livechat.protocol import Close, Code, ProtocolError
 
 
-class StaffConsumer(JsonWebsocketConsumer):
+class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
     """Staff only: checked on connect and again before every action."""
 
     user = None
@@ -38,8 +41,13 @@ class StaffConsumer(JsonWebsocketConsumer):
             self.close(code=Close.FORBIDDEN)
             return
         self.user = user
-        async_to_sync(self.channel_layer.group_add)(notify.STAFF_GROUP, self.channel_name)
+        async_to_sync(self.join_group)(notify.STAFF_GROUP)
         support.staff_seen(user, self.channel_name, "online")
+        self._send_queue()
+        support.staff_presence_changed()
+
+    def _send_queue(self) -> None:
+        user = self.user
         self.send_json(
             {
                 "type": "queue",
@@ -48,12 +56,10 @@ class StaffConsumer(JsonWebsocketConsumer):
                 "staff": support.staff_list(),
             }
         )
-        support.staff_presence_changed()
 
     def disconnect(self, code: int) -> None:
         if self.user is None:
             return
-        async_to_sync(self.channel_layer.group_discard)(notify.STAFF_GROUP, self.channel_name)
         support.staff_gone(self.channel_name)
         support.staff_presence_changed()
 
@@ -132,6 +138,14 @@ class StaffConsumer(JsonWebsocketConsumer):
         rows = support.summaries(Conversation.objects.filter(room_id=event["room"]), self.user)
         for row in rows:
             self.send_json({"type": "conversation", "conversation": row})
+
+    def livechat_layer_back(self, event: dict[str, Any]) -> None:
+        """Joined the staff group after a layer outage: what was announced meanwhile never came
+        (this console's arrival included)."""
+        if self.refused or not self._still_staff():
+            return
+        self._send_queue()
+        support.staff_presence_changed()
 
     def livechat_staff(self, event: dict[str, Any]) -> None:
         if self.refused or not self._still_staff():

@@ -8,7 +8,8 @@ on top of it:
 - ``LIVECHAT_IT_LAYER``: ``pubsub`` (default) or ``core``, the channels-redis layer;
 - ``LIVECHAT_IT_PREFIX``: the layer's key prefix, so that runs sharing one Redis stay apart;
 - ``LIVECHAT_IT_GROUP_EXPIRY``: ``group_expiry`` of the core layer, in seconds;
-- ``LIVECHAT_IT_<NAME>`` for the LIVECHAT timings below (seconds).
+- ``LIVECHAT_IT_<NAME>`` for the LIVECHAT timings below (seconds);
+- ``LIVECHAT_IT_MAX_CONNECTIONS_PER_IP`` and ``LIVECHAT_IT_MAX_CONNECTIONS_PER_IDENTITY``.
 """
 
 import os
@@ -34,6 +35,7 @@ TIMINGS = (
     "GAP_GRACE",
     "GROUP_REFRESH_INTERVAL",
 )
+LIMITS = ("MAX_CONNECTIONS_PER_IP", "MAX_CONNECTIONS_PER_IDENTITY")
 
 LIVECHAT = {
     **LIVECHAT,
@@ -42,6 +44,11 @@ LIVECHAT = {
     **{
         name: float(os.environ[f"LIVECHAT_IT_{name}"])
         for name in TIMINGS
+        if os.environ.get(f"LIVECHAT_IT_{name}")
+    },
+    **{
+        name: int(os.environ[f"LIVECHAT_IT_{name}"])
+        for name in LIMITS
         if os.environ.get(f"LIVECHAT_IT_{name}")
     },
 }

@@ -1,14 +1,17 @@
-"""Redis restarted under live traffic, for both channels-redis layers; groups that expire."""
+"""Redis restarted under live traffic, for both channels-redis layers; groups that expire; a staff
+console opened while Redis is down."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
+import websockets
 
 from tests.integration.conftest import assert_all_shown_once, assert_stored_once, unique
-from tests.integration.harness import guest_cookie
+from tests.integration.harness import ORIGIN, guest_cookie, staff_cookie
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +148,51 @@ async def test_connections_outlive_the_layer_group_expiry(
         assert from_database == 0, f"the layer lost messages: {late}"
     else:
         assert from_database > 0, f"the control should have lost the group: {late}"
+
+
+async def console_frames(url: str, cookie: str, frames: list, ready: asyncio.Event) -> None:
+    """A staff console: records every frame; ``ready`` is set at the first ``queue``."""
+    async with websockets.connect(
+        f"{url}/ws/livechat/admin/", origin=ORIGIN, additional_headers={"Cookie": cookie},
+        open_timeout=10,
+    ) as ws:  # fmt: skip
+        async for text in ws:
+            frames.append(json.loads(text))
+            if frames[-1]["type"] == "queue":
+                ready.set()
+
+
+async def frame_count(frames: list, type_: str, count: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while sum(f["type"] == type_ for f in frames) < count:
+        assert time.monotonic() < deadline, f"no {count} x {type_} in {within} s: {frames}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("flavour", ["pubsub", "core"])
+async def test_a_console_opened_while_redis_is_down_gets_its_queue_then_live_updates(
+    flavour, database, private_redis, servers
+):
+    server = await servers.start(
+        "uvicorn", database.url, private_redis.url, LIVECHAT_IT_LAYER=flavour
+    )
+    cookie = await asyncio.to_thread(staff_cookie, database.url, server.env["SECRET_KEY"])
+    private_redis.stop()
+    frames, ready = [], asyncio.Event()
+    console = asyncio.create_task(console_frames(server.url, cookie, frames, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)  # the console opens, with its queue
+        private_redis.start()
+        # Once it has joined the staff group, it is sent the whole queue again...
+        await frame_count(frames, "queue", 2, 15)
+        # ...and hears of what happens next: another console opening updates the staff list.
+        staff_frames = sum(f["type"] == "staff" for f in frames)
+        other, other_ready = [], asyncio.Event()
+        second = asyncio.create_task(console_frames(server.url, cookie, other, other_ready))
+        await asyncio.wait_for(other_ready.wait(), 10)
+        await frame_count(frames, "staff", staff_frames + 1, 10)
+        second.cancel()
+    finally:
+        console.cancel()
+        await asyncio.gather(console, return_exceptions=True)
+    assert server.running
