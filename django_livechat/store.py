@@ -464,16 +464,26 @@ def _stored_copies(connection, keys: list[tuple[int, str, str]]) -> dict[tuple, 
     table, (id_, room_, author_, client_) = _names(
         connection, Message, "id", "room", "author_key", "client_id"
     )
-    rooms, authors, clients = (sorted({k[i] for k in keys}) for i in range(3))
-    rows = _fetch(  # the unique index (room, author_key, client_id); nearly always empty
-        connection,
-        f"SELECT {id_}, {room_}, {author_}, {client_} FROM {table} "
-        f"WHERE {room_} IN ({_marks(rooms)}) AND {author_} IN ({_marks(authors)}) "
-        f"AND {client_} IN ({_marks(clients)})",
-        [*rooms, *authors, *clients],
-    )
-    wanted = set(keys)
-    ids = [row[0] for row in rows if tuple(row[1:]) in wanted]
+    # Exact (room, author, client id) rows: one probe of the unique index each. (Three IN lists
+    # matched every message of those authors in those rooms: PostgreSQL scanned whole rooms.)
+    # PostgreSQL plans a row-value IN (VALUES ...) as a join on the index; SQLite scans the
+    # table for it, but probes the index for each term of an OR.
+    if connection.vendor == "postgresql":
+        match = f"({room_}, {author_}, {client_}) IN (VALUES {{}})"
+        term, glue = "(%s, %s, %s)", ", "
+    else:
+        match = "{}"
+        term, glue = f"({room_} = %s AND {author_} = %s AND {client_} = %s)", " OR "
+    wanted = sorted(set(keys))
+    rows: list[tuple] = []
+    for start in range(0, len(wanted), 100):  # SQLite bounds an expression's depth
+        chunk = wanted[start : start + 100]
+        rows += _fetch(
+            connection,
+            f"SELECT {id_} FROM {table} WHERE " + match.format(glue.join([term] * len(chunk))),
+            [value for key in chunk for value in key],
+        )
+    ids = [row[0] for row in rows]
     if not ids:
         return {}
     return {

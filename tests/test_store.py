@@ -534,3 +534,14 @@ def test_a_stale_conversation_save_keeps_the_writer_counters(db):
     conversation = Conversation.objects.get(pk=conversation.pk)
     assert conversation.page_url == "/pricing/"
     assert conversation.last_visitor_seq == 1 and conversation.waiting_since is not None
+
+
+def test_a_resent_batch_larger_than_one_lookup_is_recognised_whole(room):
+    """Copies are looked up by exact (room, author, client id), 100 keys per query."""
+    guest = identity.for_connection()
+    batch = [NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(250)]
+    first = store.write_messages(batch)
+    again = store.write_messages(batch)
+    assert all(w.duplicate for w in again) and not any(w.duplicate for w in first)
+    assert [w.message.seq for w in again] == [w.message.seq for w in first]
+    assert Message.objects.filter(room=room).count() == 250
