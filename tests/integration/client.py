@@ -227,8 +227,9 @@ class ChatClient:
         elif kind == "message":
             client_id = frame.get("client_id")
             mine = self.you is not None and frame["author"]["id"] == self.you["id"]
-            # Sent more than once: the copy may be the server's answer to a resend.
-            resent = mine and self.sent.get(client_id, 0) > 1
+            # Sent more than once, or acknowledged already: the copy may be the server's answer
+            # to a resend.
+            resent = mine and (self.sent.get(client_id, 0) > 1 or client_id not in self.outbox)
             await self._arrived([frame], connection, "resend-ack" if resent else "live")
         elif kind == "history":
             await self._on_history(frame)

@@ -78,6 +78,7 @@ class SoakClient(ChatClient):
         self.index = index
         self.home = home
         self.acked_seqs = array("q")  # n -> id of message c<index>-<n>, 0 until acknowledged
+        self.stored_deleted: set[str] = set()  # resends answered with error "deleted"
 
     def pick(self) -> str:
         """Its home server, or another one while that is down."""
@@ -97,6 +98,11 @@ class SoakClient(ChatClient):
         self.soak.acked += 1
         self.soak._acked_event.set()
         self.soak.newest[self.slug] = max(self.soak.newest.get(self.slug, 0), seq)
+
+    async def _on_error(self, frame: dict) -> None:
+        if frame.get("code") == "deleted" and frame.get("client_id") in self.outbox:
+            self.stored_deleted.add(frame["client_id"])  # stored, then deleted: no copy comes
+        await super()._on_error(frame)
 
     def acknowledgements(self):
         for n, seq in enumerate(self.acked_seqs):

@@ -85,7 +85,12 @@ def count_lost(report: Report, what: str, rooms: dict[str, list[ChatClient]], db
             missing = expected_missing(client, last, deleted)
             report.counts[what] += len(missing)
             if missing:
-                report.example(what, f"{client.label} lacks {missing[:5]} of 1..{last}")
+                closes = [c.close_code for c in client.connections[-3:]]
+                report.example(
+                    what,
+                    f"{client.label} lacks {missing[:5]} of 1..{last} (last_id {client.last_id}, "
+                    f"max_id {client.max_id}, ready {client.ready}, last closes {closes})",
+                )
 
 
 def count_sockets(report: Report, clients: list[ChatClient]) -> None:
@@ -122,6 +127,9 @@ def count_storage(report: Report, rooms: dict[str, list[ChatClient]], db: Databa
         report.counts["deleted"] += len(deleted)
         matched = 0
         for client in members:
+            # A resend answered with error "deleted": stored, then deleted, never acknowledged.
+            gone, you = client.stored_deleted, client.you["id"]
+            matched += sum(1 for row in rows if row[3] and row[2] in gone and row[1] == you)
             for client_id, seq in client.acknowledgements():
                 report.counts["acknowledged"] += 1
                 if by_seq.get(seq) == (client.you["id"], client_id):
