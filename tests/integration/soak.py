@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
 import random
@@ -51,6 +52,7 @@ class Plan:
     window: int = 5  # unacknowledged messages per client before it waits
     rate: float | None = None  # messages per second overall; None: as fast as acknowledged
     churn: float = 20.0  # mean seconds between two random reconnects of a client; 0: none
+    aborts: float = 0.5  # the share of those that end the connection without a close frame
     deletions: int = 50
     faults: tuple[tuple[float, str], ...] = FAULTS
     down: float = 2.0  # seconds a killed process stays down
@@ -172,6 +174,7 @@ class Soak:
             await self._final_resume()
             self._sample_rss("at the end")
             count_lost(report, "lost after a final resume", self.rooms, self.database)
+            self._count_connections()
             count_sockets(report, self.everyone)
             count_storage(report, self.rooms, self.database)
             self._check_memory()
@@ -243,7 +246,7 @@ class Soak:
             await asyncio.sleep(random.expovariate(len(clients) / self.plan.churn))
             client = random.choice(clients)
             client.home = random.choice(self.servers)
-            await client.drop(abort=random.random() < 0.5)
+            await client.drop(abort=random.random() < self.plan.aborts)
 
     async def _progress(self) -> None:
         step, shown = max(self.plan.messages // 10, 1), 0
@@ -366,6 +369,21 @@ class Soak:
 
         await asyncio.gather(*(resume(c) for c in self.everyone))
         await self._settle(10)
+
+    def _count_connections(self) -> None:
+        """Presence rows against open sockets (a socket that ended without its cleanup leaves a
+        row, and a count that refuses its identity or address with 4429 later)."""
+        rows = [row for slug in self.rooms for row in self.database.connections(slug)]
+        per_key = max(collections.Counter(key for key, _ in rows).values(), default=0)
+        refused = sum(c.close_code == 4429 for client in self.everyone for c in client.connections)
+        warned = ", ".join(
+            f"{s.name} {s.log_count('MAX_CONNECTIONS_PER_IP')}" for s in self.servers
+        )
+        self.report.notes.append(
+            f"connection rows after the final resume: {len(rows):,} for {len(self.everyone)} "
+            f"clients (at most {per_key} for one identity); connections refused with 4429: "
+            f"{refused:,}; 'MAX_CONNECTIONS_PER_IP' warnings in the logs: {warned}"
+        )
 
     def _check_memory(self) -> None:
         growth = self.plan.memory_growth
