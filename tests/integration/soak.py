@@ -423,6 +423,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 async def soak(args: argparse.Namespace) -> int:
     from tests.integration.conftest import Servers  # the test suite's server pool
 
+    if not shutil.which("redis-server"):
+        print("[soak] redis-server is not installed (apt-get install redis-server)")
+        return 2
     plan = Plan(
         messages=args.messages,
         rooms=args.rooms,
