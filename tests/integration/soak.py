@@ -314,6 +314,8 @@ class Soak:
             if server.running:
                 kb = rss_kb(server.process.pid)
                 self.report.rss.setdefault(f"{server.name} ({server.kind})", {})[when] = kb
+        clients = self.report.clients_rss
+        clients[when] = rss_kb(os.getpid())
 
     async def _delete(self) -> None:
         """A staff member deletes one of the newest messages of its room."""

@@ -29,6 +29,7 @@ class Report:
     paths: dict[str, Counter] = field(default_factory=dict)  # "out of order" -> by path
     examples: dict[str, list[str]] = field(default_factory=dict)
     rss: dict[str, dict[str, int]] = field(default_factory=dict)  # server -> when -> kB
+    clients_rss: dict[str, int] = field(default_factory=dict)  # when -> kB, this process
     notes: list[str] = field(default_factory=list)
     memory_failure: str = ""
 
@@ -65,6 +66,11 @@ class Report:
             out.append(
                 f"  RSS of {name}: "
                 + ", ".join(f"{w} {kb / 1024:.0f} MB" for w, kb in when.items())
+            )
+        if self.clients_rss:
+            out.append(
+                "  RSS of the clients' process (not checked): "
+                + ", ".join(f"{w} {kb / 1024:.0f} MB" for w, kb in self.clients_rss.items())
             )
         if self.memory_failure:
             out.append(f"  memory: {self.memory_failure}")
