@@ -64,10 +64,14 @@ class Plan:
 
 
 def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    """The resident memory of process ``pid`` in kB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
@@ -127,6 +131,10 @@ class Soak:
         staff: str | None = None,  # a staff session cookie valid on every server
         say=print,
     ) -> None:
+        if len({server.env.get("SECRET_KEY") for server in servers}) > 1:
+            # A guest's identity is a keyed hash of its session: with two keys, a client that
+            # moves to the other server is someone else, and its resends are new messages.
+            raise ValueError("the servers of a soak must share one SECRET_KEY")
         self.plan, self.database, self.servers, self.redis = plan, database, servers, redis
         self.staff_cookie = staff
         self.say = say
@@ -168,6 +176,8 @@ class Soak:
         )
         if not done:  # what stayed in the outboxes is counted as unacknowledged
             report.notes.append(f"TIMED OUT after {plan.timeout:.0f} s of posting")
+        report.counts["not acknowledged in time"] = max(plan.messages - self.acked, 0)
+        report.counts["faults not run"] = len(self._schedule()) - len(self.faults_done)
         try:
             await self._settle(plan.settle)
             count_lost(report, "lost live", self.rooms, self.database)

@@ -20,6 +20,8 @@ MUST_BE_ZERO = (
     "holes in stored ids",
     "deletions not seen",
     "unacknowledged at the end",
+    "not acknowledged in time",
+    "faults not run",
 )
 
 
