@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import os
 import random
@@ -30,13 +29,19 @@ import sys
 import tempfile
 import time
 import uuid
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.client import ChatClient
 from tests.integration.harness import Database, RedisServer, Server, guest_cookie, staff_cookie
-from tests.integration.soak_report import Report, count_lost, count_sockets, count_storage
+from tests.integration.soak_client import SoakClient, rss_kb
+from tests.integration.soak_report import (
+    Report,
+    check_memory,
+    count_connections,
+    count_lost,
+    count_sockets,
+    count_storage,
+)
 
 # (fraction of the messages acknowledged, action): "rss" reads the servers' memory, "kill <n>"
 # SIGKILLs server n and starts it again after Plan.down seconds, "kill redis" does the same to
@@ -61,64 +66,6 @@ class Plan:
     timeout: float = 600.0  # for the messages to be acknowledged
     settle: float = 60.0  # then for every client to have every message
     memory_growth: float | None = 1.5  # at most this times the RSS at the "rss" fault
-
-
-def rss_kb(pid: int) -> int:
-    """The resident memory of process ``pid`` in kB (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class SoakClient(ChatClient):
-    """A compact client on one of several servers; its messages are ``c<index>-<n>``."""
-
-    def __init__(self, soak: Soak, index: int, home: Server, slug: str, **options) -> None:
-        super().__init__(self.pick, slug, keep_frames=False, hold_when_locked=True, **options)
-        self.soak = soak
-        self.index = index
-        self.home = home
-        self.acked_seqs = array("q")  # n -> id of message c<index>-<n>, 0 until acknowledged
-        self.stored_deleted: set[str] = set()  # resends answered with error "deleted"
-
-    def pick(self) -> str:
-        """Its home server, or another one while that is down."""
-        running = [s for s in self.soak.servers if s.running]
-        if self.home in running or not running:
-            return self.home.url
-        return random.choice(running).url
-
-    async def post_next(self) -> None:
-        n = len(self.acked_seqs)
-        self.acked_seqs.append(0)
-        await self.post(f"soak {self.index} {n}", client_id=f"c{self.index}-{n}")
-
-    def acknowledged(self, client_id: str, seq: int) -> None:
-        super().acknowledged(client_id, seq)
-        self.acked_seqs[int(client_id.rsplit("-", 1)[1])] = seq
-        self.soak.acked += 1
-        self.soak._acked_event.set()
-        self.soak.newest[self.slug] = max(self.soak.newest.get(self.slug, 0), seq)
-
-    async def _on_error(self, frame: dict) -> None:
-        if frame.get("code") == "deleted" and frame.get("client_id") in self.outbox:
-            self.stored_deleted.add(frame["client_id"])  # stored, then deleted: no copy comes
-        await super()._on_error(frame)
-
-    def acknowledgements(self):
-        for n, seq in enumerate(self.acked_seqs):
-            if seq:
-                yield f"c{self.index}-{n}", seq
-
-    async def changed(self, within: float) -> None:
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), within)
 
 
 class Soak:
@@ -184,10 +131,10 @@ class Soak:
             await self._final_resume()
             self._sample_rss("at the end")
             count_lost(report, "lost after a final resume", self.rooms, self.database)
-            self._count_connections()
+            count_connections(report, self.rooms, self.servers, self.database)
             count_sockets(report, self.everyone)
             count_storage(report, self.rooms, self.database)
-            self._check_memory()
+            check_memory(report, plan.memory_growth)
         finally:
             await asyncio.gather(*(c.close() for c in self.everyone), return_exceptions=True)
         return report
@@ -381,31 +328,6 @@ class Soak:
 
         await asyncio.gather(*(resume(c) for c in self.everyone))
         await self._settle(10)
-
-    def _count_connections(self) -> None:
-        """Presence rows against open sockets (a socket that ended without its cleanup leaves a
-        row, and a count that refuses its identity or address with 4429 later)."""
-        rows = [row for slug in self.rooms for row in self.database.connections(slug)]
-        per_key = max(collections.Counter(key for key, _ in rows).values(), default=0)
-        refused = sum(c.close_code == 4429 for client in self.everyone for c in client.connections)
-        warned = ", ".join(
-            f"{s.name} {s.log_count('MAX_CONNECTIONS_PER_IP')}" for s in self.servers
-        )
-        self.report.notes.append(
-            f"connection rows after the final resume: {len(rows):,} for {len(self.everyone)} "
-            f"clients (at most {per_key} for one identity); connections refused with 4429: "
-            f"{refused:,}; 'MAX_CONNECTIONS_PER_IP' warnings in the logs: {warned}"
-        )
-
-    def _check_memory(self) -> None:
-        growth = self.plan.memory_growth
-        for name, samples in self.report.rss.items():
-            early, end = next(iter(samples.values())), samples.get("at the end")
-            if growth and end and len(samples) > 1 and end > early * growth:
-                self.report.memory_failure += (
-                    f"{name} grew from {early / 1024:.0f} MB to {end / 1024:.0f} MB "
-                    f"(more than {growth}x). "
-                )
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -159,3 +159,29 @@ def count_storage(report: Report, rooms: dict[str, list[ChatClient]], db: Databa
         # Every message posted was acknowledged by the end: a stored one that was not is a
         # message stored twice (under another identity, or a client_id not recognised).
         report.counts["stored but not acknowledged"] += len(rows) - matched
+
+
+def count_connections(report: Report, rooms: dict[str, list], servers: list, db: Database):
+    """Presence rows against open sockets (a socket that ended without its cleanup leaves a
+    row, and a count that refuses its identity or address with 4429 later)."""
+    rows = [row for slug in rooms for row in db.connections(slug)]
+    per_key = max(Counter(key for key, _ in rows).values(), default=0)
+    clients = [client for members in rooms.values() for client in members]
+    refused = sum(c.close_code == 4429 for client in clients for c in client.connections)
+    warned = ", ".join(f"{s.name} {s.log_count('MAX_CONNECTIONS_PER_IP')}" for s in servers)
+    report.notes.append(
+        f"connection rows after the final resume: {len(rows):,} for {len(clients)} "
+        f"clients (at most {per_key} for one identity); connections refused with 4429: "
+        f"{refused:,}; 'MAX_CONNECTIONS_PER_IP' warnings in the logs: {warned}"
+    )
+
+
+def check_memory(report: Report, growth: float | None) -> None:
+    """A server whose RSS at the end is more than ``growth`` times its first sample."""
+    for name, samples in report.rss.items():
+        early, end = next(iter(samples.values())), samples.get("at the end")
+        if growth and end and len(samples) > 1 and end > early * growth:
+            report.memory_failure += (
+                f"{name} grew from {early / 1024:.0f} MB to {end / 1024:.0f} MB "
+                f"(more than {growth}x). "
+            )
