@@ -60,7 +60,10 @@ class SoakClient(ChatClient):
 
     async def _on_error(self, frame: dict) -> None:
         if frame.get("code") == "deleted" and frame.get("client_id") in self.outbox:
-            self.stored_deleted.add(frame["client_id"])  # stored, then deleted: no copy comes
+            # Stored, then deleted by a moderator before its copy reached us: no copy comes.
+            self.stored_deleted.add(frame["client_id"])
+            self.soak.acked += 1
+            self.soak._acked_event.set()
         await super()._on_error(frame)
 
     def acknowledgements(self):

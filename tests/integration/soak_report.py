@@ -51,7 +51,8 @@ class Report:
         out = [
             f"stored {c['stored']:,}, acknowledged {c['acknowledged']:,}, "
             f"deleted {c['deleted']:,}, refused while locked {c['refused while locked']:,} "
-            f"(held and sent again after the unlock), other refusals {c['refused']:,}",
+            f"(held and sent again after the unlock), resends answered `deleted` "
+            f"{c['answered deleted']:,}, other refusals {c['refused']:,}",
         ]
         for what in MUST_BE_ZERO:
             line = f"  {what}: {c[what]:,}"
@@ -154,6 +155,8 @@ def count_storage(report: Report, rooms: dict[str, list[ChatClient]], db: Databa
             for code, n in client.error_counts.items():
                 if code in RETRY_ERROR_CODES:
                     report.counts["retried"] += n
+                elif code == "deleted":  # a resend of a message deleted since it was stored
+                    report.counts["answered deleted"] += n
                 elif code != "room_locked":
                     report.counts["refused"] += n
         # Every message posted was acknowledged by the end: a stored one that was not is a
