@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: e2e-deps help venv demo test test-fast test-services test-matrix lint format build bench e2e messages clean
+.PHONY: e2e-deps help venv demo test test-fast test-services test-matrix lint format build bench e2e messages soak clean
 
 help:
 	@echo "make demo    serve example_site with working chat on http://$(HOST):$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint    ruff check and format check"
 	@echo "make build   sdist and wheel, checked by twine"
 	@echo "make bench   benchmarks against the Channels tutorial pattern"
+	@echo "make soak    one million messages through two servers while they and Redis are killed"
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +70,13 @@ build: $(STAMP)
 bench: $(STAMP)
 	-$(PY) -m pip install --quiet matplotlib py-spy
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# The soak (docs/deployment.md, "Soak"): starts PostgreSQL and Redis on 127.0.0.1 if they are down
+# (as CI does); SOAK_MESSAGES=100000 for a shorter run, SOAK_ARGS for the other options.
+SOAK_MESSAGES ?= 1000000
+soak: $(STAMP)
+	bash .ci/services
+	$(PY) -m tests.integration.soak --messages $(SOAK_MESSAGES) $(SOAK_ARGS)
 
 messages: $(STAMP)
 	cd django_livechat && ../$(PY) -m django makemessages -l zh_Hans --settings=tests.settings --pythonpath=.. \

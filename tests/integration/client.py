@@ -4,10 +4,15 @@
   ``?after=<last_id>`` after any close but the final ones (4400, 4401, 4403, 4404, 4410), with
   full-jitter exponential backoff. One deliberate difference: it sends ``?after=0`` too when it
   has seen nothing yet (the JS client then asks for the latest messages only), so that a test can
-  demand every stored message.
+  demand every stored message. Once a ``welcome`` told it the room's ``last_change``, it adds
+  ``&changes=<the highest change number seen>`` so that deletions and locks it missed are replayed.
 - It keeps an outbox of unacknowledged messages by ``client_id``, sends it again once a
   connection is ready (welcome and backlog handled), and retries an entry that got
-  ``store_failed`` or ``rate_limited`` after ``retry_delay`` on the same connection.
+  ``store_failed`` or ``rate_limited`` after ``retry_delay`` on the same connection. Its own
+  message recognised by ``client_id`` in a ``welcome``, ``backlog`` or ``history`` acknowledges
+  the entry, as a live copy does. With ``hold_when_locked``, a message refused with
+  ``room_locked`` (or posted while the room is locked) stays in the outbox and is sent again when
+  the room is unlocked (or every ``locked_retry`` seconds, in case the unlock was missed).
 - It de-duplicates by id, asks for a missing range with ``history`` (``after``) when an id jumps,
   and records every id it showed, in the order shown.
 
@@ -16,7 +21,9 @@ to 2 s (JS: 0.5 s up to 10 s), outbox retry after 0.5 s (JS: 3 s).
 
 Besides what the JS client keeps, it records for the tests what arrived on each connection, so
 that a test can check the server's own promise: on one connection, stored messages arrive in
-id order, each once.
+id order, each once, whichever path brings them (welcome, backlog, live, the acknowledgement of
+a resent message). ``keep_frames=False`` keeps only compact records (ranges of ids, counters):
+for the soak, where a client receives hundreds of thousands of messages.
 """
 
 from __future__ import annotations
@@ -27,26 +34,17 @@ import json
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from tests.integration.tracking import Connection, IdSet
+
 FINAL_CLOSE_CODES = {4400, 4401, 4403, 4404, 4410}
 RETRY_ERROR_CODES = {"rate_limited", "store_failed"}
-
-
-@dataclass
-class Connection:
-    """What one WebSocket connection brought."""
-
-    url: str
-    opened: float
-    ids: list[int] = field(default_factory=list)  # stored messages, in arrival order
-    resent_acks: list[int] = field(default_factory=list)  # acks of a resent message
-    close_code: int | None = None
 
 
 class ChatClient:
@@ -63,6 +61,9 @@ class ChatClient:
         backoff_base: float = 0.2,
         backoff_cap: float = 2.0,
         retry_delay: float = 0.5,
+        keep_frames: bool = True,
+        hold_when_locked: bool = False,
+        locked_retry: float = 2.0,
     ) -> None:
         self.base_url = base_url
         self.slug = slug
@@ -72,31 +73,41 @@ class ChatClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.retry_delay = retry_delay
+        self.keep_frames = keep_frames
+        self.hold_when_locked = hold_when_locked
+        self.locked_retry = locked_retry
         # the JS client's state
-        self.messages: dict[int, dict[str, Any]] = {}
+        self.seen = IdSet()  # every id received, by any path
         self.outbox: dict[str, str] = {}  # client_id -> body, unacknowledged
         self.last_id = 0  # highest id with every lower stored id seen
         self.max_id = 0
+        self.last_change: int | None = None  # highest change number seen (welcome, frames)
+        self.locked = False
+        self.held: set[str] = set()  # outbox entries refused or kept back while locked
         self.attempt = 0
         self.ready = False
         self.gap_request: int | None = None
         self.closed_for_good = False
         self.you: dict[str, Any] | None = None
         self.presence: dict[str, dict[str, Any]] = {}
-        # what the tests look at
+        self.deleted_seen: set[int] = set()  # live `deleted` frames and welcome `deleted` lists
+        # what the tests look at (the dicts and lists grow with keep_frames only)
+        self.messages: dict[int, dict[str, Any]] = {}  # id -> frame
         self.shown: list[int] = []
         self.acked: dict[str, int] = {}  # client_id -> id of its stored copy
         self.acked_at: dict[str, float] = {}  # client_id -> when the first copy came back
         self.posted_at: dict[str, float] = {}
-        self.sent: dict[str, int] = {}  # client_id -> times sent
-        self.errors: list[dict[str, Any]] = []
+        self.delivered_at: dict[int, float] = {}
+        self.sent: dict[str, int] = {}  # client_id -> times sent (outbox entries only if compact)
+        self.errors: list[dict[str, Any]] = []  # the first 100 if compact
+        self.error_counts: Counter = Counter()  # code -> error frames
         self.connections: list[Connection] = []
         self.gap_requests = 0
         self.presence_log: list[tuple[float, str, str]] = []  # (time, event, identity)
-        self.delivered_at: dict[int, float] = {}
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
+        self._held_timer = False
         self._ready_event = asyncio.Event()
         self._changed = asyncio.Event()
 
@@ -118,14 +129,29 @@ class ChatClient:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self._task, 5)
 
+    async def drop(self, abort: bool = False) -> None:
+        """End the current connection (a close frame, or with ``abort`` none); the client
+        reconnects and resumes as after any other close."""
+        ws = self._ws
+        if ws is None:
+            return
+        if abort:
+            ws.transport.abort()
+        else:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2)
+
     def url(self) -> str:
         base = self.base_url() if callable(self.base_url) else self.base_url
-        return f"{base}/ws/livechat/rooms/{self.slug}/?after={self.last_id}"
+        query = f"after={self.last_id}"
+        if self.last_change is not None:
+            query += f"&changes={self.last_change}"
+        return f"{base}/ws/livechat/rooms/{self.slug}/?{query}"
 
     async def _run(self) -> None:
         while not self.closed_for_good:
             url = self.url()
-            connection = Connection(url, time.monotonic())
+            connection = Connection(url, time.monotonic(), keep_ids=self.keep_frames)
             self.connections.append(connection)
             code = 1006
             headers = {"Cookie": self.cookie} if self.cookie else None
@@ -185,52 +211,63 @@ class ChatClient:
             self.attempt = 0
             self.you = frame["you"]
             self.presence = {user["id"]: user for user in frame["presence"]}
-            connection.ids += [m["id"] for m in frame["messages"]]
-            await self._take(frame["messages"])
+            self.locked = bool(frame["room"].get("locked"))
+            self.deleted_seen.update(frame.get("deleted", ()))
+            self._see_change(frame.get("last_change"))
+            await self._arrived(frame["messages"], connection, "welcome")
             if self.last_id == 0 and not frame["messages"]:
                 self.last_id = frame["last_id"]
                 self.max_id = max(self.max_id, frame["last_id"])
             if not frame["has_more"]:
                 await self._become_ready()
         elif kind == "backlog":
-            connection.ids += [m["id"] for m in frame["messages"]]
-            await self._take(frame["messages"])
+            await self._arrived(frame["messages"], connection, "backlog")
             if not frame["has_more"]:
                 await self._become_ready()
         elif kind == "message":
             client_id = frame.get("client_id")
             mine = self.you is not None and frame["author"]["id"] == self.you["id"]
-            if mine and self.sent.get(client_id, 0) > 1:
-                # Sent more than once: this may be the server's answer to a resend (sent to the
-                # sender only, out of the live order), so it is left out of the order check.
-                connection.resent_acks.append(frame["id"])
-            else:
-                connection.ids.append(frame["id"])
-            if mine and client_id in self.outbox:
-                del self.outbox[client_id]
-            if mine and client_id:
-                self.acked[client_id] = frame["id"]
-                self.acked_at.setdefault(client_id, time.monotonic())
-            await self._take([frame])
+            # Sent more than once, or acknowledged already: the copy may be the server's answer
+            # to a resend.
+            resent = mine and (self.sent.get(client_id, 0) > 1 or client_id not in self.outbox)
+            await self._arrived([frame], connection, "resend-ack" if resent else "live")
         elif kind == "history":
             await self._on_history(frame)
         elif kind == "error":
             await self._on_error(frame)
+        elif kind == "deleted":
+            self.deleted_seen.add(frame["id"])
+            self._see_change(frame.get("change"))
+        elif kind == "room":
+            self.locked = bool(frame["room"].get("locked"))
+            self._see_change(frame.get("change"))
+            if not self.locked:
+                await self._send_held()
         elif kind == "presence":
             user = frame["user"]
-            self.presence_log.append((time.monotonic(), frame["event"], user["id"]))
+            if self.keep_frames:
+                self.presence_log.append((time.monotonic(), frame["event"], user["id"]))
             if frame["event"] == "joined":
                 self.presence[user["id"]] = user
             else:
                 self.presence.pop(user["id"], None)
         self._notify()
 
+    def _see_change(self, change: int | None) -> None:
+        if change is not None:
+            self.last_change = max(self.last_change or 0, change)
+
+    async def _arrived(self, messages: list[dict[str, Any]], connection: Connection, path: str):
+        for message in messages:
+            connection.note(message["id"], path)
+        await self._take(messages)
+
     async def _become_ready(self) -> None:
         self.ready = True
         self._ready_event.set()
+        self.held.clear()  # sent now with the rest of the outbox
         for client_id, body in list(self.outbox.items()):
-            self.sent[client_id] = self.sent.get(client_id, 0) + 1
-            await self._send({"type": "message", "body": body, "client_id": client_id})
+            await self._send_entry(client_id, body)
         await self._check_gap()
 
     async def _on_history(self, frame: dict[str, Any]) -> None:
@@ -244,43 +281,95 @@ class ChatClient:
         await self._check_gap()
 
     async def _on_error(self, frame: dict[str, Any]) -> None:
-        self.errors.append(frame)
+        self.error_counts[frame["code"]] += 1
+        if self.keep_frames or len(self.errors) < 100:
+            self.errors.append(frame)
         client_id = frame.get("client_id")
         if client_id not in self.outbox:
             return
         if frame["code"] in RETRY_ERROR_CODES:
-            timer = asyncio.create_task(self._retry_later(client_id))
-            self._timers.add(timer)
-            timer.add_done_callback(self._timers.discard)
+            self._later(self._retry_later(client_id))
+        elif frame["code"] == "room_locked" and self.hold_when_locked:
+            self._hold(client_id)
         else:
             del self.outbox[client_id]
+            if not self.keep_frames:
+                self.sent.pop(client_id, None)
+
+    def _later(self, coro) -> None:
+        timer = asyncio.create_task(coro)
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
 
     async def _retry_later(self, client_id: str) -> None:
         await asyncio.sleep(self.retry_delay)
         if client_id in self.outbox and self.ready:
-            self.sent[client_id] = self.sent.get(client_id, 0) + 1
-            await self._send(
-                {"type": "message", "body": self.outbox[client_id], "client_id": client_id}
-            )
+            await self._send_entry(client_id, self.outbox[client_id])
+
+    def _hold(self, client_id: str) -> None:
+        """Keep the entry until the room is unlocked; try again now and then meanwhile."""
+        self.held.add(client_id)
+        if not self._held_timer:
+            self._held_timer = True
+            self._later(self._held_retry())
+
+    async def _held_retry(self) -> None:
+        try:
+            await asyncio.sleep(self.locked_retry)
+        finally:
+            self._held_timer = False
+        await self._send_held()
+
+    async def _send_held(self) -> None:
+        if not self.ready:
+            return  # the whole outbox goes out once the connection is ready
+        held, self.held = self.held, set()
+        for client_id in sorted(held):
+            if client_id in self.outbox:
+                await self._send_entry(client_id, self.outbox[client_id])
+
+    async def _send_entry(self, client_id: str, body: str) -> None:
+        self.sent[client_id] = self.sent.get(client_id, 0) + 1
+        await self._send({"type": "message", "body": body, "client_id": client_id})
 
     # -- messages ---------------------------------------------------------------------------
 
     async def _take(self, messages: list[dict[str, Any]], filling: bool = False) -> None:
         now = time.monotonic()
         for message in messages:
+            self._recognise(message)
             seq = message["id"]
-            if seq in self.messages:
+            if not self.seen.add(seq):
                 continue  # de-duplicated
-            self.messages[seq] = message
-            self.shown.append(seq)
-            self.delivered_at[seq] = now
+            if self.keep_frames:
+                self.messages[seq] = message
+                self.shown.append(seq)
+                self.delivered_at[seq] = now
             self.max_id = max(self.max_id, seq)
             if seq == self.last_id + 1 or self.last_id == 0:
                 self.last_id = seq
-        while self.last_id + 1 in self.messages:
-            self.last_id += 1
+        self.last_id = self.seen.run_end(self.last_id)
         if not filling:
             await self._check_gap()
+
+    def _recognise(self, message: dict[str, Any]) -> None:
+        """Our own message, by any path: its outbox entry is acknowledged."""
+        client_id = message.get("client_id")
+        if client_id not in self.outbox or self.you is None:
+            return
+        if message["author"]["id"] != self.you["id"]:
+            return
+        del self.outbox[client_id]
+        self.held.discard(client_id)
+        self.acknowledged(client_id, message["id"])
+
+    def acknowledged(self, client_id: str, seq: int) -> None:
+        """The outbox entry ``client_id`` is stored as ``seq`` (a hook for the soak's client)."""
+        if self.keep_frames:
+            self.acked[client_id] = seq
+            self.acked_at.setdefault(client_id, time.monotonic())
+        else:
+            self.sent.pop(client_id, None)
 
     async def _check_gap(self) -> None:
         if self.max_id > self.last_id and self.ready and self.gap_request is None:
@@ -290,14 +379,16 @@ class ChatClient:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def post(self, body: str) -> str:
+    async def post(self, body: str, client_id: str | None = None) -> str:
         """Queue a message; it is sent now if the connection is ready, else once it is."""
-        client_id = uuid.uuid4().hex
+        client_id = client_id or uuid.uuid4().hex
         self.outbox[client_id] = body
-        self.posted_at[client_id] = time.monotonic()
-        if self.ready:
-            self.sent[client_id] = self.sent.get(client_id, 0) + 1
-            await self._send({"type": "message", "body": body, "client_id": client_id})
+        if self.keep_frames:
+            self.posted_at[client_id] = time.monotonic()
+        if self.locked and self.hold_when_locked:
+            self._hold(client_id)
+        elif self.ready:
+            await self._send_entry(client_id, body)
         return client_id
 
     async def ask_history(self, after: int, limit: int = 50) -> bool:
@@ -327,11 +418,18 @@ class ChatClient:
     # -- checks -----------------------------------------------------------------------------
 
     def order_violations(self) -> list[str]:
-        """Per connection: stored messages that arrived out of id order or twice."""
-        problems = []
-        for n, connection in enumerate(self.connections):
-            ids = connection.ids
-            for before, after in zip(ids, ids[1:], strict=False):
-                if after <= before:
-                    problems.append(f"{self.label} connection {n}: {after} after {before}")
-        return problems
+        """Per connection: ids that arrived after a higher id, or twice (any path but the
+        ``history`` replies the client asked for); the first few of each connection."""
+        return [
+            f"{self.label} connection {n}: {problem}"
+            for n, connection in enumerate(self.connections)
+            for problem in connection.problems
+        ]
+
+    def socket_counts(self) -> tuple[Counter, Counter]:
+        """(out of order, duplicated) over all connections, by path."""
+        out_of_order, duplicated = Counter(), Counter()
+        for connection in self.connections:
+            out_of_order += connection.out_of_order
+            duplicated += connection.duplicated
+        return out_of_order, duplicated

@@ -392,6 +392,36 @@ class Database:
                 [slug],
             ).fetchall()
 
+    def message_keys(self, slug: str) -> list[tuple[int, str, str, bool]]:
+        """(id, author key, client_id, deleted) of every stored message of the room, by id."""
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT m.seq, m.author_key, m.client_id, m.deleted IS NOT NULL "
+                "FROM django_livechat_message m JOIN django_livechat_room r ON r.id = m.room_id "
+                "WHERE r.slug = %s ORDER BY m.seq",
+                [slug],
+            ).fetchall()
+
+    def room_tally(self, slug: str) -> tuple[int, set[int]]:
+        """(highest stored id, ids deleted) of the room."""
+        with self.connect() as conn:
+            last, deleted = conn.execute(
+                "SELECT coalesce(max(m.seq), 0), array_remove(array_agg(CASE WHEN m.deleted IS "
+                "NOT NULL THEN m.seq END), NULL) FROM django_livechat_message m "
+                "JOIN django_livechat_room r ON r.id = m.room_id WHERE r.slug = %s",
+                [slug],
+            ).fetchone()
+        return last, set(deleted or ())
+
+    def stored_twice(self) -> int:
+        """Messages stored again under an (room, author, client_id) already stored."""
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n "
+                "FROM django_livechat_message GROUP BY room_id, author_key, client_id "
+                "HAVING count(*) > 1) AS twice"
+            ).fetchone()[0]
+
     def last_seq(self, slug: str) -> int:
         with self.connect() as conn:
             row = conn.execute(

@@ -8,6 +8,7 @@ import base64
 import os
 import socket
 import sqlite3
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -63,7 +64,8 @@ async def test_one_server_killed_and_restarted_its_clients_resume_without_gap_or
         await assert_all_shown_once(members, total, 10)
         for client in members:
             assert len(client.connections) >= 2
-            resumed_after = int(client.connections[-1].url.rsplit("after=", 1)[1])
+            query = parse_qs(urlsplit(client.connections[-1].url).query)
+            resumed_after = int(query["after"][0])
             assert resumed_after >= 15  # resumed after what it had, not from scratch
     finally:
         server.kill()
