@@ -132,7 +132,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 f"LIVECHAT has an unknown key {key!r}.",
                 hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
-                id="django_livechat.E005",
+                id="django_livechat.E006",
             )
         )
     for key in ("RATE_LIMIT", "IP_RATE_LIMIT"):
@@ -143,7 +143,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 checks.Error(
                     f"LIVECHAT[{key!r}]: {exc}",
                     hint="Examples: '10/5' (10 messages per 5 seconds), '1/1', or 'off'.",
-                    id="django_livechat.E006",
+                    id="django_livechat.E007",
                 )
             )
     proxies = user.get("TRUSTED_PROXIES", 0)
@@ -152,7 +152,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 f"LIVECHAT['TRUSTED_PROXIES'] must be a whole number >= 0, not {proxies!r}.",
                 hint="0 without a proxy; 1 behind one nginx that sets X-Forwarded-For.",
-                id="django_livechat.E006",
+                id="django_livechat.E008",
             )
         )
     interval = user.get("SQLITE_CHECKPOINT_INTERVAL", 0)
@@ -163,7 +163,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 f"LIVECHAT['SQLITE_CHECKPOINT_INTERVAL'] must be a number >= 0, not {interval!r}.",
                 hint="Seconds between WAL checkpoints, e.g. 0.5; 0 leaves them to SQLite.",
-                id="django_livechat.E006",
+                id="django_livechat.E009",
             )
         )
     for key in _POSITIVE_NUMBERS:
@@ -173,7 +173,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 checks.Error(
                     f"LIVECHAT[{key!r}] must be a positive number, not {value!r}.",
                     hint=f"Remove it to use the default, {DEFAULTS[key]!r}.",
-                    id="django_livechat.E006",
+                    id="django_livechat.E010",
                 )
             )
     if not errors and conf.PRESENCE_TIMEOUT < 2 * conf.PRESENCE_HEARTBEAT:

@@ -147,45 +147,59 @@ def test_e005_livechat_not_a_dict(value):
         assert "django_livechat.E001" not in ids(checks.check_channel_layers())
 
 
-def test_e005_unknown_key():
+def test_e006_unknown_key():
     with override_settings(LIVECHAT={"MAX_BODY_LENGHT": 10, "ALLOW_ANONYMOUS": True}):
         result = checks.check_settings()
-    assert ids(result) == ["django_livechat.E005"]
+    assert ids(result) == ["django_livechat.E006"]
     assert "MAX_BODY_LENGHT" in result[0].msg
     assert "MAX_BODY_LENGTH" in result[0].hint  # the hint lists the known keys
 
 
 @pytest.mark.parametrize(
-    "livechat",
+    ("livechat", "check_id"),
     [
-        {"RATE_LIMIT": "fast"},
-        {"IP_RATE_LIMIT": "0/5"},
-        {"RATE_LIMIT": ["10/5"]},
-        {"TRUSTED_PROXIES": -1},
-        {"TRUSTED_PROXIES": "1"},
-        {"TRUSTED_PROXIES": True},
-        {"SQLITE_CHECKPOINT_INTERVAL": -1},
-        {"SQLITE_CHECKPOINT_INTERVAL": "0.5"},
-        {"MAX_BODY_LENGTH": 0},
-        {"MAX_FRAME_BYTES": -5},
-        {"WELCOME_MESSAGES": "50"},
-        {"HISTORY_PAGE_SIZE": None},
-        {"RECONCILE_INTERVAL": False},
-        {"WRITE_BATCH_SIZE": 0},
-        {"MAX_CONNECTIONS_PER_IDENTITY": 0},
-        {"MAX_CONNECTIONS_PER_IP": -1},
+        ({"RATE_LIMIT": "fast"}, "E007"),
+        ({"IP_RATE_LIMIT": "0/5"}, "E007"),
+        ({"RATE_LIMIT": ["10/5"]}, "E007"),
+        ({"TRUSTED_PROXIES": -1}, "E008"),
+        ({"TRUSTED_PROXIES": "1"}, "E008"),
+        ({"TRUSTED_PROXIES": True}, "E008"),
+        ({"SQLITE_CHECKPOINT_INTERVAL": -1}, "E009"),
+        ({"SQLITE_CHECKPOINT_INTERVAL": "0.5"}, "E009"),
+        ({"MAX_BODY_LENGTH": 0}, "E010"),
+        ({"MAX_FRAME_BYTES": -5}, "E010"),
+        ({"WELCOME_MESSAGES": "50"}, "E010"),
+        ({"HISTORY_PAGE_SIZE": None}, "E010"),
+        ({"RECONCILE_INTERVAL": False}, "E010"),
+        ({"WRITE_BATCH_SIZE": 0}, "E010"),
+        ({"MAX_CONNECTIONS_PER_IDENTITY": 0}, "E010"),
+        ({"MAX_CONNECTIONS_PER_IP": -1}, "E010"),
     ],
 )
-def test_e006_bad_values(livechat):
+def test_bad_values_each_have_their_check_id(livechat, check_id):
     with override_settings(LIVECHAT=livechat):
         result = checks.check_settings()
-    assert ids(result) == ["django_livechat.E006"]
+    assert ids(result) == [f"django_livechat.{check_id}"]
     assert isinstance(result[0], Error) and result[0].hint
 
 
-def test_e006_reports_every_bad_value():
+def test_every_bad_value_is_reported():
     with override_settings(LIVECHAT={"RATE_LIMIT": "x", "MAX_BODY_LENGTH": 0, "GAP_GRACE": -1}):
-        assert ids(checks.check_settings()) == ["django_livechat.E006"] * 3
+        assert sorted(ids(checks.check_settings())) == [
+            "django_livechat.E007",
+            "django_livechat.E010",
+            "django_livechat.E010",
+        ]
+
+
+def test_check_ids_are_unique_to_one_check():
+    """Silencing one check id must not silence another check."""
+    import re
+    from pathlib import Path
+
+    source = Path(checks.__file__).read_text()
+    found = re.findall(r'id="(django_livechat\.[EW]\d{3})"', source)
+    assert found and len(found) == len(set(found))
 
 
 @pytest.mark.parametrize(

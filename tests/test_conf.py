@@ -170,7 +170,7 @@ def test_parse_rate_rejects_garbage_with_value_error(garbage):
 
 @pytest.mark.parametrize("unhashable", [["10/5"], {"count": 10}])
 def test_parse_rate_rejects_unhashable_values_with_value_error(unhashable):
-    """The check of E006 catches ValueError only: anything else would crash `manage.py check`."""
+    """The check of E007 catches ValueError only: anything else would crash `manage.py check`."""
     with pytest.raises(ValueError):
         parse_rate(unhashable)
 
