@@ -75,11 +75,6 @@ class Room(WriterOwnedFields):
     def get_absolute_url(self) -> str:
         return reverse("livechat:room", args=[self.slug])
 
-    @property
-    def group_name(self) -> str:
-        """The channel layer group of this room's server processes."""
-        return group_name(self.pk)
-
 
 def group_name(room_pk: int) -> str:
     return f"livechat.room.{room_pk}"
@@ -340,9 +335,6 @@ class Sanction(models.Model):
     def __str__(self) -> str:
         where = self.room.slug if self.room_id else _("the whole site")
         return f"{self.get_kind_display()} {self.display_name or self.key} ({where})"
-
-    def is_active(self, now=None) -> bool:
-        return self.until is None or self.until > (now or timezone.now())
 
 
 class AuditEntry(models.Model):

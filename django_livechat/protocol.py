@@ -150,8 +150,6 @@ class StaffStatus:
     status: str  # "online" or "away"
 
 
-Command = SendMessage | Typing | History | Read | Ping | Delete | Sanction | Lock
-
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _IDENTITY_RE = re.compile(r"^(u:\d{1,18}|g:[0-9a-f]{20}|c:[0-9a-f]{32})$")
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")

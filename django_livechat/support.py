@@ -78,12 +78,6 @@ def start_conversation(
     return conversation, True
 
 
-def notify_offline(conversation_pk: int) -> bool:
-    """E-mail staff that a visitor wrote while nobody was online: once until staff answers."""
-    notice = offline_notice(conversation_pk)
-    return notice is not None and send_notice(notice)
-
-
 def offline_notice(conversation_pk: int) -> EmailMessage | None:
     """The e-mail to send staff, if a visitor wrote while nobody was online and staff were not
     told yet (marks the conversation as told; database only, no mail server)."""
