@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 import time
@@ -56,53 +55,19 @@ from django.db import router
 from django_livechat import notify, protocol, store
 from django_livechat.checkpoint import WalCheckpointer
 from django_livechat.conf import conf
+from django_livechat.layers import fallback_channel_name, receive_retrying
 from django_livechat.models import Message, RoomChange, group_name
 
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-try:
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-except ImportError:  # channels-redis is optional
-    RedisPubSubChannelLayer = None
-
 LAYER_BATCH = 100  # stored messages per layer message at most
 # Once a socket held up a room, the room's sends are timed for a while: another socket that does
 # not read then costs SLOW_SEND seconds, not a check interval (several of them, one after another).
 SLOW_SEND = 0.1
 CAREFUL_FOR = 60.0
-RETRY_DELAY_CAP = 1.0  # seconds between layer retries at most: a recovered layer is used soon
 STILL_FAILING_EVERY = 60.0  # seconds between reminders that a failure goes on
-
-
-def _is_pubsub(layer: Any) -> bool:
-    return RedisPubSubChannelLayer is not None and isinstance(layer, RedisPubSubChannelLayer)
-
-
-def fallback_channel_name(layer: Any) -> str:
-    """A channel name for ``layer`` when ``new_channel()`` failed (Redis down).
-
-    Only RedisPubSubChannelLayer fails there (it subscribes at once); any unique name works with
-    it, and ``receive()`` subscribes that name once Redis is back. Other layers re-raise.
-    """
-    if not _is_pubsub(layer):
-        raise RuntimeError("the channel layer could not create a channel")
-    return f"{layer.prefix}specific.{uuid.uuid4().hex}"
-
-
-def forget_failed_subscription(layer: Any, channel: str) -> None:
-    """After a failed ``receive()``: RedisPubSubChannelLayer registered the channel before it
-    tried to subscribe it, and never tries again; forget it so that the next receive does."""
-    if _is_pubsub(layer):
-        with contextlib.suppress(Exception):
-            layer.channels.pop(channel, None)
-
-
-def subscribed(layer: Any, channel: str) -> bool:
-    """False while RedisPubSubChannelLayer has not subscribed ``channel`` (events to it, and to
-    its groups, would be dropped); True for other layers."""
-    return not _is_pubsub(layer) or channel in layer.channels
 
 
 class Member:
@@ -568,28 +533,21 @@ class Hub:
             )
 
     async def _receive_loop(self) -> None:
-        delay = 0.1
         while True:
-            try:
-                channel = await self._ensure_channel()
-                event = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Redis restarted or unreachable: retry, then rejoin the groups
-                self._failed("layer receive")
-                self._regroup = True
-                if self.channel is not None:
-                    forget_failed_subscription(self.layer, self.channel)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_DELAY_CAP)
-                continue
-            if delay > 0.1:
-                self._succeeded("layer receive")
-                delay = 0.1
+            event = await receive_retrying(
+                self.layer, self._ensure_channel, self._receive_failed, self._receive_works
+            )
             try:
                 self.handle(event)
             except Exception:
                 logger.exception("livechat: bad layer event %r", event)
+
+    def _receive_failed(self) -> None:  # Redis restarted or unreachable: rejoin the groups later
+        self._failed("layer receive")
+        self._regroup = True
+
+    def _receive_works(self) -> None:
+        self._succeeded("layer receive")
 
     # -- upkeep -------------------------------------------------------------------------
 

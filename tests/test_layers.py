@@ -129,3 +129,28 @@ def test_from_env_bad_url_is_a_value_error(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "memcached://cache:11211")
     with pytest.raises(ValueError):
         channel_layers_from_env(env=environ.Env())
+
+
+async def test_receive_retrying_outlives_a_failing_layer():
+    """The one retry loop of the hub and the consumers: failures are reported, then the
+    recovery once, and the message that finally arrives is returned."""
+    from django_livechat.layers import receive_retrying
+
+    class Flaky:
+        calls = 0
+
+        async def receive(self, channel):
+            self.calls += 1
+            if self.calls <= 2:
+                raise ConnectionError("Redis is down")
+            return {"type": "x", "channel": channel}
+
+    async def channel():
+        return "livechat.test!1"
+
+    events: list[str] = []
+    message = await receive_retrying(
+        Flaky(), channel, lambda: events.append("failed"), lambda: events.append("back")
+    )
+    assert message == {"type": "x", "channel": "livechat.test!1"}
+    assert events == ["failed", "failed", "back"]

@@ -17,10 +17,10 @@ from django.db import DatabaseError
 
 from django_livechat import protocol
 from django_livechat.conf import conf
-from django_livechat.fanout import (
+from django_livechat.layers import (
     RETRY_DELAY_CAP,
     fallback_channel_name,
-    forget_failed_subscription,
+    receive_retrying,
     subscribed,
 )
 from django_livechat.protocol import Close
@@ -131,25 +131,24 @@ class ConsumerLife:
             return fallback_channel_name(self.channel_layer)
 
     async def _layer_receive(self) -> dict[str, Any]:
-        delay = 0.1
-        failures = 0
-        while True:
-            try:
-                message = await self.channel_layer.receive(self.channel_name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not failures:  # once per outage, not once per retry
-                    logger.warning("livechat: layer receive failed; retrying", exc_info=True)
-                failures += 1
-                forget_failed_subscription(self.channel_layer, self.channel_name)
-                self._join_groups_later()  # a restarted Redis forgot them
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_DELAY_CAP)
-                continue
-            if failures:
-                logger.info("livechat: layer receive works again after %d failure(s)", failures)
-            return message
+        self._receive_failures = 0
+        return await receive_retrying(
+            self.channel_layer, self._layer_channel, self._receive_failed, self._receive_works
+        )
+
+    async def _layer_channel(self) -> str:
+        return self.channel_name
+
+    def _receive_failed(self) -> None:
+        if not self._receive_failures:  # once per outage, not once per retry
+            logger.warning("livechat: layer receive failed; retrying", exc_info=True)
+        self._receive_failures += 1
+        self._join_groups_later()  # a restarted Redis forgot them
+
+    def _receive_works(self) -> None:
+        logger.info(
+            "livechat: layer receive works again after %d failure(s)", self._receive_failures
+        )
 
     async def join_group(self, group: str) -> None:
         """Join a layer group, now or (the layer is down) as soon as the layer is back."""

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from django.db import OperationalError
 
-from django_livechat import fanout, store
+from django_livechat import fanout, layers, store
 from django_livechat.fanout import Hub, Member
 from tests.conftest import Clients as Communicators
 from tests.conftest import receive_type
@@ -224,10 +224,10 @@ async def test_pubsub_layer_with_redis_down_gets_a_fallback_channel_that_subscri
     with pytest.raises(Exception):  # noqa: B017
         await layer.receive(hub.channel)
     assert hub.channel in layer.channels  # registered although never subscribed...
-    fanout.forget_failed_subscription(layer, hub.channel)
+    layers.forget_failed_subscription(layer, hub.channel)
     assert hub.channel not in layer.channels  # ...so the next receive subscribes again
     with pytest.raises(RuntimeError):
-        fanout.fallback_channel_name(FlakyLayer())  # other layers: no fallback
+        layers.fallback_channel_name(FlakyLayer())  # other layers: no fallback
     await layer.flush()
 
 
