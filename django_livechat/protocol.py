@@ -31,6 +31,12 @@ class Close:
     TOO_MANY_CONNECTIONS = 4429
     UNAVAILABLE = 4503
 
+    #: The codes after which a room client does not reconnect (the JS client's
+    #: ``FINAL_CLOSE_CODES`` in ``connection.js``; a test holds the two equal).
+    FINAL = frozenset({BAD_REQUEST, LOGIN_REQUIRED, FORBIDDEN, ROOM_NOT_FOUND, BANNED})
+    #: The codes after which the staff console does not reconnect.
+    STAFF_FINAL = frozenset({LOGIN_REQUIRED, FORBIDDEN})
+
 
 class Code:
     """``error`` frame codes."""
