@@ -5,9 +5,10 @@
     from django_livechat.api import post_message
     post_message("lobby", "The site goes down for maintenance at 18:00.")
 
-It uses the same store as the consumers (the message is committed before anything is sent) and
-wakes the server processes with ``async_to_sync(channel_layer.group_send)``. Should the layer
-be unreachable, the message is still stored, and every server process delivers it from the
+It uses the same store, checks and events as the consumers: the message is committed before
+anything is sent, then the server processes get the same ``livechat.messages`` event that a
+process's hub sends, through ``async_to_sync(channel_layer.group_send)``. Should the layer be
+unreachable, the message is still stored, and every server process delivers it from the
 database within ``2 x RECONCILE_INTERVAL`` seconds.
 """
 
@@ -18,9 +19,8 @@ from typing import Any
 
 from django.db import transaction
 
-from django_livechat import identity, notify, protocol, store
-from django_livechat.conf import conf
-from django_livechat.models import Message, Room, group_name
+from django_livechat import events, identity, notify, protocol, store, support
+from django_livechat.models import Message, Room
 from django_livechat.permissions import resolve_author
 from django_livechat.protocol import Code, ProtocolError
 
@@ -43,34 +43,25 @@ def post_message(
     """
     if not isinstance(room, Room):
         room = Room.objects.get(slug=room)
-    body = protocol.storable((body or "").strip(), "body")  # not NUL: a DataError on PostgreSQL
-    if not body:
-        raise ProtocolError(Code.EMPTY_BODY, "A message cannot be empty.")
-    if len(body) > conf.MAX_BODY_LENGTH:
-        raise ProtocolError(
-            Code.BODY_TOO_LONG, f"A message can have at most {conf.MAX_BODY_LENGTH} characters."
-        )
+    body = protocol.valid_body(body or "")
     who = identity.SYSTEM if author is None else resolve_author(identity.for_user(author))
     item = store.NewMessage(room.pk, who, body, client_id or uuid.uuid4().hex)
     (written,) = store.write_messages([item])
     if written.error == Code.ROOM_LOCKED:
         raise RoomLocked(room.slug)
-    if written.error is not None:  # the author is muted or banned there
-        raise ProtocolError(written.error, f"The author may not post here ({written.error}).")
+    if written.error is not None:  # the author is muted or banned there, or inactive
+        raise ProtocolError.refusal(written.error)
+    message = written.message
+    assert message is not None
     if not written.duplicate:
-        text = protocol.encode(protocol.message_frame(room.slug, written.message))
-        event = {
-            "type": "livechat.message",
-            "room": room.pk,
-            "seq": written.message.seq,
-            "text": text,
-        }
-        transaction.on_commit(lambda: _wake(room, event))
-    return written.message
+        text = protocol.encode(protocol.message_frame(room.slug, message))
+        event = events.messages(room.pk, [[message.seq, text]])
+        transaction.on_commit(lambda: _wake(room, event, who.key))
+    return message
 
 
-def _wake(room: Room, event: dict[str, Any]) -> None:
+def _wake(room: Room, event: events.Event, author_key: str) -> None:
     # Should this fail, stored is stored: the servers' reconciliation delivers it.
-    notify.group_send(group_name(room.pk), event)
+    notify.group_send(events.room_group(room.pk), event)
     if room.kind == Room.Kind.SUPPORT:
-        notify.group_send(notify.STAFF_GROUP, {"type": "livechat.conversation", "room": room.pk})
+        support.message_stored(room.pk, author_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -11,6 +12,39 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext
 
 SYSTEM_KEY = "system"
+_KEY_RE = re.compile(r"^(u:\d{1,18}|g:[0-9a-f]{20}|c:[0-9a-f]{32})$")
+
+
+# -- keys: built and parsed here only ------------------------------------------------------
+
+
+def user_key(pk: Any) -> str:
+    """The key of the user ``pk``: ``u:<pk>``."""
+    return f"u:{pk}"
+
+
+def user_pk(key: str) -> int | None:
+    """The user pk of a ``u:<pk>`` key; None for a guest's or the system's."""
+    pk = key[2:]
+    return int(pk) if key.startswith("u:") and pk.isascii() and pk.isdigit() else None
+
+
+def kind_of(key: str) -> str:
+    """``user``, ``guest`` or ``system``: the author kind of a key."""
+    if key == SYSTEM_KEY:
+        return "system"
+    return "user" if key.startswith("u:") else "guest"
+
+
+def is_key(value: str) -> bool:
+    """Whether ``value`` is a user's or a guest's key (as a client may name one)."""
+    return _KEY_RE.fullmatch(value) is not None
+
+
+def is_lasting(key: str) -> bool:
+    """False for a one-connection guest (``c:``): it has no sanction, no other connection and
+    no read position to keep."""
+    return not key.startswith("c:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +85,10 @@ SYSTEM = Identity(key=SYSTEM_KEY, name="System", kind="system")
 def for_user(user: Any) -> Identity:
     """A user's identity; ``is_staff`` here is only ``user.is_staff`` (no query):
     ``permissions.resolve_staff`` adds the app's permission where it matters."""
-    name = (user.get_full_name() or "").strip() or user.get_username()
+    name = display_name(user)
     return Identity(
-        key=f"u:{user.pk}",
-        name=name[:150],
+        key=user_key(user.pk),
+        name=name,
         kind="user",
         user_id=user.pk,
         is_staff=bool(user.is_staff and user.is_active),
@@ -62,6 +96,16 @@ def for_user(user: Any) -> Identity:
 
 
 GUEST_TAG_DIGITS = 8  # 10^8 names: a given guest's name takes about 10^8 sessions to get
+
+
+def user_author(user: Any) -> dict[str, Any]:
+    """A user's author object without the kind (``{"id", "name"}``): assignees, staff lists."""
+    return {"id": user_key(user.pk), "name": display_name(user)}
+
+
+def display_name(user: Any) -> str:
+    """A user's full name, else their username."""
+    return ((user.get_full_name() or "").strip() or user.get_username())[:150]
 
 
 def guest_name(key: str) -> str:

@@ -76,10 +76,6 @@ class Room(WriterOwnedFields):
         return reverse("livechat:room", args=[self.slug])
 
 
-def group_name(room_pk: int) -> str:
-    return f"livechat.room.{room_pk}"
-
-
 class Message(models.Model):
     """One stored message. ``seq`` is its id within the room, as clients see it."""
 

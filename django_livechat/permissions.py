@@ -1,5 +1,5 @@
 """Who may do what. Checked by the server, on connect and on every action; the client is trusted
-with nothing."""
+with nothing. Sync code (it may query); async code calls it through ``store``."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ import dataclasses
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 
 from django_livechat import identity
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
-from django_livechat.models import Room
+from django_livechat.models import Room, Sanction
 from django_livechat.protocol import Close
 
 STAFF_PERMISSION = "django_livechat.answer_support"
+
+
+class Refused(Exception):
+    """Entry was refused; ``code`` is the close code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def user_is_staff(user: Any) -> bool:
@@ -85,6 +94,41 @@ def join_refusal(room: Room, who: Identity) -> int | None:
     return None
 
 
-def can_read_history(room: Room, who: Identity) -> bool:
-    """The HTTP history endpoint follows the same rule as joining."""
-    return join_refusal(room, who) is None
+def admit(room: Room, who: Identity) -> Identity:
+    """``who`` as it enters ``room``: staff status read now, a name that could pass for the
+    system or staff changed; or :class:`Refused` with the close code (the room's rule, or a
+    ban). The one admission rule of a socket's join and of the HTTP history."""
+    who = resolve_author(who)
+    code = join_refusal(room, who)
+    if (
+        code is None
+        and identity.is_lasting(who.key)
+        and active_sanction(who.key, room.pk, Sanction.Kind.BAN)
+    ):
+        code = Close.BANNED
+    if code is not None:
+        raise Refused(code)
+    return who
+
+
+def may_stay(room: Room, who: Identity) -> bool:
+    """Whether ``who`` may still be in ``room``, staff status read again (a conversation
+    entered as staff: a member demoted or deactivated since is closed out)."""
+    return join_refusal(room, resolve_staff(who)) is None
+
+
+def active_sanction(key: str, room_pk: int | None, kind: str) -> Sanction | None:
+    """The active mute or ban of ``key`` in the room (or site-wide), if any."""
+    return (
+        Sanction.objects.filter(key=key, kind=kind)
+        .filter(Q(room__isnull=True) | Q(room_id=room_pk))
+        .filter(Q(until__isnull=True) | Q(until__gt=timezone.now()))
+        .order_by(F("until").desc(nulls_first=True))
+        .first()
+    )
+
+
+def is_staff_key(key: str) -> bool:
+    """Whether ``key`` is a staff member's identity."""
+    pk = identity.user_pk(key)
+    return pk is not None and user_is_staff(get_user_model().objects.filter(pk=pk).first())

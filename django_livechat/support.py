@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from django_livechat import notify
+from django_livechat import events, identity, notify, protocol
 from django_livechat.audit import audit
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
@@ -78,17 +78,28 @@ def start_conversation(
     return conversation, True
 
 
-def offline_notice(conversation_pk: int) -> EmailMessage | None:
-    """The e-mail to send staff, if a visitor wrote while nobody was online and staff were not
-    told yet (marks the conversation as told; database only, no mail server)."""
+def message_stored(room_pk: int, author_key: str) -> None:
+    """After a message of a support conversation was stored by the sync API: what the room
+    consumer does too (``consumers.room``), the staff consoles update their queue and, if the
+    visitor wrote while nobody was online, staff get an e-mail."""
+    notify.group_send(events.STAFF_GROUP, events.conversation(room_pk))
+    notice = offline_notice(room_pk, author_key)
+    if notice is not None:
+        send_notice(notice)
+
+
+def offline_notice(room_pk: int, author_key: str) -> EmailMessage | None:
+    """The e-mail to send staff, if the visitor (``author_key``) wrote while nobody was online
+    and staff were not told yet (marks the conversation as told; database only, no mail server).
+    """
     if staff_online():
         return None
-    claimed = Conversation.objects.filter(pk=conversation_pk, notified__isnull=True).update(
-        notified=timezone.now()
-    )
-    if not claimed:  # already told (in this process or another)
+    claimed = Conversation.objects.filter(
+        room_id=room_pk, visitor_key=author_key, notified__isnull=True
+    ).update(notified=timezone.now())
+    if not claimed:  # not the visitor, or already told (in this process or another)
         return None
-    conversation = Conversation.objects.select_related("room").get(pk=conversation_pk)
+    conversation = Conversation.objects.select_related("room").get(room_id=room_pk)
     recipients = conf.SUPPORT_EMAILS
     if recipients is None:
         staff = get_user_model().objects.filter(is_active=True).exclude(email="")
@@ -131,10 +142,7 @@ def send_notice(notice: EmailMessage) -> bool:
 
 
 def _author(user: Any) -> dict[str, Any] | None:
-    if user is None:
-        return None
-    name = (user.get_full_name() or "").strip() or user.get_username()
-    return {"id": f"u:{user.pk}", "name": name}
+    return None if user is None else identity.user_author(user)
 
 
 def summaries(conversations, for_user: Any) -> list[dict[str, Any]]:
@@ -150,9 +158,9 @@ def summaries(conversations, for_user: Any) -> list[dict[str, Any]]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    read = Participant.objects.filter(room=OuterRef("room"), key=f"u:{for_user.pk}").values(
-        "last_read"
-    )
+    read = Participant.objects.filter(
+        room=OuterRef("room"), key=identity.user_key(for_user.pk)
+    ).values("last_read")
     rows = conversations.select_related("room", "assignee").annotate(
         unanswered=Coalesce(Subquery(unanswered), 0), my_last_read=Coalesce(Subquery(read), 0)
     )
@@ -196,14 +204,10 @@ def queue(for_user: Any) -> list[dict[str, Any]]:
 
 def conversation_changed(conversation: Conversation) -> None:
     """Tell every staff console, and the visitor's room, that a conversation changed."""
-    notify.group_send(
-        notify.STAFF_GROUP, {"type": "livechat.conversation", "room": conversation.room_id}
-    )
+    notify.group_send(events.STAFF_GROUP, events.conversation(conversation.room_id))
     assignee = _author(conversation.assignee) if conversation.assignee_id else None
-    notify.room_frame(
-        conversation.room_id,
-        {"type": "conversation", "status": conversation.status, "assignee": assignee},
-    )
+    frame = protocol.conversation_state_frame(conversation.status, assignee)
+    notify.room_frame(conversation.room_id, frame)
 
 
 def set_assignee(conversation: Conversation, user: Any, actor: Any) -> None:
@@ -264,10 +268,8 @@ def staff_gone(channel_name: str) -> None:
 
 def staff_presence_changed() -> None:
     """Tell staff consoles who is there, and visitors whether anyone is online."""
-    notify.group_send(notify.STAFF_GROUP, {"type": "livechat.staff", "staff": staff_list()})
-    notify.group_send(
-        notify.VISITORS_GROUP, {"type": "livechat.staff_online", "online": staff_online()}
-    )
+    notify.group_send(events.STAFF_GROUP, events.staff(staff_list()))
+    notify.group_send(events.VISITORS_GROUP, events.staff_online(staff_online()))
 
 
 def visitor_status(room_pk: int) -> dict[str, Any]:

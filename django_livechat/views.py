@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from django_livechat import identity, limits, permissions, protocol, store, support
 from django_livechat.conf import conf
-from django_livechat.models import Participant, Room, Sanction
+from django_livechat.models import Participant, Room
 from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 
 
@@ -31,13 +31,13 @@ def _identity(request: HttpRequest, *, read_only: bool = False) -> identity.Iden
 
 
 def _room_for(request: HttpRequest, slug: str) -> Room:
-    """The room whose history ``request`` may read: as for joining, and not banned from it."""
-    room = get_object_or_404(Room, slug=slug)
-    who = _identity(request, read_only=True)
-    if not permissions.can_read_history(room, who) or store.active_sanction(
-        who.key, room.pk, Sanction.Kind.BAN
-    ):
-        raise Http404(_("No such room."))
+    """The room whose history ``request`` may read: whoever may join it (``permissions.admit``:
+    not banned from it either)."""
+    room = get_object_or_404(Room.objects.select_related("conversation"), slug=slug)
+    try:
+        permissions.admit(room, _identity(request, read_only=True))
+    except permissions.Refused:
+        raise Http404(_("No such room.")) from None
     return room
 
 
@@ -46,7 +46,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
     rooms = Room.objects.filter(kind=Room.Kind.PUBLIC)
     if request.user.is_authenticated:  # unread counts: messages after the user's last_read
         last_read = Participant.objects.filter(
-            room=OuterRef("pk"), key=f"u:{request.user.pk}"
+            room=OuterRef("pk"), key=identity.user_key(request.user.pk)
         ).values("last_read")
         rooms = rooms.annotate(last_read=Subquery(last_read))
         for room in rooms:
@@ -72,54 +72,18 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "django_livechat/room.html", context)
 
 
-def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name)
-    if value is None or value == "":
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not "²" nor "١٢"
-        raise ValueError(name)
-    return int(value)
-
-
 @require_GET
 def history(request: HttpRequest, slug: str) -> JsonResponse:
     """``?after=<id>`` (messages after it, oldest first) or ``?before=<id>&limit=<n>``."""
     room = _room_for(request, slug)
     try:
-        after = _int_param(request, "after")
-        before = _int_param(request, "before")
-        limit = _int_param(request, "limit")
-    except ValueError as exc:
-        return JsonResponse(
-            protocol.error_frame(
-                protocol.Code.INVALID_FRAME,
-                _("%(field)s must be a non-negative integer.") % {"field": exc.args[0]},
-            ),
-            status=400,
-        )
-    page = conf.HISTORY_PAGE_SIZE
-    if after is not None and before is not None:
-        return JsonResponse(
-            protocol.error_frame(protocol.Code.INVALID_FRAME, _("Give before or after, not both.")),
-            status=400,
-        )
-    if limit is not None and not 1 <= limit <= page:
-        return JsonResponse(
-            protocol.error_frame(
-                protocol.Code.INVALID_FRAME,
-                _("limit must be between 1 and %(max)d.") % {"max": page},
-            ),
-            status=400,
-        )
-    limit = min(50, page) if limit is None else limit  # as the history frame's default
-    messages, has_more = store.history(room.pk, before=before, after=after, limit=limit)
-    return JsonResponse(
-        {
-            "room": protocol.room_info(room),
-            "messages": [protocol.message_frame(room.slug, m) for m in messages],
-            "has_more": has_more,
-        }
+        page = protocol.history_query(request.GET)
+    except protocol.ProtocolError as error:
+        return JsonResponse(error.frame(), status=400)
+    messages, has_more = store.history(
+        room.pk, before=page.before, after=page.after, limit=page.limit
     )
+    return JsonResponse(protocol.history_page(room, messages, has_more))
 
 
 # -- support conversations -----------------------------------------------------------------

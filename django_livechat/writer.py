@@ -3,6 +3,7 @@
 One :class:`MessageWriter` per event loop. Under load a single database transaction (one thread
 hop, one commit, one fsync) stores hundreds of messages; idle, a message is written at once.
 Each caller gets its result only after the transaction that holds its message has committed.
+On SQLite in WAL mode the writer also checkpoints the log, off the commits (``checkpoint``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import weakref
 from django.db import InterfaceError, OperationalError
 
 from django_livechat import store
+from django_livechat.checkpoint import Checkpoints
 from django_livechat.conf import conf
 
 logger = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ class MessageWriter:
     def __init__(self) -> None:
         self._queue: list[tuple[store.NewMessage, asyncio.Future[store.Written]]] = []
         self._task: asyncio.Task[None] | None = None
+        self.checkpoints = Checkpoints()
 
     async def write(self, item: store.NewMessage) -> store.Written:
         """Store ``item`` (in some batch) and return its result once committed."""
@@ -37,6 +40,7 @@ class MessageWriter:
             size = conf.WRITE_BATCH_SIZE
             batch, self._queue = self._queue[:size], self._queue[size:]
             results = await self._store([item for item, _ in batch])
+            self.checkpoints.after_commit()
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

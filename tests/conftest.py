@@ -23,6 +23,18 @@ def pytest_report_header(config):
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in LANGUAGE_CODE: a request's LocaleMiddleware leaves the language it
+    activated to the thread, and a later test would read translated errors."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def fresh_rate_limits():
     """Rate-limit buckets live in the process: each test starts with full ones."""
     from django_livechat import limits

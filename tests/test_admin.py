@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
-from django_livechat import identity, notify, store
+from django_livechat import events, identity, notify, store
 from django_livechat.models import (
     AuditEntry,
     Connection,
@@ -15,7 +17,6 @@ from django_livechat.models import (
     Room,
     Sanction,
     StaffPresence,
-    group_name,
 )
 
 pytestmark = pytest.mark.django_db
@@ -36,9 +37,11 @@ def room_frames(monkeypatch):
     """Frames sent to live connections of a room, instead of the channel layer."""
     sent = []
     monkeypatch.setattr(notify, "room_frame", lambda room_pk, frame: sent.append((room_pk, frame)))
-    monkeypatch.setattr(
-        notify, "room_change", lambda room_pk, change, frame: sent.append((room_pk, frame))
-    )
+
+    def room_events(events):  # the changes, as their frames
+        sent.extend((event["room"], json.loads(event["text"])) for event in events)
+
+    monkeypatch.setattr(notify, "room_events", room_events)
     return sent
 
 
@@ -160,7 +163,9 @@ def test_adding_a_sanction_goes_through_moderation(admin_client, admin_user, cha
     assert sanction.created_by == admin_user
     assert AuditEntry.objects.filter(action="ban", target=WHO.key).count() == 1
     # the room where it has an open socket hears of it
-    assert [(g, e["kind"], e["key"]) for g, e in told] == [(group_name(chat.pk), "ban", WHO.key)]
+    assert [(g, e["kind"], e["key"]) for g, e in told] == [
+        (events.room_group(chat.pk), "ban", WHO.key)
+    ]
 
 
 # -- the change form's locked checkbox and message deletion go through moderation -----------

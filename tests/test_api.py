@@ -9,8 +9,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
-from django_livechat import api, notify
-from django_livechat.models import Message, Room, Sanction, group_name
+from django_livechat import api, events, notify
+from django_livechat.models import Message, Room, Sanction
 from django_livechat.protocol import Code, ProtocolError
 from tests.conftest import receive_type
 
@@ -151,7 +151,7 @@ async def test_delivered_through_database_reconciliation_when_group_send_fails(
     monkeypatch.setattr(layer, "group_send", broken_group_send)
     started = time.monotonic()
     message = await apost_message("lobby", "stored anyway")
-    assert calls == [group_name(room.pk)]  # the wake-up was tried, and failed
+    assert calls == [events.room_group(room.pk)]  # the wake-up was tried, and failed
     assert await database_sync_to_async(Message.objects.filter(pk=message.pk).exists)()
 
     frame = await receive_type(communicator, "message", wait=5)
@@ -167,9 +167,11 @@ def test_wakes_the_room_group_with_the_stored_message(room, monkeypatch):
     monkeypatch.setattr(notify, "group_send", lambda group, event: sent.append((group, event)))
     message = api.post_message(room, "a")
     ((group, event),) = sent
-    assert group == group_name(room.pk)
-    assert (event["type"], event["room"], event["seq"]) == ("livechat.message", room.pk, 1)
-    assert '"body":"a"' in event["text"] and message.seq == 1
+    assert group == events.room_group(room.pk)
+    # the same event a hub sends for the messages its process stored
+    assert (event["type"], event["room"]) == (events.MESSAGES, room.pk)
+    ((seq, text),) = event["messages"]
+    assert seq == message.seq == 1 and '"body":"a"' in text
 
 
 def test_group_send_failure_is_not_raised_to_the_caller(room, monkeypatch):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
+from channels.db import database_sync_to_async
 from django.db import connections
+from django.test import override_settings
 
 from django_livechat.checkpoint import WalCheckpointer
+from django_livechat.writer import get_writer
+from tests.conftest import receive_type
 
 
 def make_database(path, mode: str) -> sqlite3.Connection:
@@ -51,3 +56,39 @@ def test_for_database_only_for_an_sqlite_file():
         assert checkpointer is None
     else:
         assert (checkpointer is None) == connection.is_in_memory_db()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
+async def test_the_writer_checkpoints_an_sqlite_wal_database_after_its_commits(room, clients):
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        pytest.skip("the WAL checkpointer is for an SQLite file (pass 1 runs it)")
+
+    def journal_mode(mode: str) -> None:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"PRAGMA journal_mode={mode}")
+
+    async def post(communicator, client_id: str) -> None:
+        await communicator.send_json_to({"type": "message", "body": "x", "client_id": client_id})
+        await receive_type(communicator, "message")
+
+    await database_sync_to_async(journal_mode)("wal")
+    try:
+        communicator, _ = await clients.connect()
+        checkpoints = get_writer().checkpoints
+        tasks = set()
+        for i in range(5):
+            await post(communicator, f"w{i}")
+            tasks.add(checkpoints._task)
+            await asyncio.sleep(0.06)
+        tasks.discard(None)
+        assert len(tasks) >= 2  # one per interval with commits, each in a task of its own
+        await asyncio.wait_for(asyncio.gather(*tasks), 2)
+        assert not checkpoints._failing and not checkpoints._off
+        await database_sync_to_async(journal_mode)("delete")  # no log: checkpoints stop
+        await post(communicator, "w5")
+        await asyncio.wait_for(checkpoints._task, 2)
+        assert checkpoints._off
+    finally:
+        await database_sync_to_async(journal_mode)("delete")

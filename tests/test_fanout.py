@@ -8,13 +8,11 @@ from unittest import mock
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
-from django.db import connections
-from django.test import override_settings
 from django.utils import timezone
 
-from django_livechat import identity, notify, store
+from django_livechat import events, identity, notify, store
 from django_livechat.fanout import Member, RoomFeed, get_hub
-from django_livechat.models import group_name
+from django_livechat.models import Message
 from tests.conftest import receive_type
 
 
@@ -241,9 +239,7 @@ async def store_silently(room, count, deleted=()):
         [store.NewMessage(room.pk, guest, f"m{i}", f"c{i}") for i in range(1, count + 1)]
     )
     await database_sync_to_async(
-        lambda: store.Message.objects.filter(room=room, seq__in=deleted).update(
-            deleted=timezone.now()
-        )
+        lambda: Message.objects.filter(room=room, seq__in=deleted).update(deleted=timezone.now())
     )()
     return written
 
@@ -287,8 +283,8 @@ async def test_changes_the_layer_never_brought_are_replayed_in_order(room, clien
     def change_silently():
         from django_livechat import moderation
 
-        with mock.patch.object(notify, "room_change"):  # the layer loses every change
-            moderation.delete_message(store.Message.objects.get(room=room, seq=2), None)
+        with mock.patch.object(notify, "room_events"):  # the layer loses every change
+            moderation.delete_message(Message.objects.get(room=room, seq=2), None)
             moderation.set_locked(room, True, None)
 
     await change_silently()
@@ -307,7 +303,7 @@ async def test_a_change_ahead_of_its_predecessor_waits_for_it(room, clients):
     def lock_then_unlock():
         from django_livechat import moderation
 
-        with mock.patch.object(notify, "room_change"):
+        with mock.patch.object(notify, "room_events"):
             moderation.set_locked(room, True, None)
         moderation.set_locked(room, False, None)  # change 2 reaches the layer
 
@@ -377,12 +373,12 @@ async def test_hub_leaves_every_group_with_its_last_room(room, clients):
     layer = hub.layer
     if not isinstance(layer, InMemoryChannelLayer):
         pytest.skip("reads the in-memory layer's groups (pass 1 runs it)")
-    assert channel in layer.groups[notify.VISITORS_GROUP]
-    assert channel in layer.groups[group_name(room.pk)]
+    assert channel in layer.groups[events.VISITORS_GROUP]
+    assert channel in layer.groups[events.room_group(room.pk)]
     await communicator.disconnect()
     clients.open.remove(communicator)
-    assert channel not in layer.groups.get(notify.VISITORS_GROUP, {})
-    assert channel not in layer.groups.get(group_name(room.pk), {})
+    assert channel not in layer.groups.get(events.VISITORS_GROUP, {})
+    assert channel not in layer.groups.get(events.room_group(room.pk), {})
 
 
 @pytest.mark.django_db(transaction=True)
@@ -414,38 +410,10 @@ async def test_dead_process_connections_leave_presence(room, clients):
         instance="dead",
         last_seen=timezone.now() - timedelta(hours=1),
     )
-    await get_hub().heartbeat()
+    await get_hub().upkeep.heartbeat()
     frame = await receive_type(watcher, "presence")
     assert frame == {
         "type": "presence",
         "event": "left",
         "user": {"id": "u:999", "name": "ghost", "kind": "user"},
     }
-
-
-@pytest.mark.django_db(transaction=True)
-@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
-async def test_hub_checkpoints_an_sqlite_wal_database_in_the_background(room, clients):
-    connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
-        pytest.skip("the WAL checkpointer is for an SQLite file (pass 1 runs it)")
-
-    def journal_mode(mode: str) -> None:
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"PRAGMA journal_mode={mode}")
-
-    await database_sync_to_async(journal_mode)("wal")
-    try:
-        communicator, _ = await clients.connect()
-        hub = get_hub()
-        loops = [t for t in hub._tasks if "_checkpoint_loop" in repr(t.get_coro())]
-        assert len(loops) == 1
-        for i in range(5):
-            await communicator.send_json_to({"type": "message", "body": "x", "client_id": f"w{i}"})
-            await receive_type(communicator, "message")
-            await asyncio.sleep(0.06)
-        assert not loops[0].done() and "WAL checkpoint" not in hub._failing
-        await database_sync_to_async(journal_mode)("delete")  # no log: the loop ends
-        await asyncio.wait_for(loops[0], 2)
-    finally:
-        await database_sync_to_async(journal_mode)("delete")

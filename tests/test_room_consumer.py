@@ -224,7 +224,7 @@ def delete_silently(room, seq):
 
     from django_livechat import moderation, notify
 
-    with mock.patch.object(notify, "room_change"):
+    with mock.patch.object(notify, "room_events"):
         moderation.delete_message(Message.objects.get(room=room, seq=seq), None)
 
 
@@ -241,7 +241,7 @@ async def test_resume_with_changes_learns_the_deletions_and_lock_it_missed(room,
 
         from django_livechat import moderation, notify
 
-        with mock.patch.object(notify, "room_change"):
+        with mock.patch.object(notify, "room_events"):
             moderation.set_locked(Room.objects.get(pk=room.pk), True, None)
 
     await lock_silently()

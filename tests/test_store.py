@@ -13,7 +13,7 @@ from django.db import connection as db_connection
 from django.test import override_settings
 from django.utils import timezone
 
-from django_livechat import identity, store
+from django_livechat import identity, moderation, store
 from django_livechat.conf import Settings
 from django_livechat.models import (
     Connection,
@@ -24,7 +24,8 @@ from django_livechat.models import (
     RoomChange,
     Sanction,
 )
-from django_livechat.store import NewMessage, Refused
+from django_livechat.permissions import Refused
+from django_livechat.store import NewMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -275,7 +276,7 @@ def test_backlog_stops_at_the_snapshot_last_id(room):
 
 def test_room_heads(room, other):
     fill(room, 3)
-    store.record_change(room.pk, RoomChange.Kind.LOCK)
+    moderation.record_change(room.pk, RoomChange.Kind.LOCK)
     assert store.room_heads([room.pk, other.pk]) == {room.pk: (3, 1), other.pk: (0, 0)}
 
 

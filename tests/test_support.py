@@ -161,16 +161,16 @@ def _conversation_with_message():
 )
 def test_offline_notice_goes_to_configured_addresses_once():
     conversation = _conversation_with_message()
-    assert notify_offline(conversation.pk) is True
-    assert notify_offline(conversation.pk) is False
+    assert notify_offline(conversation) is True
+    assert notify_offline(conversation) is False
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["desk@example.com"]
     assert "help please" in mail.outbox[0].body
 
 
-def notify_offline(conversation_pk: int) -> bool:
+def notify_offline(conversation) -> bool:
     """What the room consumer does after a visitor's message: build the notice, then send it."""
-    notice = support.offline_notice(conversation_pk)
+    notice = support.offline_notice(conversation.room_id, conversation.visitor_key)
     return notice is not None and support.send_notice(notice)
 
 
@@ -189,7 +189,7 @@ def test_offline_notice_with_the_mail_server_down_is_logged_not_raised(caplog):
         EMAIL_PORT=closed_port(),
         EMAIL_TIMEOUT=2,
     ):
-        assert notify_offline(conversation.pk) is False
+        assert notify_offline(conversation) is False
     assert "offline notice e-mail could not be sent" in caplog.text
     assert Message.objects.filter(room=conversation.room).count() == 1  # the message stays
 
@@ -202,11 +202,11 @@ def test_no_offline_notice_while_staff_is_online():
     StaffPresence.objects.create(channel_name="x!1", user=staff)
     conversation = _conversation_with_message()
     assert support.staff_online() is True
-    assert notify_offline(conversation.pk) is False
+    assert notify_offline(conversation) is False
     assert mail.outbox == []
     StaffPresence.objects.update(status="away")
     assert support.staff_online() is False
-    assert notify_offline(conversation.pk) is True
+    assert notify_offline(conversation) is True
 
 
 def test_writing_tracks_who_waits_and_reopens_closed_conversations():

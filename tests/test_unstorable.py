@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_livechat import identity, store
 from django_livechat.models import Message, Room, Sanction
+from django_livechat.store import commit
 from django_livechat.writer import get_writer
 from tests.conftest import asession_cookie_for, receive_type
 from tests.test_room_consumer import assert_still_open, expect_error, make_user, send_message
@@ -132,7 +133,7 @@ async def test_the_others_of_a_failed_batch_are_acknowledged_in_every_room(
     shares a group commit with messages of two rooms; they are delivered, it gets store_failed."""
     guest, _ = await clients.connect()
     elsewhere, _ = await clients.connect("other")
-    real_write = store._write
+    real_write = commit._write
 
     def refusing(batch):
         if any(item.body == "poison" for item in batch):
@@ -140,7 +141,7 @@ async def test_the_others_of_a_failed_batch_are_acknowledged_in_every_room(
         return real_write(batch)
 
     release, sizes = hold_first_batch(monkeypatch)
-    monkeypatch.setattr(store, "_write", refusing)
+    monkeypatch.setattr(commit, "_write", refusing)
     await send_message(guest, "first", "g1")
     await wait_for(lambda: sizes)
     await send_message(guest, "before", "g2")
@@ -210,7 +211,7 @@ def test_write_each_stops_at_an_unreachable_database(room, monkeypatch):
         calls.append(batch[0].client_id)
         raise OperationalError("gone")
 
-    monkeypatch.setattr(store, "write_messages", write)
+    monkeypatch.setattr(commit, "write_messages", write)
     results = store.write_each([message(room, f"m{n}", f"c{n}") for n in range(3)])
     assert calls == ["c0"]  # not one connection attempt per message
     assert all(isinstance(r, OperationalError) for r in results) and len(results) == 3
@@ -253,7 +254,7 @@ async def test_a_user_deleted_during_a_batch_fails_only_their_message(
 
     release, calls = hold_first_batch(monkeypatch)
 
-    real_check = store._inactive_authors
+    real_check = commit._inactive_authors
     checks: list[bool] = []
 
     def check_before_the_deletion(batch, fresh):
@@ -263,7 +264,7 @@ async def test_a_user_deleted_during_a_batch_fails_only_their_message(
             return {}  # as seen just before the user was deleted
         return refusals
 
-    monkeypatch.setattr(store, "_inactive_authors", check_before_the_deletion)
+    monkeypatch.setattr(commit, "_inactive_authors", check_before_the_deletion)
     await send_message(guest, "first", "g1")
     await wait_for(lambda: calls)
     await database_sync_to_async(user.delete)()

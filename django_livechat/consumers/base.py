@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.db import DatabaseError
 
-from django_livechat import protocol
+from django_livechat import events, protocol
 from django_livechat.conf import conf
 from django_livechat.layers import (
     RETRY_DELAY_CAP,
@@ -178,7 +178,7 @@ class ConsumerLife:
             except Exception:
                 continue
             logger.info("livechat: layer groups joined again")
-            self._inbox.put_nowait({"type": "livechat.layer_back"})
+            self._inbox.put_nowait(events.layer_back())
             return
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from channels.consumer import SyncConsumer
 from channels.exceptions import StopConsumer
+
+from django_livechat import protocol
 
 SAFE_HEADERS = frozenset(
     {
@@ -46,13 +47,8 @@ class EchoConsumer(SyncConsumer):
         data = message.get("text")
         if data is None:
             data = message.get("bytes", b"").decode("utf-8", "replace")
-        frame = {
-            "type": "echo",
-            "path": self.scope.get("path", ""),
-            "headers": safe_headers(self.scope),
-            "data": data,
-        }
-        self.send({"type": "websocket.send", "text": json.dumps(frame, ensure_ascii=False)})
+        frame = protocol.echo_frame(self.scope.get("path", ""), safe_headers(self.scope), data)
+        self.send({"type": "websocket.send", "text": protocol.encode(frame)})
 
     def websocket_disconnect(self, message: dict[str, Any]) -> None:
         raise StopConsumer()

@@ -6,36 +6,17 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-from django_livechat import (
-    identity,
-    limits,
-    moderation,
-    notify,
-    permissions,
-    protocol,
-    store,
-    support,
-)
+from django_livechat import events, identity, limits, protocol, store, support
 from django_livechat.consumers.base import LiveChatConsumer
 from django_livechat.fanout import Member, get_hub
-from django_livechat.protocol import Close, Code, ProtocolError
+from django_livechat.permissions import Refused
+from django_livechat.protocol import CLOSING_REFUSALS, Close, Code, ProtocolError
 from django_livechat.writer import get_writer
 
 logger = logging.getLogger(__name__)
-
-
-REFUSALS = {
-    Code.ROOM_LOCKED: lambda: _("This room is locked."),
-    Code.MUTED: lambda: _("You are muted here for now."),
-    Code.BANNED: lambda: _("You are banned from this room."),
-    Code.ACCOUNT_INACTIVE: lambda: _("Your account was deleted or deactivated."),
-}
-#: Refusals that also close the socket: the identity may not post here again.
-CLOSING_REFUSALS = {Code.BANNED: Close.BANNED, Code.ACCOUNT_INACTIVE: Close.FORBIDDEN}
 
 
 class RoomConsumer(LiveChatConsumer):
@@ -80,7 +61,7 @@ class RoomConsumer(LiveChatConsumer):
             joined = await store.ajoin_room(
                 slug, self.identity, self.channel_name, self.hub.instance
             )
-        except store.Refused as refused:
+        except Refused as refused:
             self._joining = False
             await self.close(code=refused.code)
             return
@@ -109,37 +90,32 @@ class RoomConsumer(LiveChatConsumer):
         snap = await store.asnapshot(self.room.pk, after, changes)
         self.hub.prime(self.room.pk, snap.last_seq, snap.last_change)
         self.room.locked = snap.locked  # the state at snap.last_change, not at join time
-        can_post = not snap.locked
         # Every id above this one reaches the socket in order (welcome, backlog, then live).
         if after is not None:
             self._start_after = after
         else:
             self._start_after = snap.messages[0].seq - 1 if snap.messages else snap.last_seq
-        welcome = {
-            "type": "welcome",
-            "room": protocol.room_info(self.room),
-            "you": {
-                **self.identity.public(),
-                "can_post": can_post,
-                "is_staff": self.identity.is_staff,
-            },
-            "presence": snap.presence,
-            "messages": self._frames(snap.messages),
-            "last_id": snap.last_seq,
-            "has_more": snap.has_more,
-            "has_older": snap.has_older,
-            "last_change": snap.last_change,
-            "deleted": snap.deleted,
-        }
+        support_status = None
         if self.room.kind == self.room.Kind.SUPPORT:
-            welcome["support"] = await database_sync_to_async(support.visitor_status)(self.room.pk)
+            support_status = await store.avisitor_status(self.room.pk)
+        welcome = protocol.welcome_frame(
+            self.room,
+            self.identity.public(),
+            can_post=not snap.locked,
+            presence=snap.presence,
+            messages=snap.messages,
+            last_id=snap.last_seq,
+            has_more=snap.has_more,
+            has_older=snap.has_older,
+            last_change=snap.last_change,
+            deleted=snap.deleted,
+            support=support_status,
+        )
         await self.send_frame(welcome)
         has_more, messages = snap.has_more, snap.messages
         while has_more and not self.closed:
             messages, has_more = await store.abacklog(self.room.pk, messages[-1].seq, snap.last_seq)
-            await self.send_frame(
-                {"type": "backlog", "messages": self._frames(messages), "has_more": has_more}
-            )
+            await self.send_frame(protocol.backlog_frame(self.room.slug, messages, has_more))
         await self.member.go_live(snap.last_seq, snap.last_change)
 
     async def disconnect(self, code: int) -> None:
@@ -155,7 +131,7 @@ class RoomConsumer(LiveChatConsumer):
             gone = await store.aleave_room(self.channel_name)
         except DatabaseError:  # the hub deletes the row once the database is back
             logger.warning("livechat: could not record a disconnect", exc_info=True)
-            self.hub.leave_later(self.channel_name, self.room.pk, self.identity.public())
+            self.hub.upkeep.leave_later(self.channel_name, self.room.pk, self.identity.public())
             return
         if gone:
             await self._publish_presence("left")
@@ -168,28 +144,18 @@ class RoomConsumer(LiveChatConsumer):
         try:
             command = protocol.parse(text_data, bytes_data)
             staff_in_support = self.room.kind == self.room.Kind.SUPPORT and self.identity.is_staff
-            if staff_in_support and not await self._may_stay():
+            if staff_in_support and not await store.amay_stay(self.room, self.identity):
                 await self.close(code=Close.FORBIDDEN)
                 return
             await getattr(self, f"on_{command.type}")(command)
         except ProtocolError as error:
             await self.send_frame(error.frame())
 
-    async def _may_stay(self) -> bool:
-        """A conversation entered as staff: staff status is read again on every frame, so a
-        demoted or deactivated member is closed out (4403) at its next frame or keep-alive ping."""
-        who = await database_sync_to_async(permissions.resolve_staff)(self.identity)
-        return permissions.join_refusal(self.room, who) is None
-
     async def on_message(self, command: protocol.SendMessage) -> None:
         for kind, key in (("message", self.identity.key), ("ip", self.client_ip)):
             limiter = limits.limiter(kind)
             if limiter is not None and key is not None and not limiter.allow(key):
-                raise ProtocolError(
-                    Code.RATE_LIMITED,
-                    _("You are sending too fast; wait a moment."),
-                    command.client_id,
-                )
+                raise ProtocolError.rate_limited(command.client_id)
         # Stored in the background so that the next frame joins the same group commit.
         task = asyncio.create_task(self._store_and_publish(command))
         if self._tasks is None:
@@ -208,7 +174,7 @@ class RoomConsumer(LiveChatConsumer):
             )
             return
         if written.error is not None:
-            await self._error(written.error, REFUSALS[written.error](), command)
+            await self.send_frame(ProtocolError.refusal(written.error, command.client_id).frame())
             if written.error in CLOSING_REFUSALS:
                 await self.close(code=CLOSING_REFUSALS[written.error])
             return
@@ -231,19 +197,18 @@ class RoomConsumer(LiveChatConsumer):
             await self.send_frame(protocol.message_frame(self.room.slug, message))
 
     async def _support_message_stored(self) -> None:
-        """Staff consoles update their queue; nobody online? then staff get an e-mail."""
+        """As ``support.message_stored`` does for the sync API: staff consoles update their
+        queue; the visitor wrote while nobody was online? then staff get an e-mail."""
         try:
             await self.channel_layer.group_send(
-                notify.STAFF_GROUP, {"type": "livechat.conversation", "room": self.room.pk}
+                events.STAFF_GROUP, events.conversation(self.room.pk)
             )
         except Exception:  # the layer is down: consoles refresh their queue when they reconnect
             logger.warning("livechat: could not tell the staff consoles", exc_info=True)
         if self.is_visitor:
-            conversation = getattr(self.room, "conversation", None)
-            if conversation is not None:
-                notice = await database_sync_to_async(support.offline_notice)(conversation.pk)
-                if notice is not None:  # sent off the database thread: SMTP may be slow
-                    await asyncio.to_thread(support.send_notice, notice)
+            notice = await store.aoffline_notice(self.room.pk, self.identity.key)
+            if notice is not None:  # sent off the database thread: SMTP may be slow
+                await asyncio.to_thread(support.send_notice, notice)
 
     async def on_typing(self, command: protocol.Typing) -> None:
         # Best effort: excess ``active: true`` frames are dropped; the ``active: false`` that
@@ -254,23 +219,19 @@ class RoomConsumer(LiveChatConsumer):
         elif not limits.limiter("typing").allow(self.identity.key):
             return
         self._typing_announced = command.active
-        frame = {"type": "typing", "user": self.identity.public(), "active": command.active}
+        frame = protocol.typing_frame(self.identity.public(), command.active)
         await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=self.identity.key)
 
     async def on_history(self, command: protocol.History) -> None:
         if not limits.limiter("history").allow(self.identity.key):
-            raise ProtocolError(Code.RATE_LIMITED, _("You are sending too fast; wait a moment."))
+            raise ProtocolError.rate_limited()
         messages, has_more = await store.ahistory(
             self.room.pk, before=command.before, after=command.after, limit=command.limit
         )
         await self.send_frame(
-            {
-                "type": "history",
-                "messages": self._frames(messages),
-                "has_more": has_more,
-                "before": command.before,
-                "after": command.after,
-            }
+            protocol.history_frame(
+                self.room.slug, messages, has_more, command.before, command.after
+            )
         )
 
     async def on_read(self, command: protocol.Read) -> None:
@@ -280,17 +241,19 @@ class RoomConsumer(LiveChatConsumer):
         if stored <= self._read_announced:  # nothing new to tell the room
             return
         self._read_announced = stored
-        frame = {"type": "read", "user": self.identity.public(), "last_read": stored}
+        frame = protocol.read_frame(self.identity.public(), stored)
         await self.hub.publish_event(self.room.pk, protocol.encode(frame))
 
     async def on_ping(self, command: protocol.Ping) -> None:
-        await self.send_frame({"type": "pong", "ts": command.ts})
+        await self.send_frame(protocol.pong_frame(command.ts))
 
-    async def on_moderation(self, command: protocol.Delete | protocol.Sanction | protocol.Lock):
-        """Staff only; the staff check reads the database on every frame."""
-        await database_sync_to_async(moderation.perform)(
-            command, self.identity.user_id, self.room.slug
-        )
+    async def on_moderation(
+        self, command: protocol.Delete | protocol.Sanction | protocol.Lock
+    ) -> None:
+        """Staff only; the staff check reads the database on every frame. What it changes
+        reaches this process's sockets at once, through the hub, and the others by the layer."""
+        for event in await store.amoderate(command, self.identity.user_id, self.room.slug):
+            await self.hub.publish(event)
 
     on_delete = on_mute = on_ban = on_lock = on_moderation
 
@@ -298,27 +261,23 @@ class RoomConsumer(LiveChatConsumer):
 
     async def livechat_sanction(self, event: dict[str, Any]) -> None:
         """A moderator muted or banned this connection's identity in this room (or site-wide)."""
-        if event["kind"] == "ban":
-            await self.send_frame(protocol.error_frame(Code.BANNED, REFUSALS[Code.BANNED]()))
+        code = Code.BANNED if event["kind"] == "ban" else Code.MUTED
+        await self.send_frame(ProtocolError.refusal(code).frame())
+        if code == Code.BANNED:
             await self.close(code=Close.BANNED)
-        else:
-            await self.send_frame(protocol.error_frame(Code.MUTED, REFUSALS[Code.MUTED]()))
 
     async def livechat_slow(self, event: dict[str, Any]) -> None:
         """This socket did not read its frames and held up the room: the hub dropped it."""
         await self.close(code=Close.TOO_SLOW)
 
     async def livechat_staff_online(self, event: dict[str, Any]) -> None:
-        await self.send_frame({"type": "staff", "online": bool(event["online"])})
+        await self.send_frame(protocol.staff_online_frame(bool(event["online"])))
 
     # -- helpers --------------------------------------------------------------------------
-
-    def _frames(self, messages: list[Any]) -> list[dict[str, Any]]:
-        return [protocol.message_frame(self.room.slug, m) for m in messages]
 
     async def _error(self, code: str, detail: str, command: protocol.SendMessage) -> None:
         await self.send_frame(protocol.error_frame(code, detail, command.client_id))
 
     async def _publish_presence(self, event: str, skip: str | None = None) -> None:
-        frame = {"type": "presence", "event": event, "user": self.identity.public()}
+        frame = protocol.presence_frame(event, self.identity.public())
         await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=skip)

@@ -10,7 +10,6 @@ it gets the queue again once it has joined the staff group (``ConsumerLife``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -18,8 +17,9 @@ from channels.generic.websocket import JsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
-from django_livechat import moderation, notify, protocol, support
+from django_livechat import events, identity, moderation, protocol, support
 from django_livechat.consumers.base import ConsumerLife
+from django_livechat.fanout import get_hub
 from django_livechat.models import Conversation
 from django_livechat.permissions import user_is_staff
 from django_livechat.protocol import Close, Code, ProtocolError
@@ -41,20 +41,15 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
             self.close(code=Close.FORBIDDEN)
             return
         self.user = user
-        async_to_sync(self.join_group)(notify.STAFF_GROUP)
+        async_to_sync(self.join_group)(events.STAFF_GROUP)
         support.staff_seen(user, self.channel_name, "online")
         self._send_queue()
         support.staff_presence_changed()
 
     def _send_queue(self) -> None:
-        user = self.user
+        queue = support.queue(self.user)
         self.send_json(
-            {
-                "type": "queue",
-                "you": {"id": f"u:{user.pk}", "name": user.get_full_name() or user.get_username()},
-                "conversations": support.queue(user),
-                "staff": support.staff_list(),
-            }
+            protocol.queue_frame(identity.user_author(self.user), queue, support.staff_list())
         )
 
     def disconnect(self, code: int) -> None:
@@ -88,7 +83,7 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
 
     def on_ping(self, command: protocol.Ping) -> None:
         support.staff_seen(self.user, self.channel_name)
-        self.send_json({"type": "pong", "ts": command.ts})
+        self.send_json(protocol.pong_frame(command.ts))
 
     def on_status(self, command: protocol.StaffStatus) -> None:
         support.staff_seen(self.user, self.channel_name, command.status)
@@ -125,7 +120,15 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
     def on_moderation(self, command: Any) -> None:
         if command.room is None and not (command.type == "ban" and command.site):
             raise ProtocolError(Code.INVALID_FRAME, _("Name the room."))
-        moderation.perform(command, self.user.pk, command.room)
+        async_to_sync(self._publish)(moderation.perform(command, self.user.pk, command.room))
+
+    @staticmethod
+    async def _publish(room_events: list[events.Event]) -> None:
+        """Through this process's hub, like the room consumer's moderation: its own sockets get
+        the change at once, the other processes by the layer."""
+        hub = get_hub()
+        for event in room_events:
+            await hub.publish(event)
 
     on_delete = on_mute = on_ban = on_lock = on_moderation
 
@@ -137,7 +140,7 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
             return
         rows = support.summaries(Conversation.objects.filter(room_id=event["room"]), self.user)
         for row in rows:
-            self.send_json({"type": "conversation", "conversation": row})
+            self.send_json(protocol.conversation_frame(row))
 
     def livechat_layer_back(self, event: dict[str, Any]) -> None:
         """Joined the staff group after a layer outage: what was announced meanwhile never came
@@ -150,8 +153,8 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
     def livechat_staff(self, event: dict[str, Any]) -> None:
         if self.refused or not self._still_staff():
             return
-        self.send_json({"type": "staff", "staff": event["staff"]})
+        self.send_json(protocol.staff_list_frame(event["staff"]))
 
     @classmethod
     def encode_json(cls, content: dict[str, Any]) -> str:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return protocol.encode(content)

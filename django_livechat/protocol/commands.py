@@ -1,4 +1,4 @@
-"""The wire protocol (docs/protocol.md): client frames parsed into commands, server frames encoded.
+"""Client frames parsed into commands (docs/protocol.md), and the checks that HTTP shares.
 
 Pure functions, no I/O: ``parse(text)`` returns a command or raises :class:`ProtocolError`.
 """
@@ -7,74 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import parse_qs
 
 from django.utils.translation import gettext as _
 
+from django_livechat import identity
 from django_livechat.conf import conf
-from django_livechat.identity import author
+from django_livechat.protocol.codes import Code, ProtocolError
 
-if TYPE_CHECKING:
-    from django_livechat.models import Message, Room
-
-
-class Close:
-    """Close codes sent after ``accept()`` when a connection is refused."""
-
-    BAD_REQUEST = 4400
-    LOGIN_REQUIRED = 4401
-    FORBIDDEN = 4403
-    ROOM_NOT_FOUND = 4404
-    TOO_SLOW = 4408
-    BANNED = 4410
-    TOO_MANY_CONNECTIONS = 4429
-    UNAVAILABLE = 4503
-
-    #: The codes after which a room client does not reconnect (the JS client's
-    #: ``FINAL_CLOSE_CODES`` in ``connection.js``; a test holds the two equal).
-    FINAL = frozenset({BAD_REQUEST, LOGIN_REQUIRED, FORBIDDEN, ROOM_NOT_FOUND, BANNED})
-    #: The codes after which the staff console does not reconnect.
-    STAFF_FINAL = frozenset({LOGIN_REQUIRED, FORBIDDEN})
-
-
-class Code:
-    """``error`` frame codes."""
-
-    INVALID_JSON = "invalid_json"
-    FRAME_TOO_LARGE = "frame_too_large"
-    BINARY_NOT_SUPPORTED = "binary_not_supported"
-    UNKNOWN_TYPE = "unknown_type"
-    INVALID_FRAME = "invalid_frame"
-    INVALID_CLIENT_ID = "invalid_client_id"
-    INVALID_CHARACTERS = "invalid_characters"
-    EMPTY_BODY = "empty_body"
-    BODY_TOO_LONG = "body_too_long"
-    ROOM_LOCKED = "room_locked"
-    FORBIDDEN = "forbidden"
-    RATE_LIMITED = "rate_limited"
-    STORE_FAILED = "store_failed"
-    MUTED = "muted"
-    BANNED = "banned"
-    NOT_FOUND = "not_found"
-    DELETED = "deleted"
-    ACCOUNT_INACTIVE = "account_inactive"
-
-
-class ProtocolError(Exception):
-    """Bad client input: becomes an ``error`` frame; the connection stays open."""
-
-    def __init__(self, code: str, detail: str, client_id: str | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.client_id = client_id
-
-    def frame(self) -> dict[str, Any]:
-        return error_frame(self.code, self.detail, self.client_id)
-
-
-# -- client frames -------------------------------------------------------------------------
+#: The page size of a ``history`` frame or request that gives no ``limit``.
+DEFAULT_HISTORY_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +102,6 @@ class StaffStatus:
 
 
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_IDENTITY_RE = re.compile(r"^(u:\d{1,18}|g:[0-9a-f]{20}|c:[0-9a-f]{32})$")
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
 # What no database can store: NUL (PostgreSQL refuses it in text) and lone UTF-16 surrogates
 # (JSON's "\ud800" escape; they have no UTF-8 encoding, so neither backend can take them).
@@ -177,15 +121,28 @@ def storable(value: str, field: str, client_id: str | None = None) -> str:
     return value
 
 
+def valid_body(body: str, client_id: str | None = None) -> str:
+    """A message body as it is stored (stripped), or :class:`ProtocolError` (empty, too long,
+    a character no database can store): for the ``message`` frame and the sync API alike."""
+    body = storable(body.strip(), "body", client_id)
+    if not body:
+        raise ProtocolError(Code.EMPTY_BODY, _("A message cannot be empty."), client_id)
+    limit = conf.MAX_BODY_LENGTH
+    if len(body) > limit:
+        raise ProtocolError(
+            Code.BODY_TOO_LONG,
+            _("A message can have at most %(limit)d characters.") % {"limit": limit},
+            client_id,
+        )
+    return body
+
+
 def _int_field(data: dict[str, Any], name: str, *, required: bool) -> int | None:
     value = data.get(name)
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProtocolError(
-            Code.INVALID_FRAME,
-            _("%(field)s must be a non-negative integer.") % {"field": name},
-        )
+        raise _not_an_int(name)
     return value
 
 
@@ -199,17 +156,7 @@ def _parse_message(data: dict[str, Any]) -> SendMessage:
     body = data.get("body")
     if not isinstance(body, str):
         raise ProtocolError(Code.INVALID_FRAME, _("body must be a string."), client_id)
-    body = storable(body.strip(), "body", client_id)
-    if not body:
-        raise ProtocolError(Code.EMPTY_BODY, _("A message cannot be empty."), client_id)
-    limit = conf.MAX_BODY_LENGTH
-    if len(body) > limit:
-        raise ProtocolError(
-            Code.BODY_TOO_LONG,
-            _("A message can have at most %(limit)d characters.") % {"limit": limit},
-            client_id,
-        )
-    return SendMessage(body=body, client_id=client_id)
+    return SendMessage(body=valid_body(body, client_id), client_id=client_id)
 
 
 def _parse_typing(data: dict[str, Any]) -> Typing:
@@ -220,19 +167,47 @@ def _parse_typing(data: dict[str, Any]) -> Typing:
 
 
 def _parse_history(data: dict[str, Any]) -> History:
-    before = _int_field(data, "before", required=False)
-    after = _int_field(data, "after", required=False)
+    return history_request(
+        _int_field(data, "before", required=False),
+        _int_field(data, "after", required=False),
+        _int_field(data, "limit", required=False),
+    )
+
+
+def history_request(before: int | None, after: int | None, limit: int | None) -> History:
+    """A history page request (frame or HTTP): ``before`` or ``after``, and a ``limit`` up to
+    ``HISTORY_PAGE_SIZE`` (default :data:`DEFAULT_HISTORY_LIMIT`)."""
     if before is not None and after is not None:
         raise ProtocolError(Code.INVALID_FRAME, _("Give before or after, not both."))
-    limit = _int_field(data, "limit", required=False)
     page = conf.HISTORY_PAGE_SIZE
     if limit is None:
-        limit = min(50, page)
+        limit = min(DEFAULT_HISTORY_LIMIT, page)
     elif not 1 <= limit <= page:
         raise ProtocolError(
             Code.INVALID_FRAME, _("limit must be between 1 and %(max)d.") % {"max": page}
         )
     return History(before=before, after=after, limit=limit)
+
+
+def history_query(params: Mapping[str, str]) -> History:
+    """The history request of an HTTP query (``?after=`` or ``?before=&limit=``)."""
+    values: dict[str, int | None] = {}
+    for name in ("before", "after", "limit"):
+        value = params.get(name) or None
+        if value is not None and not _digits(value):  # not "-1", "²" nor "١٢"
+            raise _not_an_int(name)
+        values[name] = None if value is None else int(value)
+    return history_request(values["before"], values["after"], values["limit"])
+
+
+def _digits(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
+def _not_an_int(name: str) -> ProtocolError:
+    return ProtocolError(
+        Code.INVALID_FRAME, _("%(field)s must be a non-negative integer.") % {"field": name}
+    )
 
 
 def _parse_read(data: dict[str, Any]) -> Read:
@@ -258,7 +233,7 @@ def _parse_delete(data: dict[str, Any]) -> Delete:
 
 def _parse_sanction(data: dict[str, Any]) -> Sanction:
     user = data.get("user")
-    if not isinstance(user, str) or not _IDENTITY_RE.fullmatch(user):
+    if not isinstance(user, str) or not identity.is_key(user):
         raise ProtocolError(Code.INVALID_FRAME, _("user must be an identity id, like u:7."))
     minutes = data.get("minutes")
     if minutes is not None and (
@@ -311,7 +286,9 @@ def _parse_status(data: dict[str, Any]) -> StaffStatus:
     return StaffStatus(status=status)
 
 
-MODERATION_PARSERS = {
+Parser = Callable[[dict[str, Any]], Any]
+
+MODERATION_PARSERS: dict[str, Parser] = {
     "delete": _parse_delete,
     "mute": _parse_sanction,
     "ban": _parse_sanction,
@@ -319,7 +296,7 @@ MODERATION_PARSERS = {
 }
 
 #: Frames of the room consumer (moderation ones are for staff only).
-PARSERS = {
+PARSERS: dict[str, Parser] = {
     "message": _parse_message,
     "typing": _parse_typing,
     "history": _parse_history,
@@ -329,7 +306,7 @@ PARSERS = {
 }
 
 #: Frames of the staff console consumer.
-STAFF_PARSERS = {
+STAFF_PARSERS: dict[str, Parser] = {
     "claim": _parse_conversation_action,
     "assign": _parse_conversation_action,
     "close": _parse_conversation_action,
@@ -351,7 +328,9 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-def parse(text: str | None, binary: bytes | None = None, parsers=None) -> Any:
+def parse(
+    text: str | None, binary: bytes | None = None, parsers: Mapping[str, Parser] | None = None
+) -> Any:
     """Parse one client frame into a command; raise :class:`ProtocolError` for bad input."""
     if text is None:
         raise ProtocolError(
@@ -388,62 +367,9 @@ def parse(text: str | None, binary: bytes | None = None, parsers=None) -> Any:
 
 def parse_after(query_string: bytes, name: str = "after") -> int | None:
     """The ``after`` (or ``name``) of a connection's query string; ``ValueError`` if malformed."""
-    from urllib.parse import parse_qs
-
     values = parse_qs(query_string.decode("latin-1")).get(name)
     if not values:
         return None
-    value = values[-1]
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise ValueError(value)
-    return int(value)
-
-
-# -- server frames -------------------------------------------------------------------------
-
-
-def encode(frame: dict[str, Any]) -> str:
-    """Encode a server frame as compact JSON text."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-
-
-def error_frame(code: str, detail: str, client_id: str | None = None) -> dict[str, Any]:
-    frame = {"type": "error", "code": code, "detail": str(detail)}
-    if client_id is not None:
-        frame["client_id"] = client_id
-    return frame
-
-
-def author_of(message: Message) -> dict[str, Any]:
-    key = message.author_key
-    kind = "system" if key == "system" else ("user" if key.startswith("u:") else "guest")
-    return author(key, message.display_name, kind, staff=message.author_staff)
-
-
-def message_frame(room_slug: str, message: Message) -> dict[str, Any]:
-    """The ``message`` frame of a stored message."""
-    return {
-        "type": "message",
-        "id": message.seq,
-        "room": room_slug,
-        "author": author_of(message),
-        "body": message.body,
-        "created": message.created.isoformat(),
-        "client_id": message.client_id,
-    }
-
-
-def room_info(room: Room, locked: bool | None = None) -> dict[str, Any]:
-    """The room object of frames; ``locked`` overrides the instance's (read earlier)."""
-    locked = room.locked if locked is None else locked
-    return {"slug": room.slug, "title": room.title, "kind": room.kind, "locked": locked}
-
-
-def deleted_frame(room_slug: str, seq: int, change: int) -> dict[str, Any]:
-    """Message ``seq`` was deleted, by the room's change number ``change``."""
-    return {"type": "deleted", "id": seq, "room": room_slug, "change": change}
-
-
-def room_frame(room: Room, change: int, locked: bool | None = None) -> dict[str, Any]:
-    """The room's state changed (a lock), by its change number ``change``."""
-    return {"type": "room", "room": room_info(room, locked), "change": change}
+    if not _digits(values[-1]):
+        raise ValueError(values[-1])
+    return int(values[-1])

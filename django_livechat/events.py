@@ -1,0 +1,77 @@
+"""The channel layer's vocabulary: every group name and every event type, defined once.
+
+Events go between server processes (a hub to the hubs of the others, the sync code to every
+process) and, for a few, from a process to its own consumers. Each is built by a function
+here; the hub (``fanout``) and the consumers dispatch on the ``TYPE`` constants. The frames
+that reach sockets are built in :mod:`django_livechat.protocol`; an event carries them encoded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Event = dict[str, Any]
+
+#: Every staff console (``StaffConsumer``).
+STAFF_GROUP = "livechat.staff"
+#: Every process with a support visitor's socket (the hubs): staff online or not.
+VISITORS_GROUP = "livechat.visitors"
+
+# Between hubs (one layer channel per process, joined to the groups below).
+MESSAGES = "livechat.messages"  # stored messages of a room, in id order
+FRAME = "livechat.event"  # an ephemeral frame for a room (typing, presence, read)
+CHANGE = "livechat.change"  # a numbered change of a room (a deletion, a lock)
+SANCTION = "livechat.sanction"  # an identity was muted or banned
+STAFF_ONLINE = "livechat.staff_online"  # to visitors: staff online or not
+# To staff consoles.
+CONVERSATION = "livechat.conversation"  # a support conversation changed
+STAFF = "livechat.staff"  # staff presence changed
+# Within a process, from the hub or ``ConsumerLife`` to one consumer.
+SLOW = "livechat.slow"  # the socket did not read its frames: close it
+LAYER_BACK = "livechat.layer_back"  # groups joined again after a layer outage
+
+
+def room_group(room_pk: int) -> str:
+    """The group of every process with a connection to the room."""
+    return f"livechat.room.{room_pk}"
+
+
+def messages(room_pk: int, items: list[list[Any]]) -> Event:
+    """Stored messages ``[[id, encoded frame], ...]`` of a room, in id order."""
+    return {"type": MESSAGES, "room": room_pk, "messages": items}
+
+
+def frame(room_pk: int, text: str, skip: str | None = None) -> Event:
+    """An encoded ephemeral frame for every member of a room but those of identity ``skip``."""
+    return {"type": FRAME, "room": room_pk, "text": text, "skip": skip}
+
+
+def change(room_pk: int, number: int, text: str, deleted: int | None) -> Event:
+    """The room's change ``number`` (its encoded frame); ``deleted``: the message id it hid."""
+    return {"type": CHANGE, "room": room_pk, "change": number, "text": text, "deleted": deleted}
+
+
+def sanction(room_pk: int, key: str, kind: str, until: str | None) -> Event:
+    """Identity ``key`` was muted or banned (``kind``) until ``until`` (ISO, None: for ever)."""
+    return {"type": SANCTION, "room": room_pk, "key": key, "kind": kind, "until": until}
+
+
+def staff_online(online: bool) -> Event:
+    return {"type": STAFF_ONLINE, "online": online}
+
+
+def conversation(room_pk: int) -> Event:
+    """The support conversation of room ``room_pk`` changed: consoles send its fresh summary."""
+    return {"type": CONVERSATION, "room": room_pk}
+
+
+def staff(people: list[dict[str, Any]]) -> Event:
+    return {"type": STAFF, "staff": people}
+
+
+def slow() -> Event:
+    return {"type": SLOW}
+
+
+def layer_back() -> Event:
+    return {"type": LAYER_BACK}

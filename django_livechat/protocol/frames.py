@@ -1,0 +1,189 @@
+"""Every server frame, built here and nowhere else (docs/protocol.md).
+
+Pure functions, no I/O: each returns the frame as a dict; :func:`encode` turns one into the text
+that goes to a socket (the hub encodes a frame for many sockets once).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django_livechat import identity
+
+if TYPE_CHECKING:
+    from django_livechat.models import Message, Room
+
+Frame = dict[str, Any]
+
+
+def encode(frame: Frame) -> str:
+    """Encode a server frame as compact JSON text."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- messages and rooms --------------------------------------------------------------------
+
+
+def author_of(message: Message) -> dict[str, Any]:
+    """The author object of a stored message."""
+    key = message.author_key
+    return identity.author(
+        key, message.display_name, identity.kind_of(key), staff=message.author_staff
+    )
+
+
+def message_frame(room_slug: str, message: Message) -> Frame:
+    """The ``message`` frame of a stored message."""
+    return {
+        "type": "message",
+        "id": message.seq,
+        "room": room_slug,
+        "author": author_of(message),
+        "body": message.body,
+        "created": message.created.isoformat(),
+        "client_id": message.client_id,
+    }
+
+
+def _messages(room_slug: str, messages: Iterable[Message]) -> list[Frame]:
+    return [message_frame(room_slug, m) for m in messages]
+
+
+def room_info(room: Room, locked: bool | None = None) -> dict[str, Any]:
+    """The room object of frames; ``locked`` overrides the instance's (read earlier)."""
+    locked = room.locked if locked is None else locked
+    return {"slug": room.slug, "title": room.title, "kind": room.kind, "locked": locked}
+
+
+def deleted_frame(room_slug: str, seq: int, change: int) -> Frame:
+    """Message ``seq`` was deleted, by the room's change number ``change``."""
+    return {"type": "deleted", "id": seq, "room": room_slug, "change": change}
+
+
+def room_frame(room: Room, change: int, locked: bool | None = None) -> Frame:
+    """The room's state changed (a lock), by its change number ``change``."""
+    return {"type": "room", "room": room_info(room, locked), "change": change}
+
+
+# -- joining and reading -------------------------------------------------------------------
+
+
+def welcome_frame(
+    room: Room,
+    you: dict[str, Any],
+    *,
+    can_post: bool,
+    presence: list[dict[str, Any]],
+    messages: Sequence[Message],
+    last_id: int,
+    has_more: bool,
+    has_older: bool,
+    last_change: int,
+    deleted: list[int],
+    support: dict[str, Any] | None = None,
+) -> Frame:
+    """The first frame of a joined connection; ``you`` is its author object."""
+    frame: Frame = {
+        "type": "welcome",
+        "room": room_info(room),
+        "you": {**you, "can_post": can_post, "is_staff": bool(you.get("staff"))},
+        "presence": presence,
+        "messages": _messages(room.slug, messages),
+        "last_id": last_id,
+        "has_more": has_more,
+        "has_older": has_older,
+        "last_change": last_change,
+        "deleted": deleted,
+    }
+    if support is not None:
+        frame["support"] = support
+    return frame
+
+
+def backlog_frame(room_slug: str, messages: Sequence[Message], has_more: bool) -> Frame:
+    return {"type": "backlog", "messages": _messages(room_slug, messages), "has_more": has_more}
+
+
+def history_frame(
+    room_slug: str,
+    messages: Sequence[Message],
+    has_more: bool,
+    before: int | None,
+    after: int | None,
+) -> Frame:
+    return {
+        "type": "history",
+        "messages": _messages(room_slug, messages),
+        "has_more": has_more,
+        "before": before,
+        "after": after,
+    }
+
+
+def history_page(room: Room, messages: Sequence[Message], has_more: bool) -> dict[str, Any]:
+    """The body of the HTTP history endpoint (``livechat:history``)."""
+    return {
+        "room": room_info(room),
+        "messages": _messages(room.slug, messages),
+        "has_more": has_more,
+    }
+
+
+# -- ephemeral frames ----------------------------------------------------------------------
+
+
+def typing_frame(user: dict[str, Any], active: bool) -> Frame:
+    return {"type": "typing", "user": user, "active": active}
+
+
+def read_frame(user: dict[str, Any], last_read: int) -> Frame:
+    return {"type": "read", "user": user, "last_read": last_read}
+
+
+def presence_frame(event: str, user: dict[str, Any]) -> Frame:
+    """``event`` is ``joined`` or ``left``."""
+    return {"type": "presence", "event": event, "user": user}
+
+
+def pong_frame(ts: Any) -> Frame:
+    return {"type": "pong", "ts": ts}
+
+
+# -- support -------------------------------------------------------------------------------
+
+
+def staff_online_frame(online: bool) -> Frame:
+    """To a support visitor: whether any staff member is online."""
+    return {"type": "staff", "online": online}
+
+
+def conversation_state_frame(status: str, assignee: dict[str, Any] | None) -> Frame:
+    """To a support conversation's room: its status or assignee changed."""
+    return {"type": "conversation", "status": status, "assignee": assignee}
+
+
+def queue_frame(
+    you: dict[str, Any], conversations: list[dict[str, Any]], staff: list[dict[str, Any]]
+) -> Frame:
+    """To a staff console: the whole queue and who is on duty."""
+    return {"type": "queue", "you": you, "conversations": conversations, "staff": staff}
+
+
+def conversation_frame(summary: dict[str, Any]) -> Frame:
+    """To a staff console: one conversation's fresh queue entry."""
+    return {"type": "conversation", "conversation": summary}
+
+
+def staff_list_frame(staff: list[dict[str, Any]]) -> Frame:
+    """To a staff console: every staff member with an open console, and their status."""
+    return {"type": "staff", "staff": staff}
+
+
+# -- diagnostics ---------------------------------------------------------------------------
+
+
+def echo_frame(path: str, headers: dict[str, str], data: str) -> Frame:
+    """The echo endpoint's answer: the frame's text, and the path and safe headers received."""
+    return {"type": "echo", "path": path, "headers": headers, "data": data}

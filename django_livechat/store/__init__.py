@@ -1,0 +1,81 @@
+"""Every database access of async code, and the reads and writes the sync code shares with it.
+
+Each function is plain sync code (for views, commands, admin actions and the sync API); the
+``a``-prefixed twin is the same function wrapped with ``channels.db.database_sync_to_async``,
+for async code. No async code in the app touches the ORM otherwise: the consumers and the hub
+call only the ``a`` functions below (the features' own sync functions included).
+
+- :mod:`~django_livechat.store.rooms`: joining and leaving, presence, what a joining or
+  resuming connection reads, the hub's recovery reads, read positions, presence upkeep;
+- :mod:`~django_livechat.store.commit`: the group commit's SQL (``write_messages``).
+"""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+
+from django_livechat import moderation, permissions, support
+from django_livechat.store.commit import (
+    NewMessage,
+    Written,
+    write_each,
+    write_messages,
+)
+from django_livechat.store.rooms import (
+    REPLAY_LIMIT,
+    Joined,
+    Snapshot,
+    backlog,
+    changes_after,
+    heartbeat,
+    history,
+    join_room,
+    leave_room,
+    mark_read,
+    messages_between,
+    presence,
+    reap,
+    room_heads,
+    snapshot,
+)
+
+__all__ = [
+    "REPLAY_LIMIT",
+    "Joined",
+    "NewMessage",
+    "Snapshot",
+    "Written",
+    "backlog",
+    "changes_after",
+    "heartbeat",
+    "history",
+    "join_room",
+    "leave_room",
+    "mark_read",
+    "messages_between",
+    "presence",
+    "reap",
+    "room_heads",
+    "snapshot",
+    "write_each",
+    "write_messages",
+]
+
+ajoin_room = database_sync_to_async(join_room)
+aleave_room = database_sync_to_async(leave_room)
+asnapshot = database_sync_to_async(snapshot)
+abacklog = database_sync_to_async(backlog)
+ahistory = database_sync_to_async(history)
+amessages_between = database_sync_to_async(messages_between)
+aroom_heads = database_sync_to_async(room_heads)
+achanges_after = database_sync_to_async(changes_after)
+awrite_messages = database_sync_to_async(write_messages)
+awrite_each = database_sync_to_async(write_each)
+amark_read = database_sync_to_async(mark_read)
+aheartbeat = database_sync_to_async(heartbeat)
+areap = database_sync_to_async(reap)
+# The features' sync functions that the room consumer calls.
+amay_stay = database_sync_to_async(permissions.may_stay)
+amoderate = database_sync_to_async(moderation.perform)
+avisitor_status = database_sync_to_async(support.visitor_status)
+aoffline_notice = database_sync_to_async(support.offline_notice)

@@ -1,0 +1,269 @@
+"""Rooms as connections see them: joining and leaving, presence, what a joining or resuming
+connection reads, recovery reads of the hub, read positions, presence upkeep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from django_livechat import identity, permissions
+from django_livechat.conf import conf
+from django_livechat.identity import Identity, author
+from django_livechat.models import Connection, Message, Participant, Room, RoomChange
+from django_livechat.permissions import Refused
+from django_livechat.protocol import DEFAULT_HISTORY_LIMIT, Close
+
+# -- joining and leaving -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    room: Room
+    identity: Identity  # with ``is_staff`` resolved against the database
+    first_connection: bool  # the identity had no other live connection in the room
+
+
+def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joined:
+    """Authorize ``who`` for the room ``slug`` and record its connection.
+
+    A guest without a session (``c:`` key) exists for this one connection: it has no sanction,
+    no other connection and no read position to keep, so only its connection row is written.
+    """
+    room = Room.objects.select_related("conversation").filter(slug=slug).first()
+    if room is None:
+        raise Refused(Close.ROOM_NOT_FOUND)
+    who = permissions.admit(room, who)
+    lasting = identity.is_lasting(who.key)
+    now = timezone.now()
+    with transaction.atomic():
+        others = False
+        if lasting:
+            Participant.objects.update_or_create(
+                room=room,
+                key=who.key,
+                defaults={"display_name": who.name, "user_id": who.user_id},
+            )
+            others = _live_connections(room.pk, now).filter(key=who.key).exists()
+            cutoff = now - timedelta(seconds=conf.PRESENCE_TIMEOUT)
+            open_ = Connection.objects.filter(key=who.key, last_seen__gte=cutoff).count()
+            if open_ >= conf.MAX_CONNECTIONS_PER_IDENTITY:
+                raise Refused(Close.TOO_MANY_CONNECTIONS)
+        Connection.objects.create(
+            channel_name=channel_name,
+            room=room,
+            key=who.key,
+            display_name=who.name,
+            kind=who.kind,
+            staff=who.is_staff,
+            instance=instance,
+            connected=now,
+            last_seen=now,
+        )
+    return Joined(room=room, identity=who, first_connection=not others)
+
+
+def leave_room(channel_name: str) -> bool:
+    """Forget a closed connection; True when its identity has no live connection left there."""
+    conn = Connection.objects.filter(channel_name=channel_name).first()
+    if conn is None:
+        return False
+    conn.delete()
+    return not _live_connections(conn.room_id).filter(key=conn.key).exists()
+
+
+def _live_connections(room_pk: int, now: datetime | None = None) -> QuerySet[Connection]:
+    cutoff = (now or timezone.now()) - timedelta(seconds=conf.PRESENCE_TIMEOUT)
+    return Connection.objects.filter(room_id=room_pk, last_seen__gte=cutoff)
+
+
+def presence(room_pk: int) -> list[dict[str, str]]:
+    """Every identity with a live connection in the room, as author objects."""
+    rows = (
+        _live_connections(room_pk)
+        .values_list("key", "display_name", "kind", "staff")
+        .order_by("display_name", "key")
+        .distinct()
+    )
+    seen: dict[str, dict[str, Any]] = {}
+    for key, name, kind, staff in rows:
+        seen.setdefault(key, author(key, name, kind, staff=staff))
+    return list(seen.values())
+
+
+# -- reading messages ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a joining connection is sent before live messages."""
+
+    messages: list[Message]
+    last_seq: int
+    has_more: bool
+    presence: list[dict[str, str]]
+    has_older: bool = False  # messages before the first of ``messages`` exist
+    last_change: int = 0  # the room's newest change number (RoomChange)
+    locked: bool = False  # the room's state at ``last_change``
+    deleted: list[int] = field(default_factory=list)  # deleted after the client's ``changes``
+
+
+#: How many deletions a resuming client is told of at most (the newest ones).
+REPLAY_LIMIT = 1000
+
+
+def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Snapshot:
+    """The welcome's content: latest messages, or the first page after ``after``; with
+    ``changes``, the ids of the messages deleted by the room's changes after that number."""
+    last_seq, last_change, locked = Room.objects.values_list(
+        "last_seq", "last_change", "locked"
+    ).get(pk=room_pk)
+    visible = Message.objects.filter(room_id=room_pk, deleted__isnull=True)
+    if after is None:
+        count = conf.WELCOME_MESSAGES
+        messages = list(visible.filter(seq__lte=last_seq).order_by("-seq")[: count + 1])[::-1]
+        has_older = len(messages) > count
+        messages = messages[-count:] if has_older else messages
+        has_more = False
+    else:
+        messages, has_more = backlog(room_pk, after, last_seq)
+        has_older = after > 0 and visible.filter(seq__lte=after).exists()
+    deleted: list[int] = []
+    if changes is not None and changes < last_change:
+        deleted = sorted(
+            RoomChange.objects.filter(
+                room_id=room_pk,
+                seq__gt=changes,
+                seq__lte=last_change,
+                kind=RoomChange.Kind.DELETE,
+            )
+            .order_by("-seq")
+            .values_list("message_seq", flat=True)[:REPLAY_LIMIT]
+        )
+    return Snapshot(
+        messages,
+        last_seq,
+        has_more,
+        presence(room_pk),
+        has_older,
+        last_change=last_change,
+        locked=locked,
+        deleted=deleted,
+    )
+
+
+def backlog(room_pk: int, after: int, upto: int) -> tuple[list[Message], bool]:
+    """One page of the messages with ``after < seq <= upto``, and whether more follow."""
+    page = conf.BACKLOG_PAGE_SIZE
+    messages = list(
+        Message.objects.filter(
+            room_id=room_pk, seq__gt=after, seq__lte=upto, deleted__isnull=True
+        ).order_by("seq")[: page + 1]
+    )
+    return messages[:page], len(messages) > page
+
+
+def history(
+    room_pk: int,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = DEFAULT_HISTORY_LIMIT,
+) -> tuple[list[Message], bool]:
+    """A page of messages, oldest first, and whether there are more beyond it."""
+    qs = Message.objects.filter(room_id=room_pk, deleted__isnull=True)
+    if after is not None:
+        rows = list(qs.filter(seq__gt=after).order_by("seq")[: limit + 1])
+        return rows[:limit], len(rows) > limit
+    if before is not None:
+        qs = qs.filter(seq__lt=before)
+    rows = list(qs.order_by("-seq")[: limit + 1])
+    return rows[:limit][::-1], len(rows) > limit
+
+
+def messages_between(room_pk: int, first: int, last: int) -> list[Message]:
+    """Messages with ``first <= seq <= last``, in order: fills a gap the layer left.
+
+    Call it with a ``last`` that is known to be stored: ids are allocated under the room row's
+    lock, so every id up to it is then committed, and an id of the range that is not returned
+    is a hole (a deleted message), never one still to come.
+    """
+    return list(
+        Message.objects.filter(
+            room_id=room_pk, seq__range=(first, last), deleted__isnull=True
+        ).order_by("seq")
+    )
+
+
+def room_heads(room_pks: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Room pk -> (its last message id, its last change number)."""
+    rows = Room.objects.filter(pk__in=list(room_pks)).values_list("pk", "last_seq", "last_change")
+    return {pk: (last_seq, last_change) for pk, last_seq, last_change in rows}
+
+
+def changes_after(room_pk: int, after: int) -> tuple[Room, list[tuple[int, str, int | None]]]:
+    """The room, and its changes numbered above ``after`` as (number, kind, message id), in
+    order (at most ``REPLAY_LIMIT`` of them)."""
+    room = Room.objects.only("slug", "title", "kind", "locked").get(pk=room_pk)
+    changes = list(
+        RoomChange.objects.filter(room_id=room_pk, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "kind", "message_seq")[:REPLAY_LIMIT]
+    )
+    return room, changes
+
+
+# -- reading receipts and presence upkeep --------------------------------------------------
+
+
+def mark_read(room_pk: int, key: str, last_read: int) -> int | None:
+    """Store how far ``key`` has read; None when ``last_read`` is past the room's last id."""
+    last_seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_pk)
+    if last_read > last_seq:
+        return None
+    Participant.objects.filter(room_id=room_pk, key=key, last_read__lt=last_read).update(
+        last_read=last_read
+    )
+    stored = (
+        Participant.objects.filter(room_id=room_pk, key=key)
+        .values_list("last_read", flat=True)
+        .first()
+    )
+    return max(last_read, stored or 0)  # never lowered
+
+
+def heartbeat(instance: str) -> int:
+    """Mark every connection of this server instance as alive."""
+    return Connection.objects.filter(instance=instance).update(last_seen=timezone.now())
+
+
+def reap(now: datetime | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Remove connections whose process stopped its heartbeat.
+
+    Returns (room pk, author) for each identity that has no live connection left in a room.
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=conf.PRESENCE_TIMEOUT)
+    stale = list(
+        Connection.objects.filter(last_seen__lt=cutoff).values_list(
+            "pk", "room_id", "key", "display_name", "kind", "staff"
+        )
+    )
+    if not stale:
+        return []
+    Connection.objects.filter(pk__in=[row[0] for row in stale]).delete()
+    gone: dict[tuple[int, str], dict[str, Any]] = {}
+    for _pk, room_pk, key, name, kind, staff in stale:
+        gone[(room_pk, key)] = author(key, name, kind, staff=staff)
+    still = set(
+        Connection.objects.filter(
+            room_id__in={r for r, _ in gone}, key__in={k for _, k in gone}, last_seen__gte=cutoff
+        ).values_list("room_id", "key")
+    )
+    return [
+        (room_pk, author) for (room_pk, key), author in gone.items() if (room_pk, key) not in still
+    ]
