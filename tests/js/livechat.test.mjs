@@ -459,8 +459,8 @@ test("client ids are valid for the protocol, with or without crypto.randomUUID",
 });
 
 const SOURCE = readFileSync(new URL("../../django_livechat/static/django_livechat/js/livechat.js", import.meta.url), "utf8");
-// room_embed.html, with the strings it includes from room_strings.html
-const EMBED = ["room_embed.html", "room_strings.html"]
+// room_embed.html, with what it includes: its strings and the conversation
+const EMBED = ["room_embed.html", "room_strings.html", "conversation.html"]
   .map((name) => readFileSync(new URL(`../../django_livechat/templates/django_livechat/includes/${name}`, import.meta.url), "utf8"))
   .join("\n");
 
