@@ -476,7 +476,7 @@ export class ConsoleUI {
 
   setState(state, code) {
     this.root.dataset.state = state;
-    const label = state === "closed" && (STAFF_FINAL_CLOSE_CODES.has(code)) ? this.text("refused") : this.text(state);
+    const label = state === "closed" && STAFF_FINAL_CLOSE_CODES.has(code) ? this.text("refused") : this.text(state);
     if (this.statusLine) this.statusLine.textContent = label;
   }
 
