@@ -464,3 +464,22 @@ def test_arbitrary_json_objects_raise_only_protocol_errors(data, staff):
         assert error.code and error.detail
     else:
         assert command.type == data["type"]
+
+
+def test_js_final_close_codes_are_the_protocol_ones():
+    """connection.js's FINAL_CLOSE_CODES and STAFF_FINAL_CLOSE_CODES are Close.FINAL/STAFF_FINAL."""
+    import re
+    from pathlib import Path
+
+    import django_livechat
+
+    js = Path(django_livechat.__file__).parent / "static/django_livechat/js/connection.js"
+    source = js.read_text()
+
+    def js_set(name):
+        found = re.search(rf"export const {name} = new Set\(\[([\d, ]*)\]\);", source)
+        assert found, name
+        return frozenset(int(code) for code in found[1].split(","))
+
+    assert js_set("FINAL_CLOSE_CODES") == protocol.Close.FINAL
+    assert js_set("STAFF_FINAL_CLOSE_CODES") == protocol.Close.STAFF_FINAL

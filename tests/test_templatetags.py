@@ -61,3 +61,20 @@ def test_support_widget_carries_urls_token_and_page():
     assert 'data-current-url="/chat/support/current/"' in html
     assert 'data-csrf-token="tok123"' in html
     assert 'data-page="/pricing/?plan=pro"' in html
+
+
+@override_settings(LIVECHAT={"MAX_BODY_LENGTH": 777})
+def test_room_widget_and_console_share_one_conversation_markup(room):
+    from django.template.loader import render_to_string
+
+    request = RequestFactory().get("/")
+    pages = {
+        "room": render('{% livechat_room "lobby" %}'),
+        "widget": render("{% livechat_support_widget %}", request=request, csrf_token="t"),
+        "console": render_to_string("django_livechat/console.html", {"room_ws_prefix": "/ws/"}),
+    }
+    for name, html in pages.items():
+        for hook in ("status", "older", "messages", "typing", "notice", "form", "input"):
+            assert html.count(f"data-livechat-{hook}") == 1, (name, hook)
+        assert html.count("<template data-livechat-message-template>") == 1, name
+        assert 'maxlength="777"' in html, name

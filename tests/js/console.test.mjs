@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { PING_EVERY_MS } from "../../django_livechat/static/django_livechat/js/connection.js";
 import {
-  PING_EVERY_MS,
   Queue,
   STATUS_KEY,
   StaffConsole,

@@ -3,15 +3,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
+import { socketUrl } from "../../django_livechat/static/django_livechat/js/connection.js";
 import {
   DomView,
   LiveChatClient,
   MESSAGES_KEPT,
   SEEN_KEPT,
   STORE_FAILED_LIMIT,
-  backoffDelay,
   newClientId,
-  socketUrl,
   storeRetryDelay,
 } from "../../django_livechat/static/django_livechat/js/livechat.js";
 import { FakeSocket, FakeStorage, FakeTimers, fakeView } from "./fakes.mjs";
@@ -289,14 +288,6 @@ test("the view places messages in id order, pending ones last", () => {
 
 // -- reconnecting --------------------------------------------------------------------------------
 
-test("backoff grows, has full jitter, and is capped", () => {
-  assert.equal(backoffDelay(0, () => 1), 500);
-  assert.equal(backoffDelay(3, () => 1), 4000);
-  assert.equal(backoffDelay(20, () => 1), 10000);
-  assert.equal(backoffDelay(5, () => 0), 0);
-  assert.notEqual(backoffDelay(4, () => 0.3), backoffDelay(4, () => 0.7));
-});
-
 test("reconnect delays grow while connections fail, and reset after a welcome", () => {
   const { socket, timers } = makeClient({ random: () => 1 });
   const delays = [];
@@ -468,8 +459,8 @@ test("client ids are valid for the protocol, with or without crypto.randomUUID",
 });
 
 const SOURCE = readFileSync(new URL("../../django_livechat/static/django_livechat/js/livechat.js", import.meta.url), "utf8");
-// room_embed.html, with the strings it includes from room_strings.html
-const EMBED = ["room_embed.html", "room_strings.html"]
+// room_embed.html, with what it includes: its strings and the conversation
+const EMBED = ["room_embed.html", "room_strings.html", "conversation.html"]
   .map((name) => readFileSync(new URL(`../../django_livechat/templates/django_livechat/includes/${name}`, import.meta.url), "utf8"))
   .join("\n");
 

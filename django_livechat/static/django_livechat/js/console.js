@@ -5,20 +5,19 @@
  *
  * Two kinds of connection:
  * - `StaffConsole`: the staff socket (`ws/livechat/admin/`): the queue, staff presence, claims,
- *   assignments, close/reopen, status, moderation; reconnects with backoff, pings every 25 s.
+ *   assignments, close/reopen, status, moderation; a `Connection` (connection.js), so it
+ *   reconnects with backoff and pings every 25 s as room clients do.
  * - a `LiveChatClient` (livechat.js) to the selected conversation's room, to read and answer.
  *
  * Everything above "the DOM side" is free of the DOM and runs under `node --test` with fakes.
  */
 
-import { DomView, LiveChatClient, backoffDelay, socketUrl } from "./livechat.js";
+import { Connection, STAFF_FINAL_CLOSE_CODES } from "./connection.js";
+import { fill, translate } from "./i18n.js";
+import { DomView, LiveChatClient, bindComposer } from "./livechat.js";
 
-export const PING_EVERY_MS = 25000;
 /** How often waiting times are redrawn. */
 export const TICK_MS = 5000;
-const SILENCE_LIMIT_MS = 60000;
-/** The staff socket's refusals (not staff, logged out): reconnecting cannot help. */
-export const STAFF_FINAL_CLOSE_CODES = new Set([4401, 4403]);
 /** sessionStorage key of this staff member's chosen status. */
 export const STATUS_KEY = "livechat:console:status";
 /** A mute from the console lasts this long. */
@@ -31,11 +30,6 @@ export const MUTE_MINUTES = 10;
  */
 export function roomPath(prefix, slug) {
   return `${prefix.replace(/\/+$/, "")}/${encodeURIComponent(slug)}/`;
-}
-
-/** Fill `%(name)s` placeholders. */
-export function fill(template, values = {}) {
-  return String(template).replace(/%\((\w+)\)s/g, (_, key) => (values[key] ?? "").toString());
 }
 
 // -- the queue -------------------------------------------------------------------------------
@@ -271,136 +265,37 @@ export function safeHref(page, base) {
  * The `view` receives: setState(state, code), renderQueue(entries, changedId|null),
  * renderStaff(rows), showError(text). Missing methods are skipped.
  */
-export class StaffConsole {
+export class StaffConsole extends Connection {
   /**
-   * @param {object} options
+   * @param {object} options as Connection's, and:
    * @param {string} options.path "/ws/livechat/admin/"
-   * @param {object} [options.view]
-   * @param {{protocol: string, host: string}} [options.location]
-   * @param {typeof WebSocket} [options.WebSocket]
-   * @param {object} [options.timers] setTimeout, clearTimeout, setInterval, clearInterval, now
-   * @param {() => number} [options.random]
    * @param {Storage} [options.storage] remembers the chosen status (sessionStorage)
    * @param {(name: string) => string} [options.text] translated strings ("not-connected")
    */
-  constructor({ path, view, location, WebSocket: Socket, timers, random, storage, text }) {
-    this.path = path;
-    this.view = view || {};
-    this.location = location || globalThis.location;
-    this.Socket = Socket || globalThis.WebSocket;
-    this.timers = timers || {
-      setTimeout: (f, ms) => setTimeout(f, ms),
-      clearTimeout: (h) => clearTimeout(h),
-      setInterval: (f, ms) => setInterval(f, ms),
-      clearInterval: (h) => clearInterval(h),
-      now: () => Date.now(),
-    };
-    this.random = random || Math.random;
-    this.storage = storage || null;
-    this.text = text || ((name) => name);
+  constructor(options) {
+    super(options, STAFF_FINAL_CLOSE_CODES);
+    this.storage = options.storage || null;
+    this.text = options.text || ((name) => name);
     this.queue = new Queue(() => this.timers.now());
     this.staff = [];
     this.you = null;
-    this.socket = null;
-    this.attempt = 0;
-    this.state = "connecting";
-    this.closedForGood = false;
-    this.pinger = null;
-    this.reconnectTimer = null;
     this.status = this.loadStatus();
   }
 
-  call(method, ...args) {
-    if (this.view && typeof this.view[method] === "function") this.view[method](...args);
-  }
-
-  setState(state, code) {
-    this.state = state;
-    this.call("setState", state, code);
-  }
-
-  // -- connection -------------------------------------------------------------------------
-
-  connect() {
-    if (this.closedForGood) return;
-    this.reconnectTimer = null;
-    this.setState("connecting");
-    const socket = new this.Socket(socketUrl(this.location, this.path, 0));
-    this.socket = socket;
-    socket.onmessage = (event) => this.onText(event.data);
-    socket.onclose = (event) => this.onClose(event.code);
-    socket.onerror = () => {};
-    this.lastFrameAt = this.timers.now();
-  }
-
-  /** Stop for good. */
-  shutdown() {
-    this.closedForGood = true;
-    this.stopPing();
-    if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
-    if (this.socket) this.socket.close(1000);
-  }
-
-  onClose(code) {
-    this.stopPing();
-    if (this.closedForGood || STAFF_FINAL_CLOSE_CODES.has(code)) {
-      this.closedForGood = true;
-      this.setState("closed", code);
-      return;
-    }
-    this.setState("offline", code);
-    const delay = backoffDelay(this.attempt, this.random);
-    this.attempt += 1;
-    this.reconnectTimer = this.timers.setTimeout(() => this.connect(), delay);
-  }
-
-  startPing() {
-    this.stopPing();
-    this.pinger = this.timers.setInterval(() => {
-      if (this.timers.now() - this.lastFrameAt > SILENCE_LIMIT_MS) {
-        if (this.socket) this.socket.close(4000); // silent too long: start over
-        return;
-      }
-      this.send({ type: "ping", ts: this.timers.now() });
-    }, PING_EVERY_MS);
-  }
-
-  stopPing() {
-    if (this.pinger) this.timers.clearInterval(this.pinger);
-    this.pinger = null;
-  }
-
-  /** @returns {boolean} whether the frame went out */
+  /** Only once the queue frame came (online); a refused action is said, not lost silently. */
   send(frame) {
-    if (!this.socket || this.socket.readyState !== 1 || this.state !== "online") {
-      if (frame.type !== "ping") this.call("showError", this.text("not-connected"));
-      return false;
-    }
-    this.socket.send(JSON.stringify(frame));
-    return true;
+    if (this.state === "online" && super.send(frame)) return true;
+    if (frame.type !== "ping") this.call("showError", this.text("not-connected"));
+    return false;
   }
 
   // -- frames from the server -------------------------------------------------------------
 
-  onText(text) {
-    this.lastFrameAt = this.timers.now();
-    let frame;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
-    }
-    const handler = this[`on_${frame.type}`];
-    if (typeof handler === "function") handler.call(this, frame);
-  }
-
   on_queue(frame) {
-    this.attempt = 0;
     this.you = frame.you || null;
     this.staff = Array.isArray(frame.staff) ? frame.staff : [];
     this.queue.replace(Array.isArray(frame.conversations) ? frame.conversations : []);
-    this.setState("online");
-    this.startPing();
+    this.opened();
     if (this.status !== "online") this.send({ type: "status", status: this.status }); // connecting sets online
     this.call("renderStaff", staffRows(this.staff, this.you && this.you.id));
     this.call("renderQueue", this.queue.list(), null);
@@ -416,8 +311,6 @@ export class StaffConsole {
     this.staff = Array.isArray(frame.staff) ? frame.staff : [];
     this.call("renderStaff", staffRows(this.staff, this.you && this.you.id));
   }
-
-  on_pong() {}
 
   on_error(frame) {
     this.call("showError", frame.detail || frame.code || "");
@@ -479,12 +372,6 @@ export class StaffConsole {
 }
 
 // -- the DOM side ----------------------------------------------------------------------------
-
-/** A translated string from an element's data-i18n-* attributes. */
-function i18n(root, name, values = {}) {
-  const key = `i18n${name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())}`;
-  return fill(root.dataset[key] || name, values);
-}
 
 /** DomView of the selected conversation, with moderation buttons on each stored message. */
 export class ConsoleRoomView extends DomView {
@@ -550,7 +437,7 @@ export class ConsoleUI {
   }
 
   text(name, values) {
-    return i18n(this.root, name, values);
+    return translate(this.root, name, values);
   }
 
   start() {
@@ -580,21 +467,7 @@ export class ConsoleUI {
     if (this.myStatus) this.myStatus.addEventListener("change", () => this.console.setStatus(this.myStatus.value));
     const messages = this.roomRoot.querySelector("[data-livechat-messages]");
     messages.addEventListener("click", (event) => this.moderate(event));
-    const form = this.roomRoot.querySelector("[data-livechat-form]");
-    const input = this.roomRoot.querySelector("[data-livechat-input]");
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      if (this.client && this.client.post(input.value)) input.value = "";
-    });
-    input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    input.addEventListener("input", () => this.client && this.client.typed());
-    const older = this.roomRoot.querySelector("[data-livechat-older]");
-    if (older) older.addEventListener("click", () => this.client && this.client.loadOlder());
+    bindComposer(this.roomRoot, () => this.client);
     document.addEventListener("visibilitychange", () => this.markRead());
     globalThis.addEventListener("hashchange", () => this.selectFromHash());
   }
@@ -603,7 +476,7 @@ export class ConsoleUI {
 
   setState(state, code) {
     this.root.dataset.state = state;
-    const label = state === "closed" && (code === 4401 || code === 4403) ? this.text("refused") : this.text(state);
+    const label = state === "closed" && STAFF_FINAL_CLOSE_CODES.has(code) ? this.text("refused") : this.text(state);
     if (this.statusLine) this.statusLine.textContent = label;
   }
 

@@ -1,20 +1,20 @@
 /**
  * django-livechat browser client: an ES module, no build step, no dependencies.
  *
- * The protocol is docs/protocol.md. `LiveChatClient` holds the protocol state (outbox, ids seen,
- * gaps, reconnects, typing) and knows nothing of the DOM: its socket constructor, storage, timers
- * and view are injected, so it runs under `node --test`. `DomView` renders into the markup of
+ * The protocol is docs/protocol.md. `LiveChatClient` is a `Connection` (connection.js: the socket,
+ * reconnects, keep-alive) that holds the room's protocol state (outbox, ids seen, gaps, resume
+ * point, typing) and knows nothing of the DOM: its socket constructor, storage, timers and view
+ * are injected, so it runs under `node --test`. `DomView` renders into the markup of
  * `includes/room_embed.html`, with `textContent` only. Every `[data-livechat-room]` element on
  * the page is mounted once when this module loads; its client is `element.livechat`.
  */
 
-/** Close codes after which reconnecting cannot help (protocol.md, "Connecting"). */
-export const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4410]);
+import { Connection, FINAL_CLOSE_CODES, socketUrl } from "./connection.js";
+import { translate } from "./i18n.js";
+
 /** Error codes after which an outbox entry is kept and sent again on the same connection. */
 export const RETRY_ERROR_CODES = new Set(["rate_limited", "store_failed"]);
 
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 10000;
 const RETRY_DELAY_MS = 3000;
 /**
  * `store_failed`: retried after growing, jittered delays (1.5-3 s, then doubling up to 15-30 s);
@@ -23,18 +23,10 @@ const RETRY_DELAY_MS = 3000;
 export const STORE_FAILED_LIMIT = 6;
 const STORE_RETRY_BASE_MS = 3000;
 const STORE_RETRY_CAP_MS = 30000;
-const PING_EVERY_MS = 25000;
-const SILENCE_LIMIT_MS = 60000;
 const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_IDLE_MS = 4000;
 const TYPING_SHOWN_MS = 5000;
 const HISTORY_LIMIT = 50;
-/** The code this client closes a silent socket with (any 4000-4999 code that is not final). */
-const CLOSE_SILENT = 4000;
-/** `too_many_connections`: retry later, so wait the longest backoff... */
-const CLOSE_TOO_MANY = 4429;
-/** ...plus up to this much more, at random: refused clients do not all come back together. */
-const TOO_MANY_JITTER_MS = 10000;
 /**
  * Ids kept for de-duplication at or below the resume point (every id above it is kept): older
  * ones are forgotten, and an id at or below `seenFloor` (and not older than any message shown)
@@ -44,17 +36,6 @@ export const SEEN_KEPT = 1000;
 /** Message objects kept in `messages` (the latest received); the view keeps what it shows. */
 export const MESSAGES_KEPT = 500;
 const CLIENT_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
-
-/**
- * Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2^attempt)].
- * @param {number} attempt 0 for the first retry
- * @param {() => number} [random] a number in [0, 1)
- * @returns {number} milliseconds
- */
-export function backoffDelay(attempt, random = Math.random) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return Math.round(random() * ceiling);
-}
 
 /**
  * The wait before resending a message after its `failures`-th `store_failed` (1, 2, ...): it
@@ -83,24 +64,6 @@ export function newClientId() {
 }
 
 /**
- * The WebSocket URL of a room path: `wss:` on an `https:` page, else `ws:`.
- * @param {{protocol: string, host: string}} location the page's location
- * @param {string} path e.g. "/ws/livechat/rooms/lobby/"
- * @param {number} lastId resume after this id (`?after=`); 0 when no message was seen yet
- * @param {number|null} [lastChange] the room's last change number applied (`&changes=`), once a
- *   welcome told it: the next welcome lists the messages deleted since
- * @returns {string}
- */
-export function socketUrl(location, path, lastId, lastChange = null) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const params = [];
-  if (lastId > 0) params.push(`after=${lastId}`);
-  if (lastChange !== null && lastChange !== undefined) params.push(`changes=${lastChange}`);
-  const query = params.length ? `?${params.join("&")}` : "";
-  return `${scheme}//${location.host}${path}${query}`;
-}
-
-/**
  * The protocol side of one room connection.
  *
  * The view receives (each method is optional):
@@ -111,28 +74,19 @@ export function socketUrl(location, path, lastId, lastChange = null) {
  * `showError(detail, clientId|null, code)`; `setOlder(visible)`; `markSeen(user, lastRead)`;
  * `showNotice(kind, frame)` for `staff` and `conversation` frames.
  */
-export class LiveChatClient {
+export class LiveChatClient extends Connection {
   /**
-   * @param {object} options
+   * @param {object} options as Connection's, and:
    * @param {string} options.path the room's WebSocket path (`data-ws-path`)
    * @param {object} [options.view] see the class comment
-   * @param {{protocol: string, host: string}} [options.location] defaults to the page's
-   * @param {typeof WebSocket} [options.WebSocket] defaults to the browser's
    * @param {Pick<Storage, "getItem"|"setItem"|"removeItem">} [options.storage] where the outbox
    *   survives a reload (sessionStorage); without it the outbox lives in memory only
-   * @param {{setTimeout: Function, clearTimeout: Function, setInterval: Function,
-   *   clearInterval: Function, now: () => number}} [options.timers]
-   * @param {() => number} [options.random] for the backoff jitter
    * @param {number} [options.historyLimit] `limit` of history requests (at most HISTORY_PAGE_SIZE)
    */
-  constructor({ path, view, location, WebSocket: Socket, storage, timers, random, historyLimit }) {
-    this.path = path;
-    this.view = view || null;
-    this.location = location || globalThis.location;
-    this.Socket = Socket || globalThis.WebSocket;
+  constructor(options) {
+    super(options, FINAL_CLOSE_CODES);
+    const { path, storage, historyLimit } = options;
     this.storage = storage || null;
-    this.timers = timers || browserTimers();
-    this.random = random || Math.random;
     this.historyLimit = historyLimit || HISTORY_LIMIT;
     this.storageKey = `livechat:outbox:${path}`;
     /** @type {Map<number, object>} the latest MESSAGES_KEPT messages shown, by id */
@@ -152,9 +106,6 @@ export class LiveChatClient {
     /** Highest change number (deletions, locks) applied, null before a welcome: resumes with
      * `&changes=`. */
     this.lastChange = null;
-    this.attempt = 0;
-    this.socket = null;
-    this.state = "connecting";
     this.you = null;
     this.ready = false; // welcome and every backlog frame handled on this connection
     this.joinLastId = 0; // welcome.last_id of this connection
@@ -166,163 +117,32 @@ export class LiveChatClient {
     this.lastTypingSent = -Infinity;
     this.typingAnnounced = false;
     this.typingIdle = null;
-    this.keepalive = null;
-    this.watchdog = null;
-    this.reconnectTimer = null;
     this.retries = new Set();
-    this.closedForGood = false;
-    /** Extra handlers by frame type, for extensions (the support widget, the console). */
-    this.handlers = {};
     for (const entry of this.outbox.values()) this.renderPending(entry);
   }
 
-  /**
-   * Run `fn(frame, client)` after the built-in handling of each frame of `type` (chainable).
-   * @param {string} type
-   * @param {(frame: object, client: LiveChatClient) => void} fn
-   * @returns {LiveChatClient}
-   */
-  on(type, fn) {
-    const previous = this.handlers[type];
-    this.handlers[type] = (frame, client) => {
-      if (previous) previous(frame, client);
-      fn(frame, client);
-    };
-    return this;
+  // -- connection (Connection's, with the resume point and this client's own state) ----------
+
+  /** Resume after `lastId` once a message was seen, with `&changes=` once a welcome told it. */
+  url() {
+    return socketUrl(this.location, this.path, this.lastId, this.lastChange);
   }
 
-  // -- connection -------------------------------------------------------------------------
-
-  /** Open the socket (again), resuming after `lastId` once a message was seen. */
-  connect() {
-    if (this.closedForGood) return;
-    this.ready = false;
-    this.setState("connecting");
-    const socket = new this.Socket(
-      socketUrl(this.location, this.path, this.lastId, this.lastChange),
-    );
-    this.socket = socket;
-    // A replaced socket's late events are ignored.
-    socket.onmessage = (event) => {
-      if (this.socket === socket) this.onText(event.data);
-    };
-    socket.onclose = (event) => {
-      if (this.socket === socket) this.onClose(event.code);
-    };
-    socket.onerror = () => {}; // a close event follows
-    this.lastFrameAt = this.timers.now();
-    this.watch();
-  }
-
-  /** Close for good: no reconnect. */
-  close() {
-    this.closedForGood = true;
-    const socket = this.socket;
-    this.endConnection();
-    this.timers.clearTimeout(this.reconnectTimer);
-    if (socket) socket.close(1000);
-    this.setState("closed");
-  }
-
-  /** @param {number} code the close code */
-  onClose(code) {
-    this.endConnection();
-    if (this.closedForGood || FINAL_CLOSE_CODES.has(code)) {
-      this.closedForGood = true;
-      this.setState("closed", code);
-      return;
-    }
-    this.setState("offline", code);
-    this.reconnectTimer = this.timers.setTimeout(() => this.connect(), this.reconnectDelay(code));
-  }
-
-  /** @param {number} code @returns {number} milliseconds before the next attempt */
-  reconnectDelay(code) {
-    const delay =
-      code === CLOSE_TOO_MANY
-        ? BACKOFF_CAP_MS + Math.round(this.random() * TOO_MANY_JITTER_MS)
-        : backoffDelay(this.attempt, this.random);
-    this.attempt += 1;
-    return delay;
-  }
-
-  /** Forget the socket and everything that belonged to it. */
+  /** Forget the socket, and everything of this client that belonged to it. */
   endConnection() {
-    this.socket = null;
+    super.endConnection();
     this.ready = false;
     this.gapOpen = false;
     this.olderOpen = false;
-    this.timers.clearInterval(this.keepalive);
-    this.timers.clearTimeout(this.watchdog);
     for (const handle of this.retries) this.timers.clearTimeout(handle);
     this.retries.clear();
     this.clearTyping();
   }
 
-  /** No frame for SILENCE_LIMIT_MS: give the socket up and reconnect. */
-  drop() {
-    const socket = this.socket;
-    this.onClose(CLOSE_SILENT); // first, so the socket's own late close event is ignored
-    if (socket) socket.close(CLOSE_SILENT);
-  }
-
-  /** Arm the silence watchdog for the time left since the last frame. */
-  watch() {
-    this.timers.clearTimeout(this.watchdog);
-    const left = this.lastFrameAt + SILENCE_LIMIT_MS - this.timers.now();
-    this.watchdog = this.timers.setTimeout(() => {
-      if (this.timers.now() - this.lastFrameAt >= SILENCE_LIMIT_MS) this.drop();
-      else this.watch();
-    }, Math.max(0, left));
-  }
-
-  startKeepalive() {
-    this.timers.clearInterval(this.keepalive);
-    this.keepalive = this.timers.setInterval(() => this.send({ type: "ping", ts: this.timers.now() }), PING_EVERY_MS);
-  }
-
-  /**
-   * Send a frame if the socket is open.
-   * @param {object} frame
-   * @returns {boolean} whether it was sent
-   */
-  send(frame) {
-    if (!this.socket || this.socket.readyState !== 1) return false;
-    this.socket.send(JSON.stringify(frame));
-    return true;
-  }
-
-  setState(state, code) {
-    this.state = state;
-    this.call("setState", state, code);
-  }
-
-  /** Call a view method, if the view has it. */
-  call(method, ...args) {
-    if (this.view && typeof this.view[method] === "function") this.view[method](...args);
-  }
-
   // -- frames from the server -------------------------------------------------------------
-
-  /** Any frame (a `pong` included) proves the connection alive; `on_<type>` handles it. */
-  onText(text) {
-    this.lastFrameAt = this.timers.now();
-    let frame;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (!frame || typeof frame.type !== "string") return;
-    const handler = this[`on_${frame.type}`];
-    if (typeof handler === "function") handler.call(this, frame);
-    const extra = this.handlers[frame.type];
-    if (typeof extra === "function") extra(frame, this);
-  }
 
   on_welcome(frame) {
     const messages = frame.messages || [];
-    this.attempt = 0;
     this.you = frame.you;
     this.joinLastId = frame.last_id || 0;
     this.call("setRoom", frame.room, frame.you);
@@ -335,8 +155,7 @@ export class LiveChatClient {
     this.takeMessages(messages);
     for (const id of frame.deleted || []) this.forget(id); // deleted while we were away
     this.noteChange(frame.last_change);
-    this.setState("online");
-    this.startKeepalive();
+    this.opened();
     if (!frame.has_more) this.becomeReady();
   }
 
@@ -662,17 +481,6 @@ export class LiveChatClient {
   }
 }
 
-/** The browser's timers, late-bound so that fake timers installed by a test apply. */
-function browserTimers() {
-  return {
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (handle) => clearTimeout(handle),
-    setInterval: (fn, ms) => setInterval(fn, ms),
-    clearInterval: (handle) => clearInterval(handle),
-    now: () => Date.now(),
-  };
-}
-
 /** The status text of a final close, by code; other closes show the state's own text. */
 const CLOSE_TEXTS = { 4400: "refused", 4401: "login-required", 4403: "refused", 4404: "not-found", 4410: "banned" };
 
@@ -705,16 +513,9 @@ export class DomView {
     this.box = null;
   }
 
-  /**
-   * A translated string from `data-i18n-<name>`, with `%(key)s` placeholders filled.
-   * @param {string} name
-   * @param {Record<string, string>} [values]
-   * @param {string} [fallback] when the attribute is missing (an older overridden template)
-   * @returns {string}
-   */
+  /** A translated string of the root (i18n.js `translate`). */
   text(name, values = {}, fallback = name) {
-    const raw = this.root.getAttribute(`data-i18n-${name}`) ?? fallback;
-    return raw.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
+    return translate(this.root, name, values, fallback);
   }
 
   setState(state, code) {
@@ -946,19 +747,33 @@ function sessionStore() {
   }
 }
 
-/** Enter sends, Shift+Enter (and Enter while an input method composes) is a newline. */
-function bindForm(view, client) {
-  if (!view.form || !view.input) return;
-  view.form.addEventListener("submit", (event) => {
+/**
+ * Wire the composer and the "load older" button of includes/conversation.html to a client:
+ * Enter sends, Shift+Enter (and Enter while an input method composes) is a newline.
+ * @param {HTMLElement} root the element around the conversation
+ * @param {() => LiveChatClient|null} client the client of the moment (the console switches rooms)
+ * @param {(body: string) => Promise<unknown>|unknown} [post] sends a body: by default the
+ *   client's `post`; what it returns (or resolves to) is falsy when nothing was sent, and the
+ *   text then stays in the box
+ */
+export function bindComposer(root, client, post = (body) => client() && client().post(body)) {
+  const form = root.querySelector("[data-livechat-form]");
+  const input = root.querySelector("[data-livechat-input]");
+  const older = root.querySelector("[data-livechat-older]");
+  if (!form || !input) return;
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (client.post(view.input.value)) view.input.value = "";
+    const body = input.value;
+    input.value = "";
+    if (!(await post(body)) && !input.value) input.value = body; // not sent: give it back
   });
-  view.input.addEventListener("keydown", (event) => {
+  input.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
-    view.form.requestSubmit();
+    form.requestSubmit();
   });
-  view.input.addEventListener("input", () => client.typed());
+  input.addEventListener("input", () => client() && client().typed());
+  if (older) older.addEventListener("click", () => client() && client().loadOlder());
 }
 
 /**
@@ -977,8 +792,7 @@ export function mount(root, { View = DomView } = {}) {
     historyLimit: Number(root.dataset.historyLimit) || undefined,
   });
   root.livechat = client;
-  bindForm(view, client);
-  if (view.older) view.older.addEventListener("click", () => client.loadOlder());
+  bindComposer(root, () => client);
   if (view.lock) view.lock.addEventListener("click", () => client.setLocked(!(view.room && view.room.locked)));
   const markRead = () => document.visibilityState === "visible" && client.markRead();
   document.addEventListener("visibilitychange", markRead);

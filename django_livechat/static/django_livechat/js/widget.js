@@ -11,7 +11,8 @@
  * `node --test` with fakes; `WidgetUI` and `WidgetView` are the DOM side.
  */
 
-import { DomView, LiveChatClient } from "./livechat.js";
+import { translate } from "./i18n.js";
+import { DomView, LiveChatClient, bindComposer } from "./livechat.js";
 
 /** sessionStorage key of the panel state ("open" or "closed"). */
 export const OPEN_KEY = "livechat:widget:open";
@@ -298,11 +299,8 @@ export class WidgetUI {
     this.input = root.querySelector("[data-livechat-input]");
   }
 
-  /** A translated string from data-i18n-*, with %(name)s placeholders filled. */
-  text(name, values = {}) {
-    const key = `i18n${name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())}`;
-    const raw = this.root.dataset[key] || name;
-    return raw.replace(/%\((\w+)\)s/g, (_, k) => values[k] ?? "");
+  text(name, values) {
+    return translate(this.root, name, values);
   }
 
   setMode(mode) {
@@ -375,23 +373,7 @@ export function mountWidget(root) {
     }
   });
 
-  const form = root.querySelector("[data-livechat-form]");
-  const input = ui.input;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = input.value;
-    input.value = "";
-    if (!(await widget.post(body)) && !input.value) input.value = body; // not sent: give it back
-  });
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey) {
-      event.preventDefault();
-      form.requestSubmit();
-    }
-  });
-  input.addEventListener("input", () => widget.client && widget.client.typed());
-  const older = root.querySelector("[data-livechat-older]");
-  if (older) older.addEventListener("click", () => widget.client && widget.client.loadOlder());
+  bindComposer(root, () => widget.client, (body) => widget.post(body));
   document.addEventListener("visibilitychange", () => widget.markRead());
   widget.init();
   return widget;
