@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from django.db import connections
+
+if TYPE_CHECKING:
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 
 class WalCheckpointer:
@@ -29,7 +33,7 @@ class WalCheckpointer:
     def for_database(cls, alias: str) -> WalCheckpointer | None:
         """A checkpointer for the database ``alias``, or None if it is not an SQLite file."""
         connection = connections[alias]
-        if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        if connection.vendor != "sqlite" or cast("SQLiteWrapper", connection).is_in_memory_db():
             return None
         return cls(str(connection.settings_dict["NAME"]))
 

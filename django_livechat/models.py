@@ -333,7 +333,7 @@ class Sanction(models.Model):
         ordering = ["-created"]
 
     def __str__(self) -> str:
-        where = self.room.slug if self.room_id else _("the whole site")
+        where = self.room.slug if self.room is not None else _("the whole site")
         return f"{self.get_kind_display()} {self.display_name or self.key} ({where})"
 
 
