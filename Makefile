@@ -15,7 +15,7 @@ help:
 	@echo "             127.0.0.1:5432 and :6379 or named by LIVECHAT_TEST_DATABASE_URL and"
 	@echo "             LIVECHAT_TEST_REDIS_URL; LIVECHAT_TEST_SERVICES=off skips that pass)"
 	@echo "make test-matrix  pass 1 on Python 3.12 + Django 6 and Python 3.13 + Django 5.2"
-	@echo "make lint    ruff check and format check"
+	@echo "make lint    ruff check and format check, mypy --strict over django_livechat"
 	@echo "make build   sdist and wheel, checked by twine"
 	@echo "make bench   benchmarks against the Channels tutorial pattern"
 	@echo "make soak    one million messages through two servers while they and Redis are killed"
@@ -53,6 +53,7 @@ e2e-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy django_livechat
 	cd example_site && ../$(PY) manage.py makemigrations --check --dry-run django_livechat
 
 format: $(STAMP)
@@ -84,4 +85,4 @@ messages: $(STAMP)
 	  && ../$(PY) -m django compilemessages --settings=tests.settings --pythonpath=..
 
 clean:
-	rm -rf $(VENV) dist build *.egg-info .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) dist build *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage htmlcov

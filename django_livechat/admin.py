@@ -4,8 +4,16 @@ Moderation actions call :mod:`django_livechat.moderation`, so they are audited a
 connections at once, exactly like the staff console's.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -21,9 +29,24 @@ from django_livechat.models import (
     StaffPresence,
 )
 
+# ModelAdmin is generic in django-stubs only (Django's has no __class_getitem__).
+if TYPE_CHECKING:
+    RoomModelAdmin = admin.ModelAdmin[Room]
+    MessageModelAdmin = admin.ModelAdmin[Message]
+    ConversationModelAdmin = admin.ModelAdmin[Conversation]
+    SanctionModelAdmin = admin.ModelAdmin[Sanction]
+    AuditEntryModelAdmin = admin.ModelAdmin[AuditEntry]
+    ParticipantModelAdmin = admin.ModelAdmin[Participant]
+    ConnectionModelAdmin = admin.ModelAdmin[Connection]
+    StaffPresenceModelAdmin = admin.ModelAdmin[StaffPresence]
+else:
+    RoomModelAdmin = MessageModelAdmin = ConversationModelAdmin = admin.ModelAdmin
+    SanctionModelAdmin = AuditEntryModelAdmin = ParticipantModelAdmin = admin.ModelAdmin
+    ConnectionModelAdmin = StaffPresenceModelAdmin = admin.ModelAdmin
+
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(RoomModelAdmin):
     list_display = ["title", "slug", "kind", "locked", "last_seq", "created"]
     list_filter = ["kind", "locked"]
     search_fields = ["title", "slug"]
@@ -32,16 +55,18 @@ class RoomAdmin(admin.ModelAdmin):
     actions = ["lock", "unlock"]
 
     @admin.action(description=_("Lock the selected rooms (live)"))
-    def lock(self, request, queryset):
+    def lock(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         for room in queryset:
             moderation.set_locked(room, True, request.user)
 
     @admin.action(description=_("Unlock the selected rooms (live)"))
-    def unlock(self, request, queryset):
+    def unlock(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         for room in queryset:
             moderation.set_locked(room, False, request.user)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Room, form: ModelForm[Room], change: bool
+    ) -> None:
         """The ``locked`` checkbox goes through moderation too: audited, and the room's
         connections get a ``room`` frame once the save is committed."""
         if not (change and "locked" in form.changed_data):
@@ -54,7 +79,7 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(MessageModelAdmin):
     list_display = ["room", "seq", "display_name", "short_body", "created", "deleted"]
     list_filter = ["room", ("deleted", admin.EmptyFieldListFilter)]
     list_select_related = ["room"]
@@ -78,10 +103,12 @@ class MessageAdmin(admin.ModelAdmin):
     def short_body(self, obj: Message) -> str:
         return obj.body if len(obj.body) <= 80 else obj.body[:79] + "…"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # messages are posted through chat or django_livechat.api.post_message
 
-    def get_actions(self, request):
+    def get_actions(
+        self, request: HttpRequest
+    ) -> dict[str, tuple[Callable[..., str], str, str] | None]:
         """No ``delete_selected``: it would erase rows, with no live notice and no audit entry;
         ``delete_for_everyone`` replaces it."""
         actions = super().get_actions(request)
@@ -89,7 +116,7 @@ class MessageAdmin(admin.ModelAdmin):
         return actions
 
     @admin.action(description=_("Delete for everyone (live, audited)"), permissions=["delete"])
-    def delete_for_everyone(self, request, queryset):
+    def delete_for_everyone(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         count = sum(moderation.delete_message(m, request.user) for m in queryset)
         self.message_user(
             request,
@@ -98,14 +125,16 @@ class MessageAdmin(admin.ModelAdmin):
         )
 
     # The delete page of one message deletes it for everyone too (never erases the row).
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
         moderation.delete_message(obj, request.user)
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         for message in queryset.select_related("room"):
             moderation.delete_message(message, request.user)
 
-    def _sanction_authors(self, request, queryset, kind: str, minutes: float | None):
+    def _sanction_authors(
+        self, request: HttpRequest, queryset: QuerySet[Message], kind: str, minutes: float | None
+    ) -> None:
         authors = {(m.author_key, m.room_id): m for m in queryset.exclude(author_key="system")}
         for message in authors.values():
             moderation.sanction(
@@ -119,16 +148,16 @@ class MessageAdmin(admin.ModelAdmin):
         self.message_user(request, _("Done for %(n)d authors.") % {"n": len(authors)})
 
     @admin.action(description=_("Mute the authors in these rooms for 1 hour"))
-    def mute_authors(self, request, queryset):
+    def mute_authors(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         self._sanction_authors(request, queryset, Sanction.Kind.MUTE, 60)
 
     @admin.action(description=_("Ban the authors from these rooms"))
-    def ban_authors(self, request, queryset):
+    def ban_authors(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         self._sanction_authors(request, queryset, Sanction.Kind.BAN, None)
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ConversationModelAdmin):
     list_display = [
         "visitor_name",
         "status",
@@ -154,7 +183,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sanction)
-class SanctionAdmin(admin.ModelAdmin):
+class SanctionAdmin(SanctionModelAdmin):
     list_display = ["kind", "display_name", "key", "room", "until", "created_by", "created"]
     list_filter = ["kind", "room"]
     search_fields = ["key", "display_name", "reason"]
@@ -162,11 +191,13 @@ class SanctionAdmin(admin.ModelAdmin):
     actions = ["lift"]
 
     @admin.action(description=_("Lift the selected mutes and bans now"))
-    def lift(self, request, queryset):
+    def lift(self, request: HttpRequest, queryset: QuerySet[Sanction]) -> None:
         for record in queryset:
             moderation.lift(record, request.user)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Sanction, form: ModelForm[Sanction], change: bool
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
@@ -189,24 +220,24 @@ class SanctionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(AuditEntryModelAdmin):
     list_display = ["created", "actor", "action", "room", "target"]
     list_filter = ["action"]
     search_fields = ["target"]
     date_hierarchy = "created"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
         return False
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ParticipantModelAdmin):
     list_display = ["display_name", "room", "key", "role", "last_read", "joined"]
     list_filter = ["role", "room"]
     search_fields = ["display_name", "key"]
@@ -214,19 +245,19 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(ConnectionModelAdmin):
     list_display = ["display_name", "room", "key", "instance", "connected", "last_seen"]
     list_filter = ["room"]
     readonly_fields = [f.name for f in Connection._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
 @admin.register(StaffPresence)
-class StaffPresenceAdmin(admin.ModelAdmin):
+class StaffPresenceAdmin(StaffPresenceModelAdmin):
     list_display = ["user", "status", "last_seen"]
     readonly_fields = ["channel_name", "user", "status", "last_seen"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -19,6 +19,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from django.db import connections, router
 
@@ -26,6 +27,9 @@ from django_livechat.conf import conf
 from django_livechat.models import Message
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 
 class WalCheckpointer:
@@ -38,7 +42,7 @@ class WalCheckpointer:
     def for_database(cls, alias: str) -> WalCheckpointer | None:
         """A checkpointer for the database ``alias``, or None if it is not an SQLite file."""
         connection = connections[alias]
-        if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        if connection.vendor != "sqlite" or cast("SQLiteWrapper", connection).is_in_memory_db():
             return None
         return cls(str(connection.settings_dict["NAME"]))
 

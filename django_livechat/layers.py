@@ -110,7 +110,7 @@ async def receive_retrying(
         name = None
         try:
             name = await channel()
-            message = await layer.receive(name)
+            message: dict[str, Any] = await layer.receive(name)
         except asyncio.CancelledError:
             raise
         except Exception:

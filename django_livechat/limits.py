@@ -103,7 +103,7 @@ class ConnectionCount:
 connections = ConnectionCount()
 
 
-def client_ip(scope: dict) -> str | None:
+def client_ip(scope: dict[str, Any]) -> str | None:
     """The client's address: the socket peer, or with ``TRUSTED_PROXIES = n`` the n-th
     address from the right of X-Forwarded-For (what the nearest trusted proxy saw).
     None when the server does not say (then no per-IP limit applies)."""

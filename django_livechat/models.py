@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -22,7 +24,7 @@ class WriterOwnedFields(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if (
             not self._state.adding
             and kwargs.get("update_fields") is None
@@ -329,7 +331,7 @@ class Sanction(models.Model):
         ordering = ["-created"]
 
     def __str__(self) -> str:
-        where = self.room.slug if self.room_id else _("the whole site")
+        where = self.room.slug if self.room is not None else _("the whole site")
         return f"{self.get_kind_display()} {self.display_name or self.key} ({where})"
 
 

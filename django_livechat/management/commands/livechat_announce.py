@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_livechat.api import RoomLocked, post_message
 from django_livechat.models import Room
@@ -8,11 +10,11 @@ from django_livechat.protocol import ProtocolError
 class Command(BaseCommand):
     help = "Post an announcement (a system message) to a room."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("room", help="the room's slug")
         parser.add_argument("body", nargs="+", help="the text to post")
 
-    def handle(self, *args, room: str, body: list[str], **options):
+    def handle(self, *args: Any, room: str, body: list[str], **options: Any) -> None:
         try:
             message = post_message(room, " ".join(body))
         except Room.DoesNotExist:
