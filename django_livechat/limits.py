@@ -73,6 +73,13 @@ def limiter(kind: str = "message") -> RateLimiter | None:
         return _limiters.setdefault((kind, rate), RateLimiter(rate))
 
 
+def allow(kind: str, key: str | None) -> bool:
+    """Whether ``key`` may act now under the limiter for ``kind`` (always, without a key or a
+    configured rate)."""
+    bucket = limiter(kind)
+    return key is None or bucket is None or bucket.allow(key)
+
+
 class ConnectionCount:
     """Open room connections per client address, in this server process."""
 

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from django_livechat import identity
@@ -42,14 +42,14 @@ def resolve_staff(who: Identity) -> Identity:
     return dataclasses.replace(who, is_staff=user_is_staff(user))
 
 
-def staff_users():
+def staff_users() -> QuerySet[Any]:
     """The active users that ``user_is_staff`` accepts (by their fields: ``is_staff``,
     ``is_superuser``, the app's permission given to them or to a group)."""
     model = get_user_model()
     fields = {f.name for f in model._meta.get_fields()}
     label, codename = STAFF_PERMISSION.split(".")
     perm = {"permissions__codename": codename, "permissions__content_type__app_label": label}
-    rules = [
+    rules: list[tuple[str, dict[str, Any]]] = [
         ("is_staff", {"is_staff": True}),
         ("is_superuser", {"is_superuser": True}),
         ("user_permissions", {f"user_{k}": v for k, v in perm.items()}),

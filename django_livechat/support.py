@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -145,7 +145,7 @@ def _author(user: Any) -> dict[str, Any] | None:
     return None if user is None else identity.user_author(user)
 
 
-def summaries(conversations, for_user: Any) -> list[dict[str, Any]]:
+def summaries(conversations: QuerySet[Conversation], for_user: Any) -> list[dict[str, Any]]:
     """Queue entries of ``conversations`` as ``for_user`` (a staff member) sees them."""
     unanswered = (
         Message.objects.filter(
@@ -234,7 +234,7 @@ def set_status(conversation: Conversation, status: str, actor: Any) -> None:
 # -- staff presence ------------------------------------------------------------------------
 
 
-def _live_staff():
+def _live_staff() -> QuerySet[StaffPresence]:
     cutoff = timezone.now() - timedelta(seconds=conf.PRESENCE_TIMEOUT)
     return StaffPresence.objects.filter(last_seen__gte=cutoff)
 
@@ -248,7 +248,8 @@ def staff_list() -> list[dict[str, Any]]:
     """Each staff member with an open console, and their best status."""
     people: dict[int, dict[str, Any]] = {}
     for row in _live_staff().select_related("user").order_by("user_id"):
-        entry = people.setdefault(row.user_id, {**_author(row.user), "status": row.status})
+        person = identity.user_author(row.user)
+        entry = people.setdefault(row.user_id, {**person, "status": row.status})
         if row.status == StaffPresence.Status.ONLINE:
             entry["status"] = row.status
     return list(people.values())

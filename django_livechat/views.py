@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from django_livechat import identity, limits, permissions, protocol, store, support
 from django_livechat.conf import conf
-from django_livechat.models import Participant, Room
+from django_livechat.models import Conversation, Participant, Room
 from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 
 
@@ -48,9 +49,8 @@ def room_list(request: HttpRequest) -> HttpResponse:
         last_read = Participant.objects.filter(
             room=OuterRef("pk"), key=identity.user_key(request.user.pk)
         ).values("last_read")
-        rooms = rooms.annotate(last_read=Subquery(last_read))
-        for room in rooms:
-            room.unread = max(0, room.last_seq - (room.last_read or 0))
+        unread = F("last_seq") - Coalesce(Subquery(last_read), 0)
+        rooms = rooms.annotate(unread=Greatest(unread, 0))
     return render(request, "django_livechat/room_list.html", {"rooms": rooms})
 
 
@@ -89,7 +89,7 @@ def history(request: HttpRequest, slug: str) -> JsonResponse:
 # -- support conversations -----------------------------------------------------------------
 
 
-def _conversation_json(conversation, created: bool) -> JsonResponse:
+def _conversation_json(conversation: Conversation, created: bool) -> JsonResponse:
     slug = conversation.room.slug
     return JsonResponse(
         {
@@ -133,9 +133,8 @@ def support_start(request: HttpRequest) -> JsonResponse:
         )
     page = form.cleaned_data["page"][:500]
     address = limits.request_ip(request)
-    limiter = limits.limiter("support")
     conversation, created = support.start_conversation(
-        who, page, may_create=lambda: address is None or limiter.allow(address)
+        who, page, may_create=lambda: limits.allow("support", address)
     )
     if conversation is None:
         return JsonResponse(

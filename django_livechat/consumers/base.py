@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -60,8 +61,15 @@ class ConsumerLife:
     _rejoin: asyncio.Task[None] | None = None
     _inbox: asyncio.Queue[dict[str, Any]] | None = None  # events of the consumer's own tasks
 
+    # What the consumer class that comes after this mixin provides.
+    _sync: bool
+    base_send: Any  # the ASGI send (async_to_sync'ed for a sync consumer)
+    channel_layer: Any
+    channel_name: str
+    dispatch: Callable[[dict[str, Any]], Awaitable[None]]
+
     @property
-    def channel_layer_alias(self) -> str:  # type: ignore[override]
+    def channel_layer_alias(self) -> str:
         return conf.CHANNEL_LAYER
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -125,10 +133,11 @@ class ConsumerLife:
 
     async def _new_channel(self) -> str:
         try:
-            return await self.channel_layer.new_channel()
+            name: str = await self.channel_layer.new_channel()
         except Exception:
             logger.warning("livechat: no layer channel yet; will subscribe later", exc_info=True)
             return fallback_channel_name(self.channel_layer)
+        return name
 
     async def _layer_receive(self) -> dict[str, Any]:
         self._receive_failures = 0
@@ -178,7 +187,8 @@ class ConsumerLife:
             except Exception:
                 continue
             logger.info("livechat: layer groups joined again")
-            self._inbox.put_nowait(events.layer_back())
+            if self._inbox is not None:
+                self._inbox.put_nowait(events.layer_back())
             return
 
 

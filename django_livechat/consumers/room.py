@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django_livechat import events, identity, limits, protocol, store, support
 from django_livechat.consumers.base import LiveChatConsumer
 from django_livechat.fanout import Member, get_hub
+from django_livechat.models import Message, Room
 from django_livechat.permissions import Refused
 from django_livechat.protocol import CLOSING_REFUSALS, Close, Code, ProtocolError
 from django_livechat.writer import get_writer
@@ -23,7 +24,7 @@ class RoomConsumer(LiveChatConsumer):
     """``ws/livechat/rooms/<slug>/``: one connection to one room (docs/protocol.md)."""
 
     layer_channel = False  # reached through the hub (fanout.Member): no channel per socket
-    room = None
+    room: Room  # set once joined (``member`` is not None)
     member: Member | None = None
     is_visitor = False
     _counted = False  # counted in limits.connections (released on disconnect)
@@ -116,10 +117,11 @@ class RoomConsumer(LiveChatConsumer):
         while has_more and not self.closed:
             messages, has_more = await store.abacklog(self.room.pk, messages[-1].seq, snap.last_seq)
             await self.send_frame(protocol.backlog_frame(self.room.slug, messages, has_more))
+        assert self.member is not None  # joined before the catch-up
         await self.member.go_live(snap.last_seq, snap.last_change)
 
     async def disconnect(self, code: int) -> None:
-        if self._counted:
+        if self._counted and self.client_ip is not None:
             self._counted = False
             limits.connections.release(self.client_ip)
         if self.member is None:
@@ -152,10 +154,8 @@ class RoomConsumer(LiveChatConsumer):
             await self.send_frame(error.frame())
 
     async def on_message(self, command: protocol.SendMessage) -> None:
-        for kind, key in (("message", self.identity.key), ("ip", self.client_ip)):
-            limiter = limits.limiter(kind)
-            if limiter is not None and key is not None and not limiter.allow(key):
-                raise ProtocolError.rate_limited(command.client_id)
+        if not (limits.allow("message", self.identity.key) and limits.allow("ip", self.client_ip)):
+            raise ProtocolError.rate_limited(command.client_id)
         # Stored in the background so that the next frame joins the same group commit.
         task = asyncio.create_task(self._store_and_publish(command))
         if self._tasks is None:
@@ -178,15 +178,17 @@ class RoomConsumer(LiveChatConsumer):
             if written.error in CLOSING_REFUSALS:
                 await self.close(code=CLOSING_REFUSALS[written.error])
             return
+        message = written.message
+        assert message is not None  # stored, or stored before
         if written.duplicate:
-            await self._acknowledge_again(command, written.message)
+            await self._acknowledge_again(command, message)
             return
-        text = protocol.encode(protocol.message_frame(self.room.slug, written.message))
-        await self.hub.publish_message(self.room.pk, written.message.seq, text)
+        text = protocol.encode(protocol.message_frame(self.room.slug, message))
+        await self.hub.publish_message(self.room.pk, message.seq, text)
         if self.room.kind == self.room.Kind.SUPPORT:
             await self._support_message_stored()
 
-    async def _acknowledge_again(self, command: protocol.SendMessage, message: Any) -> None:
+    async def _acknowledge_again(self, command: protocol.SendMessage, message: Message) -> None:
         """A resend of a stored message. Its copy reaches this socket in id order like any
         other (the welcome, the backlog or the feed bring every id above ``_start_after``), so
         it is sent here only when it is older than that; a deleted one is answered with an
@@ -216,14 +218,14 @@ class RoomConsumer(LiveChatConsumer):
         if not command.active:
             if not self._typing_announced:
                 return
-        elif not limits.limiter("typing").allow(self.identity.key):
+        elif not limits.allow("typing", self.identity.key):
             return
         self._typing_announced = command.active
         frame = protocol.typing_frame(self.identity.public(), command.active)
         await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=self.identity.key)
 
     async def on_history(self, command: protocol.History) -> None:
-        if not limits.limiter("history").allow(self.identity.key):
+        if not limits.allow("history", self.identity.key):
             raise ProtocolError.rate_limited()
         messages, has_more = await store.ahistory(
             self.room.pk, before=command.before, after=command.after, limit=command.limit

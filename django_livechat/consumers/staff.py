@@ -28,7 +28,7 @@ from django_livechat.protocol import Close, Code, ProtocolError
 class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
     """Staff only: checked on connect and again before every action."""
 
-    user = None
+    user: Any = None  # the staff member, once accepted
     refused = False  # closed out since connecting (demoted)
 
     def connect(self) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Notice = Callable[[dict[str, Any]], Awaitable[None]]
+Notice = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 # Once a socket held up a room, the room's sends are timed for a while: another socket that does
 # not read then costs SLOW_SEND seconds, not a check interval (several of them, one after another).
@@ -192,6 +192,7 @@ class RoomFeed:
             self.send_mark = mark
             return None
         self.send_mark = None
+        assert member is not None  # a mark names a member
         self.cut = member
         self.pump.cancel()
         self._drop_slow(member)

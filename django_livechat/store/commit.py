@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
@@ -20,12 +22,16 @@ from django.db import (
     router,
     transaction,
 )
-from django.db.models import F
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from django_livechat.identity import Identity
 from django_livechat.models import Conversation, Message, Room, Sanction
 from django_livechat.protocol import Code
+
+Key = tuple[int, str, str]  # (room pk, author key, client id): a message's unique key
+Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,10 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
 
 
 def _sanctioned(
-    connection, batch: Sequence[NewMessage], fresh: dict[int, list[int]], now
+    connection: BaseDatabaseWrapper,
+    batch: Sequence[NewMessage],
+    fresh: dict[int, list[int]],
+    now: datetime,
 ) -> dict[int, str]:
     """Index -> error code, for new messages whose author is banned or muted there."""
     authors = sorted({batch[i].author.key for indexes in fresh.values() for i in indexes})
@@ -194,24 +203,32 @@ def _inactive_authors(batch: Sequence[NewMessage], fresh: dict[int, list[int]]) 
     }
 
 
-def _names(connection, model, *fields: str) -> tuple[str, list[str]]:
+def _names(
+    connection: BaseDatabaseWrapper, model: type[Model], *fields: str
+) -> tuple[str, list[str]]:
     """The quoted table name of ``model`` and the quoted columns of ``fields``."""
     qn = connection.ops.quote_name
-    columns = [qn(model._meta.get_field(name).column) for name in fields]
+    columns = [qn(_column(model, name)) for name in fields]
     return qn(model._meta.db_table), columns
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field) and field.column is not None  # a concrete field
+    return field.column
 
 
 def _marks(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _fetch(connection, sql: str, params: Sequence[object]) -> list[tuple]:
+def _fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[object]) -> list[Row]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        cursor.execute(sql, list(params))  # type: ignore[arg-type]  # values the backend adapts
+        return list(cursor.fetchall())
 
 
-def _stored_copies(connection, keys: list[tuple[int, str, str]]) -> dict[tuple, Message]:
+def _stored_copies(connection: BaseDatabaseWrapper, keys: list[Key]) -> dict[Key, Message]:
     """The stored messages among ``keys`` (room, author key, client id): retries of them."""
     table, (id_, room_, author_, client_) = _names(
         connection, Message, "id", "room", "author_key", "client_id"
@@ -227,7 +244,7 @@ def _stored_copies(connection, keys: list[tuple[int, str, str]]) -> dict[tuple, 
         match = "{}"
         term, glue = f"({room_} = %s AND {author_} = %s AND {client_} = %s)", " OR "
     wanted = sorted(set(keys))
-    rows: list[tuple] = []
+    rows: list[Row] = []
     for start in range(0, len(wanted), 100):  # SQLite bounds an expression's depth
         chunk = wanted[start : start + 100]
         rows += _fetch(
@@ -244,7 +261,7 @@ def _stored_copies(connection, keys: list[tuple[int, str, str]]) -> dict[tuple, 
     }
 
 
-def _insert(connection, messages: list[Message]) -> None:
+def _insert(connection: BaseDatabaseWrapper, messages: list[Message]) -> None:
     """INSERT the new messages, many rows per statement, and set their primary keys."""
     if not messages:
         return
@@ -274,7 +291,7 @@ def _insert(connection, messages: list[Message]) -> None:
             message._state.db = connection.alias
 
 
-def _track_conversation(room_pk: int, messages: list[Message], now) -> None:
+def _track_conversation(room_pk: int, messages: list[Message], now: datetime) -> None:
     """Keep a support conversation's queue fields true: who spoke last, who waits."""
     conversation = Conversation.objects.filter(room_id=room_pk).first()
     if conversation is None:
@@ -282,12 +299,12 @@ def _track_conversation(room_pk: int, messages: list[Message], now) -> None:
     visitor = [m.seq for m in messages if m.author_key == conversation.visitor_key]
     staff = [m.seq for m in messages if m.author_key != conversation.visitor_key]
     changes: dict[str, object] = {"last_activity": now}
+    last_visitor = max(visitor, default=conversation.last_visitor_seq)
+    last_staff = max(staff, default=conversation.last_staff_seq)
     if visitor:  # a visitor writing again reopens a closed conversation
-        changes.update(last_visitor_seq=max(visitor), status=Conversation.Status.OPEN)
+        changes.update(last_visitor_seq=last_visitor, status=Conversation.Status.OPEN)
     if staff:
-        changes["last_staff_seq"] = max(staff)
-    last_visitor = changes.get("last_visitor_seq", conversation.last_visitor_seq)
-    last_staff = changes.get("last_staff_seq", conversation.last_staff_seq)
+        changes["last_staff_seq"] = last_staff
     if last_staff > last_visitor:  # answered
         changes.update(waiting_since=None, notified=None)
     elif visitor and conversation.waiting_since is None:

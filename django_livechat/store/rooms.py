@@ -136,7 +136,8 @@ def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Sna
     deleted: list[int] = []
     if changes is not None and changes < last_change:
         deleted = sorted(
-            RoomChange.objects.filter(
+            seq
+            for seq in RoomChange.objects.filter(
                 room_id=room_pk,
                 seq__gt=changes,
                 seq__lte=last_change,
@@ -144,6 +145,7 @@ def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Sna
             )
             .order_by("-seq")
             .values_list("message_seq", flat=True)[:REPLAY_LIMIT]
+            if seq is not None  # a deletion names its message
         )
     return Snapshot(
         messages,
