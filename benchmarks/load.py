@@ -59,7 +59,7 @@ class Worker:
             index,
             room,
             sender,
-            latencies=self.latencies,
+            self.latencies,
             welcome=spec["welcome"],
             compression=spec.get("compression", False),
             drain_timeout=self.drain_timeout,

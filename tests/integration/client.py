@@ -46,6 +46,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -471,6 +472,7 @@ class ChatClient:
         return out_of_order, duplicated
 
 
+@dataclass(eq=False)
 class LoadClient:
     """One connection of the benchmark's load: a recipient, and maybe a sender.
 
@@ -482,48 +484,38 @@ class LoadClient:
     counts as open once the ``welcome`` frame came.
     """
 
-    sending_over = False
+    url: str  # the server, ws://host:port
+    index: int
+    room: str
+    sender: bool
+    latencies: list[int]  # shared by the connections of a process
+    welcome: bool = True
+    compression: bool = False
+    drain_timeout: float = 15.0
+    ws: ClientConnection | None = None
+    seen: set[str] = field(default_factory=set)  # client_ids received
+    dups: int = 0
+    gaps: int = 0
+    out_of_order: int = 0
+    errors: int = 0
+    error_sample: dict[str, Any] | None = None
+    last_id: int | None = None
+    last_at: int = 0
+    expected: int | None = None  # messages its room must receive, once the senders are done
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+    closed_early: bool = False
+    # sender state
+    window: asyncio.Semaphore | None = None
+    sent: int = 0
+    acked: int = 0
+    sending_over: bool = False
+    all_acked: asyncio.Event = field(default_factory=asyncio.Event)
+    first_send: int = 0
+    prefix: str = field(init=False)  # of its messages' client_ids
 
-    def __init__(
-        self,
-        url: str,
-        index: int,
-        room: str,
-        sender: bool,
-        *,
-        latencies: list[int],
-        welcome: bool = True,
-        compression: bool = False,
-        drain_timeout: float = 15.0,
-    ) -> None:
-        self.url = url
-        self.index = index
-        self.room = room
-        self.sender = sender
-        self.latencies = latencies
-        self.welcome = welcome
-        self.compression = compression
-        self.drain_timeout = drain_timeout
-        self.prefix = f"c{index}-"
-        self.ws: ClientConnection | None = None
-        self.seen: set[str] = set()
-        self.dups = 0
-        self.gaps = 0
-        self.out_of_order = 0
-        self.errors = 0
-        self.error_sample: dict[str, Any] | None = None
-        self.last_id: int | None = None
-        self.last_at = 0
-        self.expected: int | None = None
-        self.done = asyncio.Event()
-        self.closing = False
-        self.closed_early = False
-        # sender state
-        self.window: asyncio.Semaphore | None = None
-        self.sent = 0
-        self.acked = 0
-        self.all_acked = asyncio.Event()
-        self.first_send = 0
+    def __post_init__(self) -> None:
+        self.prefix = f"c{self.index}-"
 
     async def open(self, query: str = "") -> dict[str, Any] | None:
         """Connect; the ``welcome`` frame, if the server sends one."""
