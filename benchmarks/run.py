@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +24,8 @@ from urllib.parse import urlparse
 
 from benchmarks import report, scenarios, servers
 from benchmarks.scenarios import Sizes
+from tests.integration.harness import ROOT, RedisServer, Server
 
-ROOT = servers.ROOT
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 
@@ -113,27 +112,6 @@ def redis_reachable(url: str) -> bool:
         return False
 
 
-def own_redis(workdir: Path) -> tuple[str, subprocess.Popen] | None:
-    """No Redis at the given URL: start a private one, when ``redis-server`` is installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return None
-    port = servers.free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(50):
-        if redis_reachable(url):
-            return url, proc
-        time.sleep(0.1)
-    proc.kill()
-    return None
-
-
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -184,9 +162,9 @@ class Runner:
     def __init__(self, args: argparse.Namespace, sizes: Sizes, template: Path, workdir: Path):
         self.args, self.sizes, self.template, self.workdir = args, sizes, template, workdir
         self.token = uuid.uuid4().hex[:8]
-        self.shared: dict[tuple[str, str], servers.Server] = {}  # with --reuse-server
+        self.shared: dict[tuple[str, str], Server] = {}  # with --reuse-server
 
-    def server(self, app: str, layer: str, url: str, run_dir: Path) -> servers.Server:
+    def server(self, app: str, layer: str, url: str, run_dir: Path) -> Server:
         key = (app, layer)
         if self.sizes.reuse_server and key in self.shared:
             return self.shared[key]
@@ -239,16 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args.repeat = args.repeat or (1 if args.quick else 3)
     workdir = Path(tempfile.mkdtemp(prefix="livechat-bench-"))
-    redis_proc = None
+    private_redis = None
     notes: list[str] = []
     redis_url = args.redis_url
     if "redis" in layers and not redis_reachable(redis_url):
-        private = own_redis(workdir)
-        if private is None:
+        if shutil.which("redis-server") is None:
             notes.append(f"Redis layer skipped: nothing at {redis_url} and no redis-server")
             layers.remove("redis")
         else:
-            redis_url, redis_proc = private
+            private_redis = RedisServer(workdir)
+            private_redis.start()
+            redis_url = private_redis.url
             notes.append(f"Redis: a private redis-server at {redis_url}")
     load_at_start = round(os.getloadavg()[0], 2)
     print(f"benchmarks: scenarios {', '.join(names)}; layers {', '.join(layers)}; "
@@ -274,9 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 entry["ratio"] = report.ratios(name, entry)
     finally:
         runner.stop_shared()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait()
+        if private_redis is not None:
+            private_redis.stop()
     total = time.monotonic() - started
     doc = {
         "taken": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.servers import Server
 from benchmarks.workers import WorkerProc, broadcast, close_all, gather
+from tests.integration.harness import Server
 
 Clients = list[tuple[int, str, bool]]  # (index, room, sends?)
 
@@ -119,10 +119,10 @@ class Profiler:
 
 
 def _spec(server: Server, sizes: Sizes, **extra: Any) -> dict[str, Any]:
+    """What a client process (benchmarks/load.py) needs to know."""
     return {
-        "url": server.ws_url,
-        "origin": server.origin,
-        "welcome": server.app == "livechat",
+        "url": server.url,
+        "welcome": server.name == "livechat",  # the baseline sends no welcome
         "drain_timeout": sizes.drain_timeout,
         "compression": sizes.compression,
         **extra,
@@ -130,16 +130,9 @@ def _spec(server: Server, sizes: Sizes, **extra: Any) -> dict[str, Any]:
 
 
 async def _warmup_async(server: Server) -> None:
-    from benchmarks.client import Worker, mono
+    from benchmarks.load import Worker, mono
 
-    worker = Worker(
-        {
-            "url": server.ws_url,
-            "origin": server.origin,
-            "welcome": server.app == "livechat",
-            "clients": [(0, "warmup-0", True), (1, "warmup-0", False)],
-        }
-    )
+    worker = Worker(_spec(server, Sizes(), clients=[(0, "warmup-0", True), (1, "warmup-0", False)]))
     await worker.open_all(2)
     await worker.clients[0].send_window(mono() + int(10e9), 5, 50)
     await worker.close_all()
@@ -166,14 +159,14 @@ def traffic(
         WorkerProc(
             _spec(server, sizes, clients=part, duration=duration, **mode),
             workdir,
-            f"{server.app}-client{i}",
+            f"{server.name}-client{i}",
         )
         for i, part in enumerate(parts)
     ]
     try:
         ready = gather(workers, "ready", 120)
         failed = sum(r["failed"] for r in ready)
-        profiler = Profiler(server.pid, profile) if profile else None
+        profiler = Profiler(server.process.pid, profile) if profile else None
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
         broadcast(workers, cmd="go")
         sent = gather(workers, "sent", duration + sizes.drain_timeout + 60)
@@ -265,12 +258,12 @@ def idle(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = Non
     procs = max(1, sizes.idle_client_procs)
     parts = [clients[i::procs] for i in range(procs)]
     rss0 = server.rss_kib()
-    profiler = Profiler(server.pid, profile) if profile else None
+    profiler = Profiler(server.process.pid, profile) if profile else None
     workers = [
         WorkerProc(
             _spec(server, sizes, mode="idle", clients=part, connect_concurrency=100),
             workdir,
-            f"{server.app}-idle{i}",
+            f"{server.name}-idle{i}",
         )
         for i, part in enumerate(parts)
     ]
@@ -311,7 +304,7 @@ def catchup(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = 
         reps=sizes.catchup_reps,
         window=20,
     )
-    worker = WorkerProc(spec, workdir, f"{server.app}-catchup")
+    worker = WorkerProc(spec, workdir, f"{server.name}-catchup")
     try:
         worker.event("ready", 60)
         worker.send(cmd="go")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.servers import PYTHON, ROOT
+from tests.integration.harness import PYTHON, ROOT, end, tail
 
 
 class WorkerError(RuntimeError):
@@ -19,7 +19,7 @@ class WorkerError(RuntimeError):
 
 
 class WorkerProc:
-    """One ``python -m benchmarks.client`` process."""
+    """One ``python -m benchmarks.load`` process."""
 
     def __init__(self, spec: dict[str, Any], workdir: Path, name: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -30,7 +30,7 @@ class WorkerProc:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         with self.log.open("w") as err:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "benchmarks.client", str(spec_path)],
+                [PYTHON, "-m", "benchmarks.load", str(spec_path)],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -70,17 +70,10 @@ class WorkerProc:
         self.send(cmd="exit")
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc, timeout)
 
     def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log, lines)
 
 
 def broadcast(workers: list[WorkerProc], **command: Any) -> None:

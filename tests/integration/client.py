@@ -1,4 +1,14 @@
-"""A Python chat client that follows the rules of the JS client (docs/protocol.md, livechat.js).
+"""The Python protocol clients of the integration tests, the soak and the benchmarks.
+
+- :class:`ChatClient` follows the rules of the JS client (docs/protocol.md, livechat.js); the
+  tests and the soak use it.
+- :class:`LoadClient` is one connection of the benchmark's load (benchmarks/load.py): it sends
+  and counts what it receives, and does nothing else (no reconnect, no outbox, no gap fill), so
+  that the benchmark measures the server rather than its client. It speaks only what the
+  benchmark's baseline (benchmarks/baseline/) speaks too, so one client drives both servers.
+
+Both connect with :func:`open_socket` and send :func:`message_frame`. The rest of this
+docstring is about :class:`ChatClient`:
 
 - It remembers the highest contiguous id it has (``last_id``) and reconnects with
   ``?after=<last_id>`` after any close but the final ones (4400, 4401, 4403, 4404, 4410), with
@@ -36,15 +46,51 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import websockets
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.integration.tracking import Connection, IdSet
 
+ORIGIN = "http://127.0.0.1"
 FINAL_CLOSE_CODES = {4400, 4401, 4403, 4404, 4410}
 RETRY_ERROR_CODES = {"rate_limited", "store_failed"}
+LOAD_PAD = "the quick brown fox jumps over the lazy dog"  # ~60-byte bodies, a chat line
+
+
+def room_url(base: str, slug: str, query: str = "") -> str:
+    """The socket URL of room ``slug`` on the server at ``base`` (``ws://host:port``)."""
+    return f"{base}/ws/livechat/rooms/{slug}/" + (f"?{query}" if query else "")
+
+
+def open_socket(
+    url: str,
+    *,
+    origin: str = ORIGIN,
+    cookie: str | None = None,
+    open_timeout: float = 5,
+    compression: str | None = "deflate",
+) -> connect:
+    """``websockets.connect`` as every client here uses it: no keepalive pings (the server has
+    its own), an unbounded incoming queue (a slow reader must not stall the server's sends),
+    frames up to 16 MiB (a catch-up page), a short close."""
+    return connect(
+        url,
+        origin=origin,
+        additional_headers={"Cookie": cookie} if cookie else None,
+        compression=compression,
+        open_timeout=open_timeout,
+        close_timeout=2,
+        max_queue=None,
+        max_size=2**24,
+        ping_interval=None,
+    )
+
+
+def message_frame(body: str, client_id: str) -> str:
+    return json.dumps({"type": "message", "body": body, "client_id": client_id})
 
 
 class ChatClient:
@@ -56,7 +102,7 @@ class ChatClient:
         slug: str,
         *,
         cookie: str | None = None,
-        origin: str = "http://127.0.0.1",
+        origin: str = ORIGIN,
         label: str = "",
         backoff_base: float = 0.2,
         backoff_cap: float = 2.0,
@@ -146,7 +192,7 @@ class ChatClient:
         query = f"after={self.last_id}"
         if self.last_change is not None:
             query += f"&changes={self.last_change}"
-        return f"{base}/ws/livechat/rooms/{self.slug}/?{query}"
+        return room_url(base, self.slug, query)
 
     async def _run(self) -> None:
         while not self.closed_for_good:
@@ -154,17 +200,8 @@ class ChatClient:
             connection = Connection(url, time.monotonic(), keep_ids=self.keep_frames)
             self.connections.append(connection)
             code = 1006
-            headers = {"Cookie": self.cookie} if self.cookie else None
             try:
-                async with websockets.connect(
-                    url,
-                    origin=self.origin,
-                    additional_headers=headers,
-                    open_timeout=5,
-                    close_timeout=2,
-                    max_queue=None,
-                    ping_interval=None,
-                ) as ws:
+                async with open_socket(url, origin=self.origin, cookie=self.cookie) as ws:
                     self._ws = ws
                     async for text in ws:
                         await self._on_text(text, connection)
@@ -192,12 +229,12 @@ class ChatClient:
             self.closed_for_good = True
         self._notify()
 
-    async def _send(self, frame: dict[str, Any]) -> bool:
+    async def _send(self, frame: dict[str, Any] | str) -> bool:
         ws = self._ws
         if ws is None:
             return False
         try:
-            await ws.send(json.dumps(frame))
+            await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
         except ConnectionClosed:
             return False
         return True
@@ -330,7 +367,7 @@ class ChatClient:
 
     async def _send_entry(self, client_id: str, body: str) -> None:
         self.sent[client_id] = self.sent.get(client_id, 0) + 1
-        await self._send({"type": "message", "body": body, "client_id": client_id})
+        await self._send(message_frame(body, client_id))
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -433,3 +470,166 @@ class ChatClient:
             out_of_order += connection.out_of_order
             duplicated += connection.duplicated
         return out_of_order, duplicated
+
+
+@dataclass(eq=False)
+class LoadClient:
+    """One connection of the benchmark's load: a recipient, and maybe a sender.
+
+    It counts what it receives by ``client_id`` (``c<index>-<n>``, unique in the run): a second
+    copy is a duplicate; server ids must rise by one at a time (a jump is a gap, a step back is
+    out of order). A sender's own copy is its acknowledgement, which frees a slot of its window.
+    Each body starts with the sender's ``time.monotonic_ns()``; the delay to its arrival goes
+    to ``latencies``. With ``welcome`` (django_livechat; the baseline sends none), a connection
+    counts as open once the ``welcome`` frame came.
+    """
+
+    url: str  # the server, ws://host:port
+    index: int
+    room: str
+    sender: bool
+    latencies: list[int]  # shared by the connections of a process
+    welcome: bool = True
+    compression: bool = False
+    drain_timeout: float = 15.0
+    ws: ClientConnection | None = None
+    seen: set[str] = field(default_factory=set)  # client_ids received
+    dups: int = 0
+    gaps: int = 0
+    out_of_order: int = 0
+    errors: int = 0
+    error_sample: dict[str, Any] | None = None
+    last_id: int | None = None
+    last_at: int = 0
+    expected: int | None = None  # messages its room must receive, once the senders are done
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+    closed_early: bool = False
+    # sender state
+    window: asyncio.Semaphore | None = None
+    sent: int = 0
+    acked: int = 0
+    sending_over: bool = False
+    all_acked: asyncio.Event = field(default_factory=asyncio.Event)
+    first_send: int = 0
+    prefix: str = field(init=False)  # of its messages' client_ids
+
+    def __post_init__(self) -> None:
+        self.prefix = f"c{self.index}-"
+
+    async def open(self, query: str = "") -> dict[str, Any] | None:
+        """Connect; the ``welcome`` frame, if the server sends one."""
+        self.ws = await open_socket(
+            room_url(self.url, self.room, query),
+            compression="deflate" if self.compression else None,
+            open_timeout=60,
+        )
+        if not self.welcome:
+            return None
+        while True:  # the welcome is the first frame of a successful join
+            frame = json.loads(await self.ws.recv())
+            if frame.get("type") == "welcome":
+                return frame
+
+    def abort(self) -> None:
+        """Drop the connection without a close frame (the server cleans up as on any drop)."""
+        self.closing = True
+        if self.ws is not None:
+            self.ws.transport.abort()
+
+    async def read(self) -> None:
+        loads = json.loads
+        mono = time.monotonic_ns
+        lat = self.latencies
+        try:
+            async for raw in self.ws:
+                frame = loads(raw)
+                kind = frame.get("type")
+                if kind != "message":
+                    if kind == "error":
+                        self.errors += 1
+                        if self.error_sample is None:
+                            self.error_sample = frame
+                    continue
+                now = mono()
+                cid = frame["client_id"]
+                if cid in self.seen:
+                    self.dups += 1
+                    continue
+                self.seen.add(cid)
+                seq = frame["id"]
+                if self.last_id is not None and seq != self.last_id + 1:
+                    if seq <= self.last_id:
+                        self.out_of_order += 1
+                    else:
+                        self.gaps += 1
+                if self.last_id is None or seq > self.last_id:
+                    self.last_id = seq
+                self.last_at = now
+                lat.append(now - int(frame["body"].split(" ", 1)[0]))
+                if self.sender and cid.startswith(self.prefix):
+                    self.acked += 1
+                    if self.window is not None:
+                        self.window.release()
+                    if self.acked >= self.sent and self.sending_over:
+                        self.all_acked.set()
+                if self.expected is not None and len(self.seen) >= self.expected:
+                    self.done.set()
+        except ConnectionClosed:
+            pass
+        if not self.closing:
+            self.closed_early = True
+        self.done.set()
+        self.all_acked.set()
+
+    async def _send_one(self) -> None:
+        self.sent += 1
+        now = time.monotonic_ns()
+        if not self.first_send:
+            self.first_send = now
+        await self.ws.send(message_frame(f"{now} {LOAD_PAD}", f"{self.prefix}{self.sent}"))
+
+    async def send_window(self, deadline: int, window: int, limit: int | None) -> None:
+        """Back to back, at most ``window`` unacknowledged, until ``deadline`` or ``limit``."""
+        mono = time.monotonic_ns
+        self.window = asyncio.Semaphore(window)
+        while mono() < deadline and (limit is None or self.sent < limit):
+            await self.window.acquire()
+            if mono() >= deadline:
+                break
+            await self._send_one()
+        await self._finish()
+
+    async def send_rate(self, start: int, deadline: int, rate: float) -> None:
+        """``rate`` messages per second on a fixed schedule from ``start`` until ``deadline``."""
+        interval = int(1e9 / rate)
+        n = 0
+        while True:
+            at = start + n * interval
+            if at >= deadline:
+                break
+            delay = (at - time.monotonic_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._send_one()
+            n += 1
+        await self._finish()
+
+    async def _finish(self) -> None:
+        self.sending_over = True
+        if self.acked >= self.sent:
+            self.all_acked.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_acked.wait(), self.drain_timeout)
+
+    def counts(self) -> dict[str, int]:
+        lost = max(0, (self.expected or 0) - len(self.seen))
+        return {
+            "received": len(self.seen),
+            "lost": lost,
+            "dups": self.dups,
+            "gaps": self.gaps,
+            "out_of_order": self.out_of_order,
+            "errors": self.errors,
+            "closed_early": int(self.closed_early),
+        }

@@ -11,7 +11,6 @@ LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_REDIS_URL are set, e.g.::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import sys
@@ -22,28 +21,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.client import ChatClient
-from tests.integration.harness import (
-    Database,
-    RedisServer,
-    Server,
-    TcpProxy,
-    server_env,
-)
+from tests.integration.harness import Database, RedisServer, Servers, TcpProxy, guest_cookie
 
 NEEDS = (
     "LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_REDIS_URL are not set: the multi-process "
     "tests need PostgreSQL and Redis (e.g. LIVECHAT_TEST_DATABASE_URL="
     "postgres://postgres@127.0.0.1:5432/postgres LIVECHAT_TEST_REDIS_URL=redis://127.0.0.1:6379/0)"
 )
-
-# Timings for the servers, short so that faults heal within a test (see docs/deployment.md
-# for the production values and what each one bounds).
-FAST = {
-    "LIVECHAT_IT_PRESENCE_HEARTBEAT": "1",
-    "LIVECHAT_IT_PRESENCE_TIMEOUT": "4",
-    "LIVECHAT_IT_RECONCILE_INTERVAL": "0.5",
-    "LIVECHAT_IT_GAP_GRACE": "0.2",
-}
 
 
 @pytest.fixture(scope="session")
@@ -108,44 +92,6 @@ def pg_proxy(database):
         proxy.close()
 
 
-class Servers:
-    """Starts ASGI server processes; every one is killed at teardown, its log tail printed."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.started: list[Server] = []
-        self.prefix = f"lcit{uuid.uuid4().hex[:8]}"  # one layer namespace per test
-
-    async def start(
-        self, kind: str, database_url: str, redis_url: str, name: str = "", **knobs: str
-    ) -> Server:
-        env = server_env(
-            database_url, redis_url, LIVECHAT_IT_PREFIX=self.prefix, **{**FAST, **knobs}
-        )
-        server = Server(kind, env, self.workdir, name or f"s{len(self.started) + 1}")
-        self.started.append(server)
-        await server.start()
-        return server
-
-    def stop_all(self) -> None:
-        for server in self.started:
-            with contextlib.suppress(Exception):
-                server.stop()
-        for server in self.started:
-            with contextlib.suppress(Exception):
-                server.kill()
-
-    def keep_logs(self, where: str) -> None:
-        target = Path(where)
-        target.mkdir(parents=True, exist_ok=True)
-        for server in self.started:
-            with contextlib.suppress(OSError):
-                shutil.copy(server.log, target / server.log.name)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {s.name} ({s.kind}) log:\n{s.tail(25)}" for s in self.started)
-
-
 @pytest.fixture
 async def servers(workdir):
     pool = Servers(workdir)
@@ -177,6 +123,19 @@ class Clients:
                 ) from None
         return client
 
+    async def guest(self, server, slug: str, label: str, **options) -> ChatClient:
+        """A guest with a session of its own, on ``server``."""
+        cookie = await guest_cookie(server.port, slug)
+        return await self.connect(server.url, slug, cookie=cookie, label=label, **options)
+
+    async def guests(self, servers, slug: str, count: int) -> list[ChatClient]:
+        """``count`` guests on each of ``servers`` in turn, labelled ``<server name><n>``."""
+        joined = []
+        for n in range(count):
+            server = servers[n % len(servers)]
+            joined.append(await self.guest(server, slug, f"{server.name}{n}"))
+        return joined
+
     async def close_all(self) -> None:
         await asyncio.gather(*(c.close() for c in self.open), return_exceptions=True)
         self.open.clear()
@@ -189,6 +148,15 @@ async def clients():
         yield pool
     finally:
         await pool.close_all()
+
+
+async def keep_posting(client, stop: asyncio.Event, every: float, sent: list[str]) -> None:
+    """Post until ``stop``; while disconnected, posts wait in the client's outbox."""
+    n = 0
+    while not stop.is_set():
+        sent.append(await client.post(f"{client.label} #{n}"))
+        n += 1
+        await asyncio.sleep(every)
 
 
 def unique(prefix: str) -> str:

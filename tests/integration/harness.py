@@ -1,12 +1,19 @@
-"""Processes and plumbing of the integration tests, every one bounded in time.
+"""Processes and plumbing of the integration tests, the soak and the benchmarks, every one bounded
+in time.
 
-- :class:`Server`: example_site under uvicorn or daphne on 127.0.0.1, on a fixed free port so
-  that it can be killed and started again where its clients expect it.
+- :class:`Server`: an ASGI application (example_site by default) under uvicorn or daphne on
+  127.0.0.1, on a fixed free port so that it can be killed and started again where its clients
+  expect it; its memory and CPU time read from /proc.
 - :class:`RedisServer`: a private ``redis-server`` (no persistence) that a test may restart
   without disturbing the shared one.
 - :class:`TcpProxy`: a TCP relay between the servers and PostgreSQL that a test can cut (every
   connection closed, new ones refused) and restore.
 - :class:`Database`: a private PostgreSQL database, migrated, dropped at the end.
+
+It lives here, beside the protocol client (client.py), and ``benchmarks`` imports both from
+``tests.integration``: both run from the repository root (``python -m benchmarks``, ``python -m
+tests.integration.soak``), where ``tests`` is a package; neither ``tests`` nor ``benchmarks`` is
+a package of setup.cfg, and MANIFEST.in prunes both, so none of this ships.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -26,10 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.integration.client import open_socket
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-ORIGIN = "http://127.0.0.1"
 SETTINGS = "tests.integration.settings"
+EXAMPLE_SITE = "example_site.asgi:application"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -44,7 +55,45 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+def rss_kib(pid: int) -> int:
+    """The resident memory of process ``pid`` in KiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tail(log: Path, lines: int) -> str:
+    """The last ``lines`` lines of a log file ("" if it cannot be read)."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def end(process: subprocess.Popen, within: float) -> None:
+    """Wait ``within`` seconds for ``process`` to exit, then SIGKILL it."""
+    try:
+        process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def raise_nofile() -> None:
+    """The soft limit of open files up to the hard one (thousands of sockets per process)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def server_env(
+    database_url: str, redis_url: str, settings: str = SETTINGS, **extra: str
+) -> dict[str, str]:
     """The environment of a server process: example_site's variables plus the test knobs."""
     env = {
         key: value
@@ -52,8 +101,10 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         if not key.startswith(("LIVECHAT_TEST_", "LIVECHAT_IT_", "DJANGO_"))
     }
     env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT / "example_site"), str(ROOT)]),
-        DJANGO_SETTINGS_MODULE=SETTINGS,
+        PYTHONPATH=os.pathsep.join(
+            [str(ROOT / "example_site"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        DJANGO_SETTINGS_MODULE=settings,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         LIVECHAT_RATE_LIMIT="off",
@@ -71,14 +122,28 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
 
 
 class Server:
-    """example_site served by ``kind`` ("uvicorn" or "daphne"); restartable on its port."""
+    """``app`` served by ``kind`` ("uvicorn" or "daphne"); restartable on its port.
 
-    def __init__(self, kind: str, env: dict[str, str], logdir: Path, name: str) -> None:
+    It is ready once a WebSocket handshake with the echo consumer succeeds, or, for an
+    application without one (``echo=False``: the benchmark's baseline), once the port listens.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        env: dict[str, str],
+        logdir: Path,
+        name: str,
+        app: str = EXAMPLE_SITE,
+        echo: bool = True,
+    ) -> None:
         if kind not in ("uvicorn", "daphne"):
             raise ValueError(kind)
         self.kind = kind
         self.env = env
         self.name = name
+        self.app = app
+        self.echo = echo
         self.port = free_port()
         self.log = logdir / f"{name}-{kind}-{self.port}.log"
         self.process: subprocess.Popen | None = None
@@ -89,16 +154,18 @@ class Server:
         return f"ws://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        app = "example_site.asgi:application"
         if self.kind == "uvicorn":
             return [
-                PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
-                "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2",
+                PYTHON, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
+                "--no-access-log", "--log-level", "warning", "--backlog", "4096",
+                "--timeout-graceful-shutdown", "2",
             ]  # fmt: skip
-        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0", app]
+        return [
+            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0", self.app,
+        ]  # fmt: skip
 
     async def start(self, within: float = 30) -> None:
-        """Start the process and wait until a WebSocket handshake succeeds."""
+        """Start the process and wait until it is ready."""
         self._spawn()
         await self._wait_ready(within)
 
@@ -115,6 +182,7 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=raise_nofile,
             )
 
     async def _wait_ready(self, within: float) -> None:
@@ -127,10 +195,10 @@ class Server:
                     f"{self.name} exited ({self.process.returncode}):\n{self.tail()}"
                 )
             if port_open(self.port):
+                if not self.echo:
+                    return
                 try:
-                    async with websockets.connect(
-                        f"{self.url}/ws/livechat/echo/", origin=ORIGIN, open_timeout=2
-                    ) as ws:
+                    async with open_socket(f"{self.url}/ws/livechat/echo/", open_timeout=2) as ws:
                         await ws.send("ready?")
                         await asyncio.wait_for(ws.recv(), 2)
                     return
@@ -152,23 +220,73 @@ class Server:
     def stop(self) -> None:
         if self.running:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            end(self.process, 5)
 
     def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log, lines)
 
     def log_count(self, needle: str) -> int:
         try:
             return self.log.read_text(errors="replace").count(needle)
         except OSError:
             return 0
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the process so far."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+# Timings for the servers of a Servers pool, short so that faults heal within a test (see
+# docs/deployment.md for the production values and what each one bounds).
+FAST = {
+    "LIVECHAT_IT_PRESENCE_HEARTBEAT": "1",
+    "LIVECHAT_IT_PRESENCE_TIMEOUT": "4",
+    "LIVECHAT_IT_RECONCILE_INTERVAL": "0.5",
+    "LIVECHAT_IT_GAP_GRACE": "0.2",
+}
+
+
+class Servers:
+    """Starts ASGI server processes; every one is killed at teardown, its log tail printed."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Server] = []
+        self.prefix = f"lcit{uuid.uuid4().hex[:8]}"  # one layer namespace per test
+
+    async def start(
+        self, kind: str, database_url: str, redis_url: str, name: str = "", **knobs: str
+    ) -> Server:
+        env = server_env(
+            database_url, redis_url, LIVECHAT_IT_PREFIX=self.prefix, **{**FAST, **knobs}
+        )
+        server = Server(kind, env, self.workdir, name or f"s{len(self.started) + 1}")
+        self.started.append(server)
+        await server.start()
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            with contextlib.suppress(Exception):
+                server.stop()
+        for server in self.started:
+            with contextlib.suppress(Exception):
+                server.kill()
+
+    def keep_logs(self, where: str) -> None:
+        target = Path(where)
+        target.mkdir(parents=True, exist_ok=True)
+        for server in self.started:
+            with contextlib.suppress(OSError):
+                shutil.copy(server.log, target / server.log.name)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {s.name} ({s.kind}) log:\n{s.tail(25)}" for s in self.started)
 
 
 # -- Redis ----------------------------------------------------------------------------------
@@ -307,18 +425,23 @@ class TcpProxy:
 # -- databases ------------------------------------------------------------------------------
 
 
-def migrate(database_url: str) -> None:
-    """``manage.py migrate`` of example_site against ``database_url``."""
+def manage(database_url: str, *args: str, settings: str = SETTINGS, **extra: str) -> str:
+    """``manage.py <args>`` of example_site against ``database_url``; its output."""
     result = subprocess.run(
-        [PYTHON, str(ROOT / "example_site" / "manage.py"), "migrate", "--noinput", "-v0"],
+        [PYTHON, str(ROOT / "example_site" / "manage.py"), *args],
         cwd=ROOT,
-        env=server_env(database_url, ""),
+        env=server_env(database_url, "", settings, **extra),
         capture_output=True,
         text=True,
         timeout=180,
     )
     if result.returncode:
-        raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def migrate(database_url: str, settings: str = SETTINGS) -> None:
+    manage(database_url, "migrate", "--noinput", "-v0", settings=settings)
 
 
 def with_database(url: str, name: str, *, port: int | None = None) -> str:
@@ -373,70 +496,63 @@ class Database:
 
     # -- data the tests read and write --
 
-    def create_rooms(self, slugs: list[str]) -> dict[str, int]:
+    def _rows(self, sql: str, *params) -> list[tuple]:
         with self.connect() as conn:
-            rows = conn.execute(
+            return conn.execute(sql, params).fetchall()
+
+    def create_rooms(self, slugs: list[str]) -> dict[str, int]:
+        return dict(
+            self._rows(
                 "INSERT INTO django_livechat_room (slug, title, kind, locked, last_seq, created) "
                 "SELECT s, s, 'public', false, 0, now() FROM unnest(%s::text[]) AS s "
                 "RETURNING slug, id",
-                [slugs],
-            ).fetchall()
-        return dict(rows)
+                slugs,
+            )
+        )
 
     def messages(self, slug: str) -> list[tuple[int, str, str, str]]:
         """(id, author key, client_id, body) of every stored message of the room, by id."""
-        with self.connect() as conn:
-            return conn.execute(
-                "SELECT m.seq, m.author_key, m.client_id, m.body FROM django_livechat_message m "
-                "JOIN django_livechat_room r ON r.id = m.room_id WHERE r.slug = %s ORDER BY m.seq",
-                [slug],
-            ).fetchall()
+        return self._messages(slug, "m.body")
 
     def message_keys(self, slug: str) -> list[tuple[int, str, str, bool]]:
         """(id, author key, client_id, deleted) of every stored message of the room, by id."""
-        with self.connect() as conn:
-            return conn.execute(
-                "SELECT m.seq, m.author_key, m.client_id, m.deleted IS NOT NULL "
-                "FROM django_livechat_message m JOIN django_livechat_room r ON r.id = m.room_id "
-                "WHERE r.slug = %s ORDER BY m.seq",
-                [slug],
-            ).fetchall()
+        return self._messages(slug, "m.deleted IS NOT NULL")
+
+    def _messages(self, slug: str, last: str) -> list[tuple]:
+        return self._rows(
+            f"SELECT m.seq, m.author_key, m.client_id, {last} FROM django_livechat_message m "
+            "JOIN django_livechat_room r ON r.id = m.room_id WHERE r.slug = %s ORDER BY m.seq",
+            slug,
+        )
 
     def room_tally(self, slug: str) -> tuple[int, set[int]]:
         """(highest stored id, ids deleted) of the room."""
-        with self.connect() as conn:
-            last, deleted = conn.execute(
-                "SELECT coalesce(max(m.seq), 0), array_remove(array_agg(CASE WHEN m.deleted IS "
-                "NOT NULL THEN m.seq END), NULL) FROM django_livechat_message m "
-                "JOIN django_livechat_room r ON r.id = m.room_id WHERE r.slug = %s",
-                [slug],
-            ).fetchone()
+        [(last, deleted)] = self._rows(
+            "SELECT coalesce(max(m.seq), 0), array_remove(array_agg(CASE WHEN m.deleted IS "
+            "NOT NULL THEN m.seq END), NULL) FROM django_livechat_message m "
+            "JOIN django_livechat_room r ON r.id = m.room_id WHERE r.slug = %s",
+            slug,
+        )
         return last, set(deleted or ())
 
     def stored_twice(self) -> int:
         """Messages stored again under an (room, author, client_id) already stored."""
-        with self.connect() as conn:
-            return conn.execute(
-                "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n "
-                "FROM django_livechat_message GROUP BY room_id, author_key, client_id "
-                "HAVING count(*) > 1) AS twice"
-            ).fetchone()[0]
+        return self._rows(
+            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n "
+            "FROM django_livechat_message GROUP BY room_id, author_key, client_id "
+            "HAVING count(*) > 1) AS twice"
+        )[0][0]
 
     def last_seq(self, slug: str) -> int:
-        with self.connect() as conn:
-            row = conn.execute(
-                "SELECT last_seq FROM django_livechat_room WHERE slug = %s", [slug]
-            ).fetchone()
-        return row[0]
+        return self._rows("SELECT last_seq FROM django_livechat_room WHERE slug = %s", slug)[0][0]
 
     def connections(self, slug: str) -> list[tuple[str, str]]:
         """(identity key, server instance) of the room's recorded connections."""
-        with self.connect() as conn:
-            return conn.execute(
-                "SELECT c.key, c.instance FROM django_livechat_connection c "
-                "JOIN django_livechat_room r ON r.id = c.room_id WHERE r.slug = %s",
-                [slug],
-            ).fetchall()
+        return self._rows(
+            "SELECT c.key, c.instance FROM django_livechat_connection c "
+            "JOIN django_livechat_room r ON r.id = c.room_id WHERE r.slug = %s",
+            slug,
+        )
 
 
 async def guest_cookie(port: int, slug: str, within: float = 10) -> str:
@@ -480,14 +596,5 @@ print(session.session_key)
 
 def staff_cookie(database_url: str, secret_key: str) -> str:
     """A ``Cookie`` header value of a logged-in staff user, for servers with ``secret_key``."""
-    result = subprocess.run(
-        [PYTHON, str(ROOT / "example_site" / "manage.py"), "shell", "-c", STAFF_SESSION],
-        cwd=ROOT,
-        env=server_env(database_url, "", SECRET_KEY=secret_key),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode:
-        raise RuntimeError(f"creating a staff session failed:\n{result.stderr}")
-    return f"sessionid={result.stdout.strip().splitlines()[-1]}"
+    output = manage(database_url, "shell", "-c", STAFF_SESSION, SECRET_KEY=secret_key)
+    return f"sessionid={output.strip().splitlines()[-1]}"

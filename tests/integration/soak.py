@@ -32,8 +32,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.harness import Database, RedisServer, Server, guest_cookie, staff_cookie
-from tests.integration.soak_client import SoakClient, rss_kb
+from tests.integration.harness import (
+    Database,
+    RedisServer,
+    Server,
+    Servers,
+    guest_cookie,
+    rss_kib,
+    staff_cookie,
+)
+from tests.integration.soak_client import SoakClient
 from tests.integration.soak_report import (
     Report,
     check_memory,
@@ -213,9 +221,7 @@ class Soak:
                 shown = self.acked // step * step
                 seconds = time.monotonic() - self.started
                 rss = ", ".join(
-                    f"{s.name} {rss_kb(s.process.pid) / 1024:.0f} MB"
-                    for s in self.servers
-                    if s.running
+                    f"{s.name} {s.rss_kib() / 1024:.0f} MB" for s in self.servers if s.running
                 )
                 self.say(
                     f"[soak] {self.acked:,}/{self.plan.messages:,} acknowledged in {seconds:.0f} s "
@@ -269,10 +275,10 @@ class Soak:
     def _sample_rss(self, when: str) -> None:
         for server in self.servers:
             if server.running:
-                kb = rss_kb(server.process.pid)
+                kb = server.rss_kib()
                 self.report.rss.setdefault(f"{server.name} ({server.kind})", {})[when] = kb
         clients = self.report.clients_rss
-        clients[when] = rss_kb(os.getpid())
+        clients[when] = rss_kib(os.getpid())
 
     async def _delete(self) -> None:
         """A staff member deletes one of the newest messages of its room."""
@@ -355,8 +361,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def soak(args: argparse.Namespace) -> int:
-    from tests.integration.conftest import Servers  # the test suite's server pool
-
     if not shutil.which("redis-server"):
         print("[soak] redis-server is not installed (apt-get install redis-server)")
         return 2

@@ -16,18 +16,6 @@ if TYPE_CHECKING:
     from tests.integration.soak import Soak
 
 
-def rss_kb(pid: int) -> int:
-    """The resident memory of process ``pid`` in kB (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class SoakClient(ChatClient):
     """A compact client on one of several servers; its messages are ``c<index>-<n>``."""
 

@@ -23,8 +23,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.integration.client import ORIGIN
 from tests.integration.conftest import unique
-from tests.integration.harness import ORIGIN, guest_cookie
+from tests.integration.harness import guest_cookie
 
 pytestmark = pytest.mark.integration
 

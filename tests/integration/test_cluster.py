@@ -7,8 +7,12 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import assert_all_shown_once, assert_stored_once, unique
-from tests.integration.harness import guest_cookie
+from tests.integration.conftest import (
+    assert_all_shown_once,
+    assert_stored_once,
+    keep_posting,
+    unique,
+)
 from tests.integration.soak import Plan, Soak
 
 pytestmark = pytest.mark.integration
@@ -28,13 +32,7 @@ async def test_two_servers_deliver_every_message_to_every_client_once_in_order(
     database.create_rooms([slug])
     a = await servers.start("uvicorn", database.url, redis_url, name="a")
     b = await servers.start("daphne", database.url, redis_url, name="b")
-    members = []
-    for i in range(6):
-        server = (a, b)[i % 2]
-        cookie = await guest_cookie(server.port, slug)
-        members.append(
-            await clients.connect(server.url, slug, cookie=cookie, label=f"{server.name}{i}")
-        )
+    members = await clients.guests((a, b), slug, 6)
     per_sender = 30
     sent = []
     for n in range(per_sender):
@@ -54,15 +52,6 @@ async def test_two_servers_deliver_every_message_to_every_client_once_in_order(
         assert len(client.connections) == 1
 
 
-async def keep_posting(client, stop: asyncio.Event, every: float, sent: list[str]) -> None:
-    """Post until ``stop``; while disconnected, posts wait in the client's outbox."""
-    n = 0
-    while not stop.is_set():
-        sent.append(await client.post(f"{client.label} #{n}"))
-        n += 1
-        await asyncio.sleep(every)
-
-
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
 async def test_killed_server_clients_catch_up_and_presence_drops_its_identities(
     kind, database, redis_url, servers, clients
@@ -77,13 +66,8 @@ async def test_killed_server_clients_catch_up_and_presence_drops_its_identities(
     }
     a = await servers.start(kind, database.url, redis_url, name="a", **knobs)
     b = await servers.start("uvicorn", database.url, redis_url, name="b", **knobs)
-    on_a, on_b = [], []
-    for i in range(6):
-        server, group = ((a, on_a), (b, on_b))[i % 2]
-        cookie = await guest_cookie(server.port, slug)
-        group.append(
-            await clients.connect(server.url, slug, cookie=cookie, label=f"{server.name}{i}")
-        )
+    joined = await clients.guests((a, b), slug, 6)
+    on_a, on_b = joined[0::2], joined[1::2]
     members = on_a + on_b
     a_ids = {c.you["id"] for c in on_a}
     everyone = {c.you["id"] for c in members}

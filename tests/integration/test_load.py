@@ -16,7 +16,6 @@ import time
 import pytest
 
 from tests.integration.conftest import unique
-from tests.integration.harness import guest_cookie
 
 pytestmark = pytest.mark.integration
 
@@ -47,14 +46,11 @@ async def test_load_20_rooms_5_senders_each_loses_and_duplicates_nothing(
     }
     a = await servers.start("uvicorn", database.url, redis_url, name="a", **knobs)
     b = await servers.start("uvicorn", database.url, redis_url, name="b", **knobs)
-
-    async def join(slug: str, i: int):
-        server = (a, b)[i % 2]
-        cookie = await guest_cookie(server.port, slug)
-        return await clients.connect(server.url, slug, cookie=cookie, label=f"{slug}/{i}")
-
     rooms = {
-        slug: await asyncio.gather(*(join(slug, i) for i in range(PER_ROOM))) for slug in slugs
+        slug: await asyncio.gather(
+            *(clients.guest((a, b)[i % 2], slug, f"{slug}/{i}") for i in range(PER_ROOM))
+        )
+        for slug in slugs
     }
     everyone = [c for members in rooms.values() for c in members]
     cpu_before = cpu_seconds(a.process.pid) + cpu_seconds(b.process.pid)

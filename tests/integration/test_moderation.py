@@ -27,9 +27,7 @@ async def test_mute_and_ban_from_one_server_reach_the_guest_on_the_other(
     assert staff.you["is_staff"] is True
     guest_session = await guest_cookie(b.port, slug)
     guest = await clients.connect(b.url, slug, cookie=guest_session, label="guest")
-    bystander = await clients.connect(
-        b.url, slug, cookie=await guest_cookie(b.port, slug), label="bystander"
-    )
+    bystander = await clients.guest(b, slug, "bystander")
     target = guest.you["id"]
 
     await staff._send({"type": "mute", "user": target, "minutes": 5})

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from tests.integration.conftest import assert_stored_once, unique
-from tests.integration.harness import guest_cookie
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +25,8 @@ async def test_database_outage_gives_store_failed_no_false_ack_and_one_stored_co
     persistent = f"{via_proxy}?conn_max_age=60&conn_health_checks=true&connect_timeout=5"
     a = await servers.start("uvicorn", via_proxy, redis_url, name="a", **knobs)
     b = await servers.start("daphne", persistent, redis_url, name="b", **knobs)
-    members = []
-    for i in range(4):
-        server = (a, b)[i % 2]
-        cookie = await guest_cookie(server.port, slug)
-        members.append(
-            await clients.connect(server.url, slug, cookie=cookie, label=f"{server.name}{i}")
-        )
-    reader = await clients.connect(
-        a.url, slug, cookie=await guest_cookie(a.port, slug), label="reader"
-    )
+    members = await clients.guests((a, b), slug, 4)
+    reader = await clients.guest(a, slug, "reader")
     everyone = {c.you["id"] for c in [*members, reader]}
     for client in members:
         await client.post(f"{client.label} before")

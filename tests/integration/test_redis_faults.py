@@ -10,18 +10,16 @@ import time
 import pytest
 import websockets
 
-from tests.integration.conftest import assert_all_shown_once, assert_stored_once, unique
-from tests.integration.harness import ORIGIN, guest_cookie, staff_cookie
+from tests.integration.client import ORIGIN
+from tests.integration.conftest import (
+    assert_all_shown_once,
+    assert_stored_once,
+    keep_posting,
+    unique,
+)
+from tests.integration.harness import staff_cookie
 
 pytestmark = pytest.mark.integration
-
-
-async def keep_posting(client, stop: asyncio.Event, every: float, sent: list[str]) -> None:
-    n = 0
-    while not stop.is_set():
-        sent.append(await client.post(f"{client.label} #{n}"))
-        n += 1
-        await asyncio.sleep(every)
 
 
 async def cross_server_latency(senders, receivers, rounds: int = 5) -> float:
@@ -50,13 +48,7 @@ async def test_redis_restart_loses_nothing_and_kills_no_consumer(
     knobs = {"LIVECHAT_IT_LAYER": flavour, "LIVECHAT_IT_RECONCILE_INTERVAL": "1"}
     a = await servers.start("uvicorn", database.url, private_redis.url, name="a", **knobs)
     b = await servers.start("uvicorn", database.url, private_redis.url, name="b", **knobs)
-    members = []
-    for i in range(6):
-        server = (a, b)[i % 2]
-        cookie = await guest_cookie(server.port, slug)
-        members.append(
-            await clients.connect(server.url, slug, cookie=cookie, label=f"{server.name}{i}")
-        )
+    members = await clients.guests((a, b), slug, 6)
     on_a, on_b = members[0::2], members[1::2]
     before = await cross_server_latency(on_a[:1], on_b)
 
@@ -67,9 +59,9 @@ async def test_redis_restart_loses_nothing_and_kills_no_consumer(
     down_at = time.monotonic()
     # While Redis is down, a new connection is served (from the database), and so is one on a
     # server process that starts now.
-    late = await clients.connect(a.url, slug, cookie=await guest_cookie(a.port, slug), label="late")
+    late = await clients.guest(a, slug, "late")
     c = await servers.start("uvicorn", database.url, private_redis.url, name="c", **knobs)
-    on_c = await clients.connect(c.url, slug, cookie=await guest_cookie(c.port, slug), label="c0")
+    on_c = await clients.guest(c, slug, "c0")
     sent += [await late.post("joined during the outage"), await on_c.post("on a new server")]
     members += [late, on_c]
     await asyncio.sleep(max(0, 3 - (time.monotonic() - down_at)))

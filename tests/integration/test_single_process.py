@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.integration.conftest import assert_all_shown_once, assert_stored_once
-from tests.integration.harness import Server, TcpProxy, guest_cookie, migrate, server_env
+from tests.integration.harness import Server, TcpProxy, migrate, server_env
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,7 @@ async def test_one_server_killed_and_restarted_its_clients_resume_without_gap_or
     server = Server("uvicorn", server_env(url, ""), workdir, "solo")
     try:
         await server.start()
-        members = [
-            await clients.connect(
-                server.url, "solo", cookie=await guest_cookie(server.port, "solo"), label=f"c{i}"
-            )
-            for i in range(3)
-        ]
+        members = [await clients.guest(server, "solo", f"c{i}") for i in range(3)]
         for n in range(5):
             for client in members:
                 await client.post(f"{client.label} before {n}")

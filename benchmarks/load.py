@@ -1,0 +1,240 @@
+"""A benchmark client process: many WebSocket connections on one event loop.
+
+``python -m benchmarks.load SPEC.json`` opens the connections of the spec (each a
+:class:`~tests.integration.client.LoadClient`, the same for django_livechat and the baseline),
+then talks with the orchestrator (``run.py``) in JSON lines: it prints ``ready``, waits for
+``go``, runs its senders, prints ``sent`` (how many each sender sent), waits for ``expect`` (how
+many messages each room must receive, summed over every client process), waits until each of
+its connections has them all (or a drain timeout), and prints ``result``. ``exit`` (or end of
+input) closes everything.
+
+Latency is measured across processes: CLOCK_MONOTONIC is one clock for every process of the
+machine, and each room's senders and recipients share a process where the split allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import resource
+import sys
+import time
+from typing import Any
+
+from tests.integration.client import LoadClient
+from tests.integration.harness import raise_nofile
+
+mono = time.monotonic_ns
+MAX_LATENCY_SAMPLES = 40_000
+
+
+def emit(event: str, **data: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **data}) + "\n")
+    sys.stdout.flush()
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Worker:
+    """The connections of one client process, and its side of the JSON-lines exchange."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.drain_timeout: float = spec.get("drain_timeout", 15.0)
+        self.latencies: list[int] = []
+        self.clients = [self.client(i, room, bool(s)) for i, room, s in spec.get("clients", [])]
+        self.readers: list[asyncio.Task] = []
+        self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def client(self, index: int, room: str, sender: bool) -> LoadClient:
+        spec = self.spec
+        return LoadClient(
+            spec["url"],
+            index,
+            room,
+            sender,
+            self.latencies,
+            welcome=spec["welcome"],
+            compression=spec.get("compression", False),
+            drain_timeout=self.drain_timeout,
+        )
+
+    async def command(self, expect: str) -> dict[str, Any]:
+        msg = await self.lines.get()
+        if msg.get("cmd") != expect and msg.get("cmd") != "exit":
+            raise RuntimeError(f"expected {expect}, got {msg}")
+        return msg
+
+    async def _stdin(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            await self.lines.put(json.loads(line))
+        await self.lines.put({"cmd": "exit"})
+
+    async def open_all(self, concurrency: int) -> dict[str, Any]:
+        sem = asyncio.Semaphore(concurrency)
+        failed: list[str] = []
+        opened: list[int] = []
+
+        async def one(client: LoadClient) -> None:
+            async with sem:
+                try:
+                    await client.open()
+                except Exception as exc:  # counted; the orchestrator decides
+                    failed.append(repr(exc)[:200])
+                    return
+                opened.append(mono())
+                self.readers.append(asyncio.create_task(client.read()))
+
+        start = mono()
+        await asyncio.gather(*(one(c) for c in self.clients))
+        self.clients = [c for c in self.clients if c.ws is not None and c.ws.state.name == "OPEN"]
+        return {
+            "connected": len(opened),
+            "failed": len(failed),
+            "failures": failed[:3],
+            "open_start": start,
+            "open_end": max(opened) if opened else start,
+        }
+
+    async def close_all(self) -> None:
+        for client in self.clients:
+            client.abort()
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+    # -- modes --------------------------------------------------------------------------------
+
+    async def traffic(self) -> None:
+        spec = self.spec
+        emit("ready", **await self.open_all(spec.get("connect_concurrency", 50)))
+        go = await self.command("go")
+        if go.get("cmd") == "exit":
+            return
+        cpu0 = process_cpu()
+        start = mono()
+        deadline = start + int(spec["duration"] * 1e9)
+        senders = [c for c in self.clients if c.sender]
+        if spec["mode"] == "window":
+            tasks = [c.send_window(deadline, spec["window"], spec.get("limit")) for c in senders]
+        else:
+            rate = spec["rate"]
+            tasks = [
+                c.send_rate(start + int(random.uniform(0, 1e9 / rate)), deadline, rate)
+                for c in senders
+            ]
+        await asyncio.gather(*tasks)
+        emit(
+            "sent",
+            sent={str(c.index): c.sent for c in senders},
+            rooms={str(c.index): c.room for c in senders},
+            first_send=min((c.first_send for c in senders if c.first_send), default=0),
+        )
+        expect = (await self.command("expect")).get("expect", {})
+        for client in self.clients:
+            client.expected = expect.get(client.room, 0)
+            if len(client.seen) >= client.expected:
+                client.done.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.done.wait() for c in self.clients)), self.drain_timeout
+            )
+        totals: dict[str, int] = {}
+        for client in self.clients:
+            for key, value in client.counts().items():
+                totals[key] = totals.get(key, 0) + value
+        lat = self.latencies
+        if len(lat) > MAX_LATENCY_SAMPLES:
+            lat = random.sample(lat, MAX_LATENCY_SAMPLES)
+        emit(
+            "result",
+            **totals,
+            last_delivery=max((c.last_at for c in self.clients), default=0),
+            latencies_us=[x // 1000 for x in lat],
+            latency_count=len(self.latencies),
+            cpu_seconds=process_cpu() - cpu0,
+            error_sample=next((c.error_sample for c in self.clients if c.error_sample), None),
+        )
+        await self.command("exit")
+
+    async def idle(self) -> None:
+        emit("ready", **await self.open_all(self.spec.get("connect_concurrency", 100)))
+        await self.command("exit")
+
+    async def catchup(self) -> None:
+        """Miss ``count`` messages, then reconnect with ``?after`` ``reps`` times."""
+        spec = self.spec
+        room, count = spec["room"], spec["count"]
+        reader = self.client(0, room, False)
+        welcome = await reader.open()
+        after = welcome["last_id"]
+        await reader.ws.close()
+        sender = self.client(1, room, True)
+        await sender.open()
+        self.clients = [sender]
+        task = asyncio.create_task(sender.read())
+        self.readers.append(task)
+        emit("ready", connected=1, after=after)
+        await self.command("go")
+        await sender.send_window(mono() + int(600e9), spec["window"], count)
+        times: list[float] = []
+        problems = {"lost": 0, "dups": 0, "gaps": 0, "out_of_order": 0}
+        for _ in range(spec["reps"]):
+            client = self.client(2, room, False)
+            t0 = mono()
+            frame = await client.open(f"after={after}")
+            ids = [m["id"] for m in frame["messages"]]
+            more = frame["has_more"]
+            while more:
+                page = json.loads(await client.ws.recv())
+                if page.get("type") != "backlog":
+                    continue
+                ids += [m["id"] for m in page["messages"]]
+                more = page["has_more"]
+            times.append((mono() - t0) / 1e6)
+            await client.ws.close()
+            unique = set(ids)
+            problems["dups"] += len(ids) - len(unique)
+            problems["lost"] += len(set(range(after + 1, after + count + 1)) - unique)
+            problems["out_of_order"] += sum(1 for a, b in zip(ids, ids[1:], strict=False) if b <= a)
+            problems["gaps"] += sum(1 for a, b in zip(ids, ids[1:], strict=False) if b > a + 1)
+        emit("result", times_ms=times, count=count, **problems, stored=sender.acked)
+        await self.command("exit")
+
+
+async def amain(spec: dict[str, Any]) -> None:
+    worker = Worker(spec)
+    stdin = asyncio.create_task(worker._stdin())
+    try:
+        mode = "traffic" if spec["mode"] in ("window", "rate") else spec["mode"]
+        await getattr(worker, mode)()
+    finally:
+        await worker.close_all()
+        stdin.cancel()
+
+
+def main() -> None:
+    raise_nofile()
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    runner(amain(spec))
+    os._exit(0)  # skip the slow teardown of thousands of sockets
+
+
+if __name__ == "__main__":
+    main()
