@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from django_livechat import limits, store
-from django_livechat.fanout import Hub, Member, get_hub
+from django_livechat.fanout import Member, get_hub, new_hub
 from django_livechat.models import Connection, StaffPresence
 from tests.asgi import application
 from tests.conftest import ORIGIN, asession_cookie_for
@@ -266,7 +266,7 @@ async def test_a_staff_console_that_dies_in_connect_is_not_left_online(how, db):
 async def test_a_room_feed_survives_the_cancellation_of_its_first_joiner(monkeypatch):
     """The first connection of a room creates its feed and joins the layer group; cancelled
     there, it must not leave the room's next connections waiting for ever."""
-    hub = Hub("default")
+    hub = new_hub("default")
     monkeypatch.setattr(hub, "_start", lambda: None)
     joining = asyncio.Event()
 

@@ -20,7 +20,7 @@ from django_livechat.fanout.feed import Member, RoomFeed
 from django_livechat.fanout.hub import Hub
 from django_livechat.fanout.upkeep import Upkeep
 
-__all__ = ["Hub", "Member", "RoomFeed", "Upkeep", "get_hub"]
+__all__ = ["Hub", "Member", "RoomFeed", "Upkeep", "get_hub", "new_hub"]
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Hub]] = (
     weakref.WeakKeyDictionary()
@@ -34,6 +34,12 @@ def get_hub(alias: str | None = None) -> Hub:
     hub = hubs.get(alias)
     layer = get_channel_layer(alias)
     if hub is None or hub.layer is not layer:  # new loop, or CHANNEL_LAYERS was overridden
-        hub = hubs[alias] = Hub(alias)
-        hub.upkeep = Upkeep(hub)
+        hub = hubs[alias] = new_hub(alias)
+    return hub
+
+
+def new_hub(alias: str) -> Hub:
+    """A hub for the channel layer ``alias``, with its upkeep."""
+    hub = Hub(alias)
+    hub.upkeep = Upkeep(hub)
     return hub

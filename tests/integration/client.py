@@ -52,10 +52,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from django_livechat import protocol
 from tests.integration.tracking import Connection, IdSet
 
 ORIGIN = "http://127.0.0.1"
-FINAL_CLOSE_CODES = {4400, 4401, 4403, 4404, 4410}
+FINAL_CLOSE_CODES = protocol.Close.FINAL  # as the JS client
 RETRY_ERROR_CODES = {"rate_limited", "store_failed"}
 LOAD_PAD = "the quick brown fox jumps over the lazy dog"  # ~60-byte bodies, a chat line
 

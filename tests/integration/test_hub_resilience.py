@@ -13,7 +13,7 @@ import pytest
 from django.db import OperationalError
 
 from django_livechat import fanout, layers, store
-from django_livechat.fanout import Hub, Member
+from django_livechat.fanout import Hub, Member, new_hub
 from tests.conftest import Clients as Communicators
 from tests.conftest import receive_type
 from tests.integration.harness import free_port
@@ -76,7 +76,7 @@ class Socket:
 
 
 def make_hub(layer) -> Hub:
-    hub = Hub("default")
+    hub = new_hub("default")
     hub.layer = layer
     return hub
 
@@ -152,15 +152,15 @@ async def test_after_a_database_outage_the_hub_waits_before_reaping_others(monke
     monkeypatch.setattr(store, "aheartbeat", heartbeat)
     monkeypatch.setattr(store, "areap", reap)
     hub = make_hub(FlakyLayer(down=False))
-    await hub.heartbeat()
+    await hub.upkeep.heartbeat()
     assert calls == ["heartbeat", "reap"]  # healthy: reaps
     calls.clear()
-    hub._db_failed_at = time.monotonic()  # the database just came back
-    await hub.heartbeat()
+    hub.upkeep.db_failed_at = time.monotonic()  # the database just came back
+    await hub.upkeep.heartbeat()
     assert calls == ["heartbeat"]  # its own rows refreshed, nobody else's reaped yet
     calls.clear()
-    hub._db_failed_at = time.monotonic() - 3.5
-    await hub.heartbeat()
+    hub.upkeep.db_failed_at = time.monotonic() - 3.5
+    await hub.upkeep.heartbeat()
     assert calls == ["heartbeat", "reap"]
 
 
@@ -176,12 +176,13 @@ async def test_a_disconnect_the_database_missed_is_recorded_once_it_is_back(monk
 
     monkeypatch.setattr(store, "aleave_room", leave_room)
     author = {"id": "g:1", "name": "Guest 1", "kind": "guest"}
-    hub.leave_later("flaky.gone", 5, author)
-    assert not await hub._step("recording disconnects", hub._record_leaves, database=True)
-    assert "flaky.gone" in hub._leaving  # kept for the next tick
+    upkeep = hub.upkeep
+    upkeep.leave_later("flaky.gone", 5, author)
+    assert not await upkeep.step("recording disconnects", upkeep.record_leaves, database=True)
+    assert "flaky.gone" in upkeep.leaving  # kept for the next tick
     database_up = True
-    assert await hub._step("recording disconnects", hub._record_leaves, database=True)
-    assert hub._leaving == {}
+    assert await upkeep.step("recording disconnects", upkeep.record_leaves, database=True)
+    assert upkeep.leaving == {}
     (group, event), *_ = layer.sent
     assert group == "livechat.room.5" and '"event":"left"' in event["text"].replace(" ", "")
 
@@ -205,7 +206,7 @@ async def test_upkeep_steps_are_independent(monkeypatch):
     try:
         await hub.join(1, "room", Member(socket, "u:1"))
         await wait_for(lambda: "heartbeat" in ran)  # despite reconcile and the layer failing
-        assert hub._db_failed_at is not None
+        assert hub.upkeep.db_failed_at is not None
         layer.down = False
         await wait_for(lambda: "livechat.room.1" in layer.groups)  # despite reconcile failing
     finally:
