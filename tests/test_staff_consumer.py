@@ -310,3 +310,41 @@ async def test_conversation_queue_lists_open_before_closed(db, clients):
     _, queue = await open_console(clients, ann)
     assert [c["id"] for c in queue["conversations"]] == [second.room.slug, first.room.slug]
     assert [c["status"] for c in queue["conversations"]] == ["open", "closed"]
+
+
+@pytest.mark.parametrize("via", ["room socket", "console"])
+async def test_moderation_reaches_this_process_through_its_hub_not_the_layer(
+    room, clients, monkeypatch, via
+):
+    """Like messages: the moderator's own process hands a deletion to its sockets at once.
+    With a layer that loses every event, the deletion still arrives, and not by the upkeep's
+    replay from the database (which would read the room's changes)."""
+    from channels.layers import get_channel_layer
+
+    from django_livechat import store
+
+    ann = await make_user("ann", staff=True)
+    if via == "console":
+        moderator, _ = await open_console(clients, ann)
+    else:
+        moderator, _ = await clients.connect(cookie=await asession_cookie_for(ann))
+    reader, _ = await clients.connect()
+    await reader.send_json_to({"type": "message", "body": "spam", "client_id": "x1"})
+    msg = await receive_type(reader, "message")
+
+    async def lost(group, event):
+        return None
+
+    replays = []
+    real_changes_after = store.achanges_after
+
+    async def counted_changes_after(*args):
+        replays.append(args)
+        return await real_changes_after(*args)
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", lost)
+    monkeypatch.setattr(store, "achanges_after", counted_changes_after)
+    await moderator.send_json_to({"type": "delete", "room": "lobby", "id": msg["id"]})
+    deleted = await receive_type(reader, "deleted")
+    assert (deleted["id"], deleted["change"]) == (msg["id"], 1)
+    assert replays == []  # handed on by the hub, not read back from the database
