@@ -12,8 +12,10 @@ import uuid
 import pytest
 from django.db import OperationalError
 
-from django_livechat import fanout, layers, store
+from django_livechat import layers, store
+from django_livechat.conf import conf
 from django_livechat.fanout import Hub, Member, new_hub
+from django_livechat.fanout.hub import LAYER_BATCH
 from tests.conftest import Clients as Communicators
 from tests.conftest import receive_type
 from tests.integration.harness import free_port
@@ -131,7 +133,7 @@ async def test_layer_sends_are_batched_per_room_and_delivered_in_order():
         await wait_for(lambda: len(socket.frames) == 250)
         assert socket.frames == [f"m{seq}" for seq in range(1, 251)]
         sizes = [len(m["messages"]) for _, m in layer.sent if m["type"] == "livechat.messages"]
-        assert sum(sizes) == 250 and max(sizes) <= fanout.LAYER_BATCH
+        assert sum(sizes) == 250 and max(sizes) <= LAYER_BATCH
         assert len(sizes) < 250 // 2  # batched, not one layer message per message
     finally:
         receiver._stop()
@@ -199,9 +201,9 @@ async def test_upkeep_steps_are_independent(monkeypatch):
     async def heartbeat():
         ran.append("heartbeat")
 
-    monkeypatch.setattr(hub, "reconcile", reconcile)
-    monkeypatch.setattr(hub, "heartbeat", heartbeat)
-    monkeypatch.setattr(fanout.conf.__class__, "PRESENCE_HEARTBEAT", property(lambda s: 0.0))
+    monkeypatch.setattr(hub.upkeep, "reconcile", reconcile)
+    monkeypatch.setattr(hub.upkeep, "heartbeat", heartbeat)
+    monkeypatch.setattr(conf.__class__, "PRESENCE_HEARTBEAT", property(lambda s: 0.0))
     socket = Socket()
     try:
         await hub.join(1, "room", Member(socket, "u:1"))
