@@ -3,10 +3,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { PING_EVERY_MS } from "../../django_livechat/static/django_livechat/js/connection.js";
+import { STATUS_KEY, StaffConsole } from "../../django_livechat/static/django_livechat/js/console_client.js";
 import {
   Queue,
-  STATUS_KEY,
-  StaffConsole,
   assignOptions,
   describeSummary,
   detailActions,
@@ -18,7 +17,7 @@ import {
   staffRows,
   unitsFrom,
   userPk,
-} from "../../django_livechat/static/django_livechat/js/console.js";
+} from "../../django_livechat/static/django_livechat/js/console_model.js";
 import { FakeSocket, FakeStorage, FakeTimers, fakeConsoleView } from "./fakes.mjs";
 
 function summary(id, overrides = {}) {

@@ -1,18 +1,12 @@
 // Unit tests of the JS client's protocol logic: node --test tests/js/ (Node 20, no packages).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { test } from "node:test";
 
 import { socketUrl } from "../../django_livechat/static/django_livechat/js/connection.js";
-import {
-  DomView,
-  LiveChatClient,
-  MESSAGES_KEPT,
-  SEEN_KEPT,
-  STORE_FAILED_LIMIT,
-  newClientId,
-  storeRetryDelay,
-} from "../../django_livechat/static/django_livechat/js/livechat.js";
+import { LiveChatClient, MESSAGES_KEPT, SEEN_KEPT } from "../../django_livechat/static/django_livechat/js/client.js";
+import { STORE_FAILED_LIMIT, newClientId, storeRetryDelay } from "../../django_livechat/static/django_livechat/js/outbox.js";
+import { DomView } from "../../django_livechat/static/django_livechat/js/view.js";
 import { FakeSocket, FakeStorage, FakeTimers, fakeView } from "./fakes.mjs";
 
 const PATH = "/ws/livechat/rooms/lobby/";
@@ -458,14 +452,18 @@ test("client ids are valid for the protocol, with or without crypto.randomUUID",
   }
 });
 
-const SOURCE = readFileSync(new URL("../../django_livechat/static/django_livechat/js/livechat.js", import.meta.url), "utf8");
+const JS = new URL("../../django_livechat/static/django_livechat/js/", import.meta.url);
+const SOURCE = readFileSync(new URL("view.js", JS), "utf8");
 // room_embed.html, with what it includes: its strings and the conversation
 const EMBED = ["room_embed.html", "room_strings.html", "conversation.html"]
   .map((name) => readFileSync(new URL(`../../django_livechat/templates/django_livechat/includes/${name}`, import.meta.url), "utf8"))
   .join("\n");
 
-test("the client never builds HTML from strings", () => {
-  assert.doesNotMatch(SOURCE, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\.html\(/);
+test("no module builds HTML from strings", () => {
+  for (const name of readdirSync(JS).filter((file) => file.endsWith(".js"))) {
+    const source = readFileSync(new URL(name, JS), "utf8");
+    assert.doesNotMatch(source, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\.html\(/, name);
+  }
 });
 
 test("every string and element the view looks for is in room_embed.html", () => {

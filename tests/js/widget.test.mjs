@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LiveChatClient } from "../../django_livechat/static/django_livechat/js/livechat.js";
+import { LiveChatClient } from "../../django_livechat/static/django_livechat/js/client.js";
 import {
   OPEN_KEY,
   SupportWidget,

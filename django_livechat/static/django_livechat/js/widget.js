@@ -3,7 +3,7 @@
  * build step). The markup is `includes/support_widget.html`; URLs, the CSRF token and every
  * string come from its data-* attributes, and text reaches the page through `textContent` only.
  *
- * The room protocol is `LiveChatClient`'s (livechat.js); this module adds the support side:
+ * The room protocol is `LiveChatClient`'s (client.js); this module adds the support side:
  * finding or starting the visitor's conversation over HTTP, the staff online/offline notice, the
  * assignee, and the open/closed panel state, which survives a reload (sessionStorage).
  *

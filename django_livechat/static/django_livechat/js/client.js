@@ -1,0 +1,337 @@
+/**
+ * The protocol side of one room connection (docs/protocol.md). `LiveChatClient` is a
+ * `Connection` (connection.js: the socket, reconnects, keep-alive) that holds the room's state
+ * (ids seen, gaps, resume point; its outbox is outbox.js, its typing indicator typing.js) and
+ * turns frames into calls on its view. It knows nothing of the DOM: its socket constructor,
+ * storage, timers and view are injected, so it runs under `node --test`.
+ */
+
+import { Connection, FINAL_CLOSE_CODES, socketUrl } from "./connection.js";
+import { Outbox } from "./outbox.js";
+import { Typing } from "./typing.js";
+
+const HISTORY_LIMIT = 50;
+/**
+ * Ids kept for de-duplication at or below the resume point (every id above it is kept): older
+ * ones are forgotten, and an id at or below `seenFloor` (and not older than any message shown)
+ * then counts as seen. So `seen` stays bounded for the tab's life.
+ */
+export const SEEN_KEPT = 1000;
+/** Message objects kept in `messages` (the latest received); the view keeps what it shows. */
+export const MESSAGES_KEPT = 500;
+
+/**
+ * The protocol side of one room connection.
+ *
+ * The view receives (each method is optional):
+ * `setState(state, closeCode)` with state "connecting" | "online" | "offline" | "closed";
+ * `setRoom(room, you)`; `renderMessage(message, {pending})` (a pending message has `client_id`,
+ * `body` and `author` but no `id`); `removeMessage(id)`; `setPresence(users)`;
+ * `addPresence(user)`; `removePresence(user)`; `showTyping(names)`;
+ * `showError(detail, clientId|null, code)`; `setOlder(visible)`; `markSeen(user, lastRead)`;
+ * `showNotice(kind, frame)` for `staff` and `conversation` frames.
+ */
+export class LiveChatClient extends Connection {
+  /**
+   * @param {object} options as Connection's, and:
+   * @param {string} options.path the room's WebSocket path (`data-ws-path`)
+   * @param {object} [options.view] see the class comment
+   * @param {Pick<Storage, "getItem"|"setItem"|"removeItem">} [options.storage] where the outbox
+   *   survives a reload (sessionStorage); without it the outbox lives in memory only
+   * @param {number} [options.historyLimit] `limit` of history requests (at most HISTORY_PAGE_SIZE)
+   */
+  constructor(options) {
+    super(options, FINAL_CLOSE_CODES);
+    const { path, storage, historyLimit } = options;
+    this.historyLimit = historyLimit || HISTORY_LIMIT;
+    this.storageKey = `livechat:outbox:${path}`;
+    /** @type {Map<number, object>} the latest MESSAGES_KEPT messages shown, by id */
+    this.messages = new Map();
+    /** @type {Set<number>} ids received, deleted ones included: the de-duplication (isSeen) */
+    this.seen = new Set();
+    /** Ids up to this one may have been forgotten from `seen` (SEEN_KEPT). */
+    this.seenFloor = 0;
+    /** The lowest id shown (`before` of "load older"). */
+    this.oldestId = Infinity;
+    /** Unacknowledged messages, by client_id. */
+    this.outbox = new Outbox({
+      storage: storage || null,
+      key: this.storageKey,
+      timers: this.timers,
+      random: this.random,
+      resend: (entry) => this.sendEntry(entry),
+    });
+    /** Highest id with every lower id received or known to be gone: the resume point. */
+    this.lastId = 0;
+    /** Highest id received. */
+    this.maxId = 0;
+    /** Highest change number (deletions, locks) applied, null before a welcome: resumes with
+     * `&changes=`. */
+    this.lastChange = null;
+    this.you = null;
+    this.ready = false; // welcome and every backlog frame handled on this connection
+    this.joinLastId = 0; // welcome.last_id of this connection
+    this.gapOpen = false; // a history request for a gap is unanswered
+    this.olderOpen = false; // a history request for older messages is unanswered
+    this.typing = new Typing({
+      timers: this.timers,
+      send: (frame) => this.send(frame),
+      show: (names) => this.call("showTyping", names),
+    });
+    for (const entry of this.outbox.values()) this.renderPending(entry);
+  }
+
+  // -- connection (Connection's, with the resume point and this client's own state) ----------
+
+  /** Resume after `lastId` once a message was seen, with `&changes=` once a welcome told it. */
+  url() {
+    return socketUrl(this.location, this.path, this.lastId, this.lastChange);
+  }
+
+  /** Forget the socket, and everything of this client that belonged to it. */
+  endConnection() {
+    super.endConnection();
+    this.ready = false;
+    this.gapOpen = false;
+    this.olderOpen = false;
+    this.outbox.cancelRetries();
+    this.typing.clear();
+  }
+
+  // -- frames from the server -------------------------------------------------------------
+
+  on_welcome(frame) {
+    const messages = frame.messages || [];
+    this.you = frame.you;
+    this.joinLastId = frame.last_id || 0;
+    this.call("setRoom", frame.room, frame.you);
+    this.call("setPresence", frame.presence || []);
+    if (this.messages.size === 0) {
+      // Older ones to load? (A server without has_older: maybe, if the first id is above 1;
+      // then one click asks, and a reply without has_more hides the button.)
+      this.call("setOlder", frame.has_older ?? (messages.length > 0 && messages[0].id > 1));
+    }
+    this.takeMessages(messages);
+    for (const id of frame.deleted || []) this.forget(id); // deleted while we were away
+    this.noteChange(frame.last_change);
+    this.opened();
+    if (!frame.has_more) this.becomeReady();
+  }
+
+  on_backlog(frame) {
+    this.takeMessages(frame.messages || []);
+    if (!frame.has_more) this.becomeReady();
+  }
+
+  /**
+   * Welcome and backlog are in: every id up to welcome.last_id is here, gone (deleted), or older
+   * than the latest page; send the outbox.
+   */
+  becomeReady() {
+    if (this.ready) return;
+    this.ready = true;
+    this.lastId = Math.max(this.lastId, this.joinLastId);
+    this.maxId = Math.max(this.maxId, this.lastId);
+    this.flushOutbox();
+    this.checkGap();
+  }
+
+  on_message(frame) {
+    this.takeMessages([frame]);
+    this.checkGap();
+    if (frame.author) this.typing.forget(frame.author.id);
+  }
+
+  on_history(frame) {
+    if (frame.after !== null && frame.after !== undefined) this.fillGap(frame);
+    else this.addOlder(frame);
+  }
+
+  /** The reply to a gap request; a hole it does not fill is a deleted message: step over it. */
+  fillGap(frame) {
+    const messages = frame.messages || [];
+    this.gapOpen = false;
+    this.takeMessages(messages);
+    const covered = frame.has_more && messages.length ? messages[messages.length - 1].id : this.maxId;
+    this.lastId = Math.max(this.lastId, covered);
+    this.advance();
+    this.checkGap();
+  }
+
+  /** The reply to "load older". */
+  addOlder(frame) {
+    this.olderOpen = false;
+    this.takeMessages(frame.messages || []);
+    this.call("setOlder", Boolean(frame.has_more));
+  }
+
+  on_typing(frame) {
+    if (!frame.user || (this.you && frame.user.id === this.you.id)) return;
+    this.typing.received(frame.user, frame.active);
+  }
+
+  on_presence(frame) {
+    this.call(frame.event === "joined" ? "addPresence" : "removePresence", frame.user);
+    if (frame.event === "left") this.typing.forget(frame.user.id);
+  }
+
+  on_read(frame) {
+    this.call("markSeen", frame.user, frame.last_read);
+  }
+
+  on_deleted(frame) {
+    this.forget(frame.id);
+    this.noteChange(frame.change);
+  }
+
+  /** A change number the server sent (a frame of an older server has none). */
+  noteChange(number) {
+    if (typeof number === "number") this.lastChange = Math.max(this.lastChange ?? 0, number);
+  }
+
+  /** Message `id` was deleted: remove it; a late copy of it is not shown again. */
+  forget(id) {
+    this.seen.add(id);
+    // shown, perhaps no longer in `messages` (MESSAGES_KEPT): the view removes it
+    if (this.messages.delete(id) || id >= this.oldestId) this.call("removeMessage", id);
+  }
+
+  on_room(frame) {
+    this.noteChange(frame.change);
+    this.call("setRoom", frame.room, this.you);
+  }
+
+  on_staff(frame) {
+    this.call("showNotice", "staff", frame);
+  }
+
+  on_conversation(frame) {
+    this.call("showNotice", "conversation", frame);
+  }
+
+  on_error(frame) {
+    const entry = frame.client_id ? this.outbox.get(frame.client_id) : undefined;
+    if (entry && this.outbox.scheduleRetry(entry, frame.code)) return;
+    if (entry) this.outbox.remove(entry.client_id);
+    // Given up after the last `store_failed`: the view's own words (not stored, not retried).
+    const detail = entry && frame.code === "store_failed" ? "" : frame.detail || "";
+    this.call("showError", detail, frame.client_id || null, frame.code);
+  }
+
+  // -- messages ---------------------------------------------------------------------------
+
+  /**
+   * Show the messages not seen yet (the view keeps them in id order), acknowledge outbox
+   * entries by `client_id`, and advance the resume point.
+   * @param {object[]} list
+   */
+  takeMessages(list) {
+    const oldest = this.oldestId; // as before this list: a page of older ones is all below it
+    for (const message of list) this.takeMessage(message, oldest);
+    this.advance();
+  }
+
+  takeMessage(message, oldest = this.oldestId) {
+    if (message.client_id) this.outbox.remove(message.client_id); // our copy
+    if (this.isSeen(message.id, oldest)) return;
+    this.seen.add(message.id);
+    this.messages.set(message.id, message);
+    if (this.messages.size > MESSAGES_KEPT) this.messages.delete(this.messages.keys().next().value);
+    this.oldestId = Math.min(this.oldestId, message.id);
+    this.maxId = Math.max(this.maxId, message.id);
+    this.call("renderMessage", message, { pending: false });
+  }
+
+  /**
+   * Whether `id` was received (or deleted) already. An id below `oldest` (the lowest id shown)
+   * is new: a page of older messages. Else one at or below `seenFloor` is at or below the
+   * resume point, so it was received or is gone.
+   */
+  isSeen(id, oldest = this.oldestId) {
+    return this.seen.has(id) || (id <= this.seenFloor && id >= oldest);
+  }
+
+  /** Move the resume point over every id received just after it. */
+  advance() {
+    while (this.seen.has(this.lastId + 1)) this.lastId += 1;
+    this.forgetSeen();
+  }
+
+  /** Keep `seen` bounded: forget the ids more than SEEN_KEPT below the resume point. */
+  forgetSeen() {
+    const floor = this.lastId - SEEN_KEPT;
+    if (this.seen.size <= 2 * SEEN_KEPT || floor <= this.seenFloor) return; // a pass per ~SEEN_KEPT ids
+    this.seenFloor = floor;
+    for (const id of this.seen) if (id <= floor) this.seen.delete(id);
+  }
+
+  /** Ask once for the missing range when a message arrived ahead of a hole. */
+  checkGap() {
+    if (!this.ready || this.gapOpen || this.maxId <= this.lastId) return;
+    this.gapOpen = this.send({ type: "history", after: this.lastId, limit: this.historyLimit });
+  }
+
+  /**
+   * Lock or unlock the room (staff only: the server refuses others with a `forbidden` error).
+   * Every connection, this one included, then gets a `room` frame.
+   * @param {boolean} locked
+   * @returns {boolean} whether the frame was sent
+   */
+  setLocked(locked) {
+    return this.send({ type: "lock", locked: Boolean(locked) });
+  }
+
+  /** Ask for the messages before the oldest one shown. */
+  loadOlder() {
+    if (!this.ready || this.olderOpen || this.messages.size === 0) return;
+    const before = this.oldestId;
+    this.olderOpen = this.send({ type: "history", before, limit: this.historyLimit });
+  }
+
+  // -- sending ----------------------------------------------------------------------------
+
+  /**
+   * Queue a message: shown at once as pending, kept (and stored) until acknowledged, sent when
+   * online.
+   * @param {string} body
+   * @returns {string|null} its client_id, or null for an empty body
+   */
+  post(body) {
+    const text = (body || "").trim();
+    if (!text) return null;
+    const entry = this.outbox.add(text);
+    this.renderPending(entry);
+    if (this.ready) this.sendEntry(entry);
+    this.typing.stopped();
+    return entry.client_id;
+  }
+
+  /** Send every unacknowledged message: once per connection, after welcome and backlog. */
+  flushOutbox() {
+    for (const entry of this.outbox.values()) {
+      this.renderPending(entry); // the author's name is known now
+      this.sendEntry(entry);
+    }
+  }
+
+  sendEntry(entry) {
+    this.send({ type: "message", body: entry.body, client_id: entry.client_id });
+  }
+
+  renderPending(entry) {
+    this.call("renderMessage", { client_id: entry.client_id, body: entry.body, author: this.you }, { pending: true });
+  }
+
+  /** The user typed (the composer's `input`). */
+  typed() {
+    this.typing.typed(this.ready);
+  }
+
+  /** Tell the room how far this user has read. */
+  markRead() {
+    if (this.ready && this.lastId > 0 && this.lastId !== this.lastReadSent) {
+      this.lastReadSent = this.lastId;
+      this.send({ type: "read", last_read: this.lastId });
+    }
+  }
+}

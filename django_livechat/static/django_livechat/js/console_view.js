@@ -1,0 +1,330 @@
+/**
+ * The staff console page (`console.html`): `ConsoleUI` renders the queue, the detail pane and the
+ * staff list of a `StaffConsole` (console_client.js), and opens a `LiveChatClient` on the
+ * selected conversation, drawn by `ConsoleRoomView` with moderation buttons. Text reaches the
+ * page through `textContent` only.
+ */
+
+import { STAFF_FINAL_CLOSE_CODES } from "./connection.js";
+import { StaffConsole } from "./console_client.js";
+import {
+  assignOptions,
+  describeSummary,
+  detailActions,
+  moderationFor,
+  roomPath,
+  safeHref,
+  unitsFrom,
+} from "./console_model.js";
+import { translate } from "./i18n.js";
+import { DomView, LiveChatClient, bindComposer } from "./livechat.js";
+
+/** How often waiting times are redrawn. */
+export const TICK_MS = 5000;
+
+/** DomView of the selected conversation, with moderation buttons on each stored message. */
+export class ConsoleRoomView extends DomView {
+  /**
+   * @param {HTMLElement} root
+   * @param {(message: object) => {delete: boolean, sanction: boolean}} decide
+   * @param {HTMLTemplateElement|null} tools the moderation buttons' template
+   */
+  constructor(root, decide, tools) {
+    super(root);
+    this.decide = decide;
+    this.tools = tools;
+  }
+
+  renderMessage(message, options) {
+    super.renderMessage(message, options);
+    if (options.pending || message.id === undefined || !this.tools) return;
+    const item = this.find(message);
+    if (!item || item.querySelector("[data-livechat-moderation]")) return;
+    const allowed = this.decide(message);
+    if (!allowed.delete && !allowed.sanction) return;
+    const box = this.tools.content.firstElementChild.cloneNode(true);
+    for (const button of box.querySelectorAll("[data-moderate]")) {
+      const action = button.dataset.moderate;
+      button.hidden = action === "delete" ? !allowed.delete : !allowed.sanction;
+    }
+    item.appendChild(box);
+  }
+}
+
+/** The console page: queue, detail pane, staff list, and the selected room's client. */
+export class ConsoleUI {
+  /** @param {HTMLElement} root the `[data-livechat-console]` element */
+  constructor(root) {
+    this.root = root;
+    const q = (selector) => root.querySelector(selector);
+    this.statusLine = q("[data-livechat-console-status]");
+    this.errorLine = q("[data-livechat-console-error]");
+    this.list = q("[data-livechat-queue]");
+    this.empty = q("[data-livechat-queue-empty]");
+    this.staffList = q("[data-livechat-staff]");
+    this.myStatus = q("[data-livechat-my-status]");
+    this.detail = q("[data-livechat-detail]");
+    this.placeholder = q("[data-livechat-detail-empty]");
+    this.body = q("[data-livechat-detail-body]");
+    this.roomRoot = q("[data-livechat-console-room]");
+    this.assign = q("[data-livechat-assign]");
+    this.itemTemplate = q("template[data-livechat-queue-template]");
+    this.staffTemplate = q("template[data-livechat-staff-template]");
+    this.toolsTemplate = q("template[data-livechat-moderation-template]");
+    this.units = unitsFrom(root.dataset);
+    /** @type {Map<string, HTMLElement>} */
+    this.items = new Map();
+    this.selected = null;
+    this.client = null;
+    this.console = new StaffConsole({
+      path: root.dataset.staffWsPath,
+      view: this,
+      storage: globalThis.sessionStorage,
+      text: (name) => this.text(name),
+    });
+    this.roomPrefix = root.dataset.roomWsPrefix;
+  }
+
+  text(name, values) {
+    return translate(this.root, name, values);
+  }
+
+  start() {
+    this.bind();
+    if (this.myStatus) this.myStatus.value = this.console.status;
+    this.console.connect();
+    globalThis.setInterval(() => this.tick(), TICK_MS);
+  }
+
+  bind() {
+    this.list.addEventListener("click", (event) => {
+      const item = event.target.closest("[data-conversation]");
+      if (item) this.select(item.dataset.conversation);
+    });
+    const action = (name, fn) => {
+      const button = this.root.querySelector(`[data-livechat-action="${name}"]`);
+      if (button) button.addEventListener("click", () => this.selected && fn(this.selected));
+    };
+    action("claim", (id) => this.console.claim(id));
+    action("close", (id) => this.console.closeConversation(id));
+    action("reopen", (id) => this.console.reopenConversation(id));
+    if (this.assign) {
+      this.assign.addEventListener("change", () => {
+        if (this.selected) this.console.assign(this.selected, this.assign.value ? Number(this.assign.value) : null);
+      });
+    }
+    if (this.myStatus) this.myStatus.addEventListener("change", () => this.console.setStatus(this.myStatus.value));
+    const messages = this.roomRoot.querySelector("[data-livechat-messages]");
+    messages.addEventListener("click", (event) => this.moderate(event));
+    bindComposer(this.roomRoot, () => this.client);
+    document.addEventListener("visibilitychange", () => this.markRead());
+    globalThis.addEventListener("hashchange", () => this.selectFromHash());
+  }
+
+  // -- StaffConsole's view ----------------------------------------------------------------
+
+  setState(state, code) {
+    this.root.dataset.state = state;
+    const label = state === "closed" && STAFF_FINAL_CLOSE_CODES.has(code) ? this.text("refused") : this.text(state);
+    if (this.statusLine) this.statusLine.textContent = label;
+  }
+
+  showError(text) {
+    if (!this.errorLine) return;
+    this.errorLine.textContent = text;
+    this.errorLine.hidden = !text;
+  }
+
+  renderQueue(entries) {
+    const now = Date.now();
+    const wanted = new Set(entries.map((e) => e.id));
+    for (const [id, item] of this.items) {
+      if (!wanted.has(id)) {
+        item.remove();
+        this.items.delete(id);
+      }
+    }
+    entries.forEach((entry, index) => {
+      let item = this.items.get(entry.id);
+      if (!item) {
+        item = this.itemTemplate.content.firstElementChild.cloneNode(true);
+        item.dataset.conversation = entry.id;
+        this.items.set(entry.id, item);
+      }
+      this.fillItem(item, entry, now); // a few dozen entries: refilling all keeps waiting times in step
+      const here = this.list.children[index];
+      if (here !== item) this.list.insertBefore(item, here || null);
+    });
+    if (this.empty) this.empty.hidden = entries.length > 0;
+    if (this.selected) {
+      const entry = this.console.queue.get(this.selected);
+      if (entry) this.renderDetail(entry);
+    } else {
+      this.selectFromHash();
+    }
+  }
+
+  fillItem(item, entry, now) {
+    const view = describeSummary(this.console.queue, entry, now, this.units);
+    const field = (name) => item.querySelector(`[data-field="${name}"]`);
+    const set = (name, value) => {
+      const el = field(name);
+      if (el) el.textContent = value;
+    };
+    set("visitor", view.visitor);
+    set("page", view.page);
+    set("status", this.text(`status-${view.status}`));
+    set("assignee", view.assignee || this.text("unassigned"));
+    set("waiting", view.waiting ? this.text("waiting", { time: view.waiting }) : "");
+    for (const name of ["unanswered", "unread"]) {
+      const badge = field(name);
+      if (!badge) continue;
+      badge.textContent = String(view[name]);
+      badge.hidden = view[name] === 0;
+      badge.title = this.text(`${name}-title`, { n: view[name] });
+      badge.setAttribute("aria-label", badge.title);
+    }
+    item.dataset.status = view.status;
+    item.classList.toggle("livechat-queue-selected", entry.id === this.selected);
+    const button = item.querySelector("[data-livechat-select]") || item;
+    button.setAttribute("aria-current", entry.id === this.selected ? "true" : "false");
+  }
+
+  /** Redraw waiting times and badges (every TICK_MS). */
+  tick() {
+    const now = Date.now();
+    for (const entry of this.console.queue.list()) {
+      const item = this.items.get(entry.id);
+      if (item) this.fillItem(item, entry, now);
+    }
+  }
+
+  renderStaff(rows) {
+    if (this.staffList) {
+      this.staffList.replaceChildren();
+      for (const row of rows) {
+        const item = this.staffTemplate.content.firstElementChild.cloneNode(true);
+        item.dataset.user = row.id;
+        item.dataset.status = row.status;
+        item.querySelector('[data-field="name"]').textContent = row.name;
+        item.querySelector('[data-field="status"]').textContent = this.text(`staff-${row.status}`);
+        const you = item.querySelector('[data-field="you"]');
+        if (you) you.hidden = !row.you;
+        this.staffList.appendChild(item);
+      }
+    }
+    const entry = this.selected && this.console.queue.get(this.selected);
+    if (entry) this.renderDetail(entry);
+  }
+
+  // -- the selected conversation ----------------------------------------------------------
+
+  selectFromHash() {
+    const slug = decodeURIComponent((globalThis.location.hash || "").slice(1));
+    if (slug && slug !== this.selected && this.console.queue.get(slug)) this.select(slug);
+  }
+
+  select(slug) {
+    const entry = this.console.queue.get(slug);
+    if (!entry) return;
+    if (slug !== this.selected) {
+      this.openRoom(slug);
+      if (globalThis.location.hash !== `#${slug}`) globalThis.history.replaceState(null, "", `#${slug}`);
+    }
+    for (const [id, item] of this.items) {
+      item.classList.toggle("livechat-queue-selected", id === slug);
+      const button = item.querySelector("[data-livechat-select]") || item;
+      button.setAttribute("aria-current", id === slug ? "true" : "false");
+    }
+    this.renderDetail(entry);
+  }
+
+  openRoom(slug) {
+    if (this.client) {
+      this.client.view = null; // its late close must not touch the new view
+      this.client.handlers = {};
+      this.client.close();
+    }
+    this.selected = slug;
+    for (const name of ["messages", "presence"]) {
+      const el = this.roomRoot.querySelector(`[data-livechat-${name}]`);
+      if (el) el.replaceChildren();
+    }
+    const typing = this.roomRoot.querySelector("[data-livechat-typing]");
+    if (typing) typing.textContent = "";
+    const decide = (message) => {
+      const entry = this.console.queue.get(slug);
+      return moderationFor(message, {
+        visitorId: entry && entry.visitor ? entry.visitor.id : null,
+        youId: this.console.you ? this.console.you.id : null,
+      });
+    };
+    const view = new ConsoleRoomView(this.roomRoot, decide, this.toolsTemplate);
+    const client = new LiveChatClient({ path: roomPath(this.roomPrefix, slug), view, storage: globalThis.sessionStorage });
+    this.client = client;
+    for (const type of ["welcome", "backlog", "message"]) client.on(type, () => this.markRead());
+    client.connect();
+  }
+
+  /** While the conversation is shown: `read` with the newest id, and the badge follows. */
+  markRead() {
+    const client = this.client;
+    if (!client || !client.ready || document.visibilityState !== "visible") return;
+    client.markRead();
+    this.console.queue.markRead(this.selected, client.lastId);
+    const entry = this.console.queue.get(this.selected);
+    const item = this.items.get(this.selected);
+    if (entry && item) this.fillItem(item, entry, Date.now());
+  }
+
+  renderDetail(entry) {
+    if (this.placeholder) this.placeholder.hidden = true;
+    if (this.body) this.body.hidden = false;
+    const view = describeSummary(this.console.queue, entry, Date.now(), this.units);
+    const field = (name) => this.detail.querySelector(`[data-detail="${name}"]`);
+    field("visitor").textContent = view.visitor;
+    const page = field("page");
+    page.textContent = view.page || this.text("no-page");
+    const href = safeHref(view.page, globalThis.location.href);
+    if (href) page.href = href;
+    else page.removeAttribute("href");
+    field("status").textContent = this.text(`status-${view.status}`);
+    field("assignee").textContent = view.assignee || this.text("unassigned");
+    const youId = this.console.you ? this.console.you.id : null;
+    const actions = detailActions(entry, youId);
+    for (const name of ["claim", "close", "reopen"]) {
+      const button = this.detail.querySelector(`[data-livechat-action="${name}"]`);
+      if (button) button.hidden = !actions[name];
+    }
+    if (this.assign && document.activeElement !== this.assign) {
+      const { options, selected } = assignOptions(this.console.staff, entry.assignee);
+      this.assign.replaceChildren();
+      for (const option of options) {
+        const el = document.createElement("option");
+        el.value = option.value;
+        el.textContent = option.name === null ? this.text("unassigned") : option.name;
+        this.assign.appendChild(el);
+      }
+      this.assign.value = selected;
+    }
+  }
+
+  /** A click on a message's moderation button. */
+  moderate(event) {
+    const button = event.target.closest("[data-moderate]");
+    const item = button && button.closest("li[data-id]");
+    if (!item || !this.selected) return;
+    const room = this.selected;
+    const action = button.dataset.moderate;
+    const author = item.dataset.author;
+    const nameEl = item.querySelector('[data-field="author"]');
+    const name = nameEl ? nameEl.textContent : "";
+    if (action === "delete") {
+      if (globalThis.confirm(this.text("confirm-delete"))) this.console.deleteMessage(room, Number(item.dataset.id));
+    } else if (action === "mute" && author) {
+      this.console.mute(room, author);
+    } else if (action === "ban" && author) {
+      if (globalThis.confirm(this.text("confirm-ban", { name }))) this.console.ban(room, author);
+    }
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The DOM side of a room client: `DomView` renders a `LiveChatClient` (client.js) into the
+ * markup of `includes/room_embed.html`, with `textContent` only.
+ */
+
+import { translate } from "./i18n.js";
+
+/** The status text of a final close, by code; other closes show the state's own text. */
+const CLOSE_TEXTS = { 4400: "refused", 4401: "login-required", 4403: "refused", 4404: "not-found", 4410: "banned" };
+
+/**
+ * Renders a LiveChatClient into the markup of `includes/room_embed.html`.
+ *
+ * Translated strings come from `data-i18n-<name>` attributes of the root (`%(names)s`-style
+ * placeholders); message markup from its `<template data-livechat-message-template>`. Text is
+ * only ever set with `textContent`.
+ */
+export class DomView {
+  /** @param {HTMLElement} root the `[data-livechat-room]` element */
+  constructor(root) {
+    this.root = root;
+    const find = (selector) => root.querySelector(selector);
+    this.list = find("[data-livechat-messages]");
+    this.status = find("[data-livechat-status]");
+    this.presence = find("[data-livechat-presence]");
+    this.typingLine = find("[data-livechat-typing]");
+    this.older = find("[data-livechat-older]");
+    this.notice = find("[data-livechat-notice]");
+    this.form = find("[data-livechat-form]");
+    this.input = find("[data-livechat-input]");
+    this.submit = this.form ? this.form.querySelector('[type="submit"]') : null;
+    this.template = find("template[data-livechat-message-template]");
+    this.lock = find("[data-livechat-lock]");
+    this.locale = pageLocale(root);
+    this.you = null;
+    this.room = null;
+    this.box = null;
+  }
+
+  /** A translated string of the root (i18n.js `translate`). */
+  text(name, values = {}, fallback = name) {
+    return translate(this.root, name, values, fallback);
+  }
+
+  setState(state, code) {
+    this.root.dataset.state = state;
+    const name = state === "closed" && CLOSE_TEXTS[code] ? CLOSE_TEXTS[code] : state;
+    if (this.status) this.status.textContent = this.text(name, {}, this.text(state));
+  }
+
+  setRoom(room, you) {
+    this.room = room;
+    this.you = you;
+    this.root.dataset.locked = room.locked ? "true" : "false";
+    if (this.notice && room.locked) {
+      this.notice.hidden = false;
+      this.notice.dataset.kind = "locked";
+      this.notice.textContent = this.text("locked");
+    } else if (this.notice && this.notice.dataset.kind === "locked") {
+      this.notice.hidden = true; // only our own notice: a staff notice stays
+    }
+    if (this.lock) {
+      this.lock.hidden = !(you && you.is_staff); // the server checks it again on every frame
+      this.lock.textContent = this.text(room.locked ? "unlock" : "lock");
+    }
+    this.updateForm();
+  }
+
+  /**
+   * The form is off in a locked room and for an identity that may not post. (A closed client
+   * keeps it: the status line says why, and a typed message waits in the outbox.)
+   */
+  updateForm() {
+    const locked = Boolean(this.room && this.room.locked);
+    const off = locked || Boolean(this.you && this.you.can_post === false);
+    if (this.input) this.input.disabled = off;
+    if (this.submit) this.submit.disabled = off;
+  }
+
+  /** The `<li>` of a message: by id, else the pending (or failed) one with its client_id. */
+  find(message) {
+    if (message.id !== undefined) {
+      const byId = this.list.querySelector(`li[data-id="${Number(message.id)}"]`);
+      if (byId) return byId;
+    }
+    if (!message.client_id) return null;
+    const unsent = this.list.querySelectorAll('li[data-client-id]:not([data-id]), li[data-client-id][data-id=""]');
+    return [...unsent].find((item) => item.dataset.clientId === message.client_id) || null;
+  }
+
+  renderMessage(message, { pending }) {
+    const box = this.scroller();
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    const height = box.scrollHeight;
+    const item = this.find(message) || this.template.content.firstElementChild.cloneNode(true);
+    this.fill(item, message, pending);
+    this.place(item, pending ? Infinity : message.id);
+    const newest = !item.nextElementSibling || item.nextElementSibling.classList.contains("livechat-pending");
+    if (pending || (newest && atEnd)) {
+      box.scrollTop = box.scrollHeight;
+    } else if (item.getBoundingClientRect().top < box.getBoundingClientRect().top) {
+      box.scrollTop += box.scrollHeight - height; // an older message above: keep the view still
+    }
+  }
+
+  /** Fill a message's `<li>` from the message, with textContent only. */
+  fill(item, message, pending) {
+    const field = (name) => item.querySelector(`[data-field="${name}"]`);
+    const author = message.author || this.you || { id: "", name: "", kind: "user" };
+    field("author").textContent = author.name;
+    field("body").textContent = message.body;
+    if (message.client_id) item.dataset.clientId = message.client_id;
+    if (author.id) item.dataset.author = author.id;
+    item.classList.toggle("livechat-pending", pending);
+    item.classList.remove("livechat-failed");
+    item.classList.toggle("livechat-system", author.kind === "system");
+    item.classList.toggle("livechat-staff", Boolean(author.staff));
+    item.classList.toggle("livechat-mine", Boolean(this.you && author.id === this.you.id));
+    const badge = field("badge");
+    if (badge) {
+      badge.textContent = this.badge(author);
+      badge.hidden = !badge.textContent;
+    }
+    const note = field("note");
+    if (note) note.textContent = pending ? this.text("sending") : "";
+    if (!pending && message.id !== undefined) {
+      item.dataset.id = String(message.id);
+      const time = field("created");
+      if (time) showTime(time, message.created, this.locale);
+    }
+  }
+
+  /**
+   * The badge of a staff or system author, from `staff` and `kind` (protocol.md, "Identities"),
+   * never from the name, which anyone may choose; "" for everyone else.
+   */
+  badge(author) {
+    if (author.kind === "system") return this.text("badge-system", {}, "system");
+    return author.staff ? this.text("badge-staff", {}, "staff") : "";
+  }
+
+  /** Keep the list in id order; pending messages (order Infinity) stay at the end. */
+  place(item, order) {
+    if (item.parentNode === this.list && Number(item.dataset.order) === order) return;
+    item.dataset.order = String(order);
+    const last = this.list.lastElementChild;
+    if (!last || (last !== item && Number(last.dataset.order) <= order)) {
+      this.list.appendChild(item); // the usual case: the newest message
+      return;
+    }
+    const next = [...this.list.children].find((other) => other !== item && Number(other.dataset.order) > order);
+    this.list.insertBefore(item, next || null);
+  }
+
+  /** The element that scrolls the messages: the list, or the nearest ancestor that scrolls. */
+  scroller() {
+    if (this.box) return this.box;
+    let box = this.list;
+    while (box && box !== this.root && !/(auto|scroll)/.test(getComputedStyle(box).overflowY)) box = box.parentElement;
+    this.box = box && box !== this.root ? box : this.list;
+    this.box.style.overflowAnchor = "none"; // renderMessage keeps the position itself
+    return this.box;
+  }
+
+  removeMessage(id) {
+    const item = this.list.querySelector(`li[data-id="${Number(id)}"]`);
+    if (item) item.remove();
+  }
+
+  showError(detail, clientId, code) {
+    const text = detail || this.text(`error-${code}`, {}, this.text("error", {}, code || ""));
+    const item = clientId ? this.find({ client_id: clientId }) : null;
+    if (item) {
+      item.classList.remove("livechat-pending");
+      item.classList.add("livechat-failed");
+      const note = item.querySelector('[data-field="note"]');
+      if (note) note.textContent = text;
+    } else if (this.notice) {
+      this.notice.hidden = false; // an error of no message: a notice, not the connection state
+      this.notice.dataset.kind = "error";
+      this.notice.textContent = text;
+    }
+  }
+
+  setPresence(users) {
+    if (!this.presence) return;
+    this.presence.replaceChildren();
+    for (const user of users) this.addPresence(user);
+  }
+
+  addPresence(user) {
+    if (!this.presence) return;
+    if ([...this.presence.children].some((li) => li.dataset.user === user.id)) return;
+    const li = document.createElement("li");
+    li.dataset.user = user.id;
+    li.classList.toggle("livechat-you", Boolean(this.you && user.id === this.you.id));
+    li.textContent = user.name;
+    const badge = this.badge(user);
+    if (badge) {
+      const span = document.createElement("span");
+      span.className = "livechat-badge livechat-role";
+      span.textContent = badge;
+      li.append(" ", span);
+    }
+    this.presence.appendChild(li);
+  }
+
+  removePresence(user) {
+    if (!this.presence) return;
+    for (const li of [...this.presence.children]) if (li.dataset.user === user.id) li.remove();
+  }
+
+  showTyping(names) {
+    if (!this.typingLine) return;
+    const name = names.length === 1 ? "typing-one" : "typing-many";
+    this.typingLine.textContent = names.length ? this.text(name, { names: names.join(", ") }) : "";
+  }
+
+  setOlder(visible) {
+    if (this.older) this.older.hidden = !visible;
+  }
+
+  /** Someone else read up to `lastRead`: mark our own messages up to it as seen. */
+  markSeen(user, lastRead) {
+    if (this.you && user.id === this.you.id) return;
+    for (const item of this.list.querySelectorAll("li.livechat-mine[data-id]")) {
+      if (Number(item.dataset.id) <= lastRead && !item.dataset.seen) {
+        item.dataset.seen = "true";
+        item.title = this.text("seen");
+      }
+    }
+  }
+
+  showNotice(kind, frame) {
+    if (!this.notice || kind !== "staff") return;
+    this.notice.hidden = false;
+    this.notice.dataset.kind = "staff";
+    this.notice.textContent = this.text(frame.online ? "staff-online" : "staff-offline");
+  }
+}
+
+/** The language of the page around `root`, if `Intl` knows it (for times), else undefined. */
+function pageLocale(root) {
+  const holder = root.closest("[lang]");
+  const lang = holder ? holder.getAttribute("lang") : "";
+  try {
+    return lang ? new Intl.DateTimeFormat(lang).resolvedOptions().locale : undefined;
+  } catch {
+    return undefined; // not a BCP 47 tag
+  }
+}
+
+/** Fill a `<time>` with an ISO 8601 instant in local time: the time today, else date and time. */
+function showTime(time, iso, locale) {
+  const created = new Date(iso);
+  if (Number.isNaN(created.getTime())) return;
+  const today = created.toDateString() === new Date().toDateString();
+  time.dateTime = iso;
+  time.textContent = today
+    ? created.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" })
+    : created.toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
+  time.title = created.toLocaleString(locale);
+}
