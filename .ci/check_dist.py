@@ -8,18 +8,15 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-NEEDED = [
-    "django_livechat/templates/django_livechat/base.html",
-    "django_livechat/templates/django_livechat/room.html",
-    "django_livechat/templates/django_livechat/console.html",
-    "django_livechat/templates/django_livechat/includes/support_widget.html",
-    "django_livechat/static/django_livechat/js/livechat.js",
-    "django_livechat/static/django_livechat/js/widget.js",
-    "django_livechat/static/django_livechat/js/console.js",
-    "django_livechat/migrations/0001_initial.py",
-    "django_livechat/locale/zh_Hans/LC_MESSAGES/django.mo",
-    "django_livechat/py.typed",
-]
+ROOT = Path(__file__).resolve().parent.parent
+# Every template, static file (the JS modules import each other: one missing breaks the page)
+# and migration of the source tree, and the compiled translations and py.typed.
+NEEDED = sorted(
+    str(path.relative_to(ROOT))
+    for folder in ("templates", "static", "migrations")
+    for path in (ROOT / "django_livechat" / folder).rglob("*")
+    if path.is_file() and "__pycache__" not in path.parts
+) + ["django_livechat/locale/zh_Hans/LC_MESSAGES/django.mo", "django_livechat/py.typed"]
 
 
 def names(path: Path) -> set[str]:
