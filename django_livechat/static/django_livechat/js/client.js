@@ -19,6 +19,8 @@ const HISTORY_LIMIT = 50;
 export const SEEN_KEPT = 1000;
 /** Message objects kept in `messages` (the latest received); the view keeps what it shows. */
 export const MESSAGES_KEPT = 500;
+/** At most one `read` frame per this many ms, unless the page says (READ_INTERVAL, `data-read-interval`). */
+export const READ_INTERVAL_MS = 1000;
 
 /**
  * The protocol side of one room connection.
@@ -26,9 +28,10 @@ export const MESSAGES_KEPT = 500;
  * The view receives (each method is optional):
  * `setState(state, closeCode)` with state "connecting" | "online" | "offline" | "closed";
  * `setRoom(room, you)`; `renderMessage(message, {pending})` (a pending message has `client_id`,
- * `body` and `author` but no `id`); `removeMessage(id)`; `setPresence(users)`;
- * `addPresence(user)`; `removePresence(user)`; `showTyping(names)`;
- * `showError(detail, clientId|null, code)`; `setOlder(visible)`; `markSeen(user, lastRead)`;
+ * `body` and `author` but no `id`); `removeMessage(id)`; `setPresence(users)` (a sample of a big
+ * room); `addPresence(user)`; `removePresence(user)`; `setPresenceCount(count)` (everyone there);
+ * `showTyping(names)`; `showError(detail, clientId|null, code)`; `setOlder(visible)`;
+ * `markSeen(user, lastRead)` (another identity read up to `lastRead`);
  * `showNotice(kind, frame)` for `staff` and `conversation` frames.
  */
 export class LiveChatClient extends Connection {
@@ -39,11 +42,13 @@ export class LiveChatClient extends Connection {
    * @param {Pick<Storage, "getItem"|"setItem"|"removeItem">} [options.storage] where the outbox
    *   survives a reload (sessionStorage); without it the outbox lives in memory only
    * @param {number} [options.historyLimit] `limit` of history requests (at most HISTORY_PAGE_SIZE)
+   * @param {number} [options.readInterval] ms between two `read` frames (READ_INTERVAL_MS)
    */
   constructor(options) {
     super(options, FINAL_CLOSE_CODES);
-    const { path, storage, historyLimit } = options;
+    const { path, storage, historyLimit, readInterval } = options;
     this.historyLimit = historyLimit || HISTORY_LIMIT;
+    this.readInterval = readInterval || READ_INTERVAL_MS;
     this.storageKey = `livechat:outbox:${path}`;
     /** @type {Map<number, object>} the latest MESSAGES_KEPT messages shown, by id */
     this.messages = new Map();
@@ -73,6 +78,10 @@ export class LiveChatClient extends Connection {
     this.joinLastId = 0; // welcome.last_id of this connection
     this.gapOpen = false; // a history request for a gap is unanswered
     this.olderOpen = false; // a history request for older messages is unanswered
+    this.readWanted = 0; // the newest position the user has read (markRead)
+    this.readSent = 0; // the position of the last `read` frame sent
+    this.readSentAt = -Infinity; // when it was sent (timers.now())
+    this.readTimer = null; // the trailing `read` of the interval, while one is due
     this.typing = new Typing({
       timers: this.timers,
       send: (frame) => this.send(frame),
@@ -96,6 +105,14 @@ export class LiveChatClient extends Connection {
     this.olderOpen = false;
     this.outbox.cancelRetries();
     this.typing.clear();
+    this.timers.clearTimeout(this.readTimer); // the next connection sends it, once ready
+    this.readTimer = null;
+  }
+
+  /** Close for good, with the last read position if one is due (the console switching rooms). */
+  close() {
+    this.sendRead(true);
+    super.close();
   }
 
   // -- frames from the server -------------------------------------------------------------
@@ -105,7 +122,9 @@ export class LiveChatClient extends Connection {
     this.you = frame.you;
     this.joinLastId = frame.last_id || 0;
     this.call("setRoom", frame.room, frame.you);
-    this.call("setPresence", frame.presence || []);
+    const presence = frame.presence || [];
+    this.call("setPresence", presence);
+    this.call("setPresenceCount", frame.presence_count ?? presence.length);
     if (this.messages.size === 0) {
       // Older ones to load? (A server without has_older: maybe, if the first id is above 1;
       // then one click asks, and a reply without has_more hides the button.)
@@ -134,6 +153,7 @@ export class LiveChatClient extends Connection {
     this.maxId = Math.max(this.maxId, this.lastId);
     this.flushOutbox();
     this.checkGap();
+    this.sendRead(); // a receipt due when the last connection dropped
   }
 
   on_message(frame) {
@@ -170,13 +190,24 @@ export class LiveChatClient extends Connection {
     this.typing.received(frame.user, frame.active);
   }
 
+  /** Coalesced changes: set operations (an identity is in one list at most), and the count. */
   on_presence(frame) {
-    this.call(frame.event === "joined" ? "addPresence" : "removePresence", frame.user);
-    if (frame.event === "left") this.typing.forget(frame.user.id);
+    for (const user of frame.left || []) {
+      this.call("removePresence", user);
+      this.typing.forget(user.id);
+    }
+    for (const user of frame.joined || []) this.call("addPresence", user);
+    if (typeof frame.count === "number") this.call("setPresenceCount", frame.count);
   }
 
+  /** Coalesced receipts: our messages are seen up to the furthest position of another identity. */
   on_read(frame) {
-    this.call("markSeen", frame.user, frame.last_read);
+    let furthest = null;
+    for (const read of frame.reads || []) {
+      if (!read.user || (this.you && read.user.id === this.you.id)) continue; // our other tabs
+      if (!furthest || read.last_read > furthest.last_read) furthest = read;
+    }
+    if (furthest) this.call("markSeen", furthest.user, furthest.last_read);
   }
 
   on_deleted(frame) {
@@ -327,11 +358,37 @@ export class LiveChatClient extends Connection {
     this.typing.typed(this.ready);
   }
 
-  /** Tell the room how far this user has read. */
-  markRead() {
-    if (this.ready && this.lastId > 0 && this.lastId !== this.lastReadSent) {
-      this.lastReadSent = this.lastId;
-      this.send({ type: "read", last_read: this.lastId });
+  /**
+   * The user has read every message received: tell the room, in at most one `read` frame per
+   * `readInterval` (see sendRead).
+   * @param {{now?: boolean}} [options] `now`: at once (the page became visible)
+   */
+  markRead({ now = false } = {}) {
+    if (this.ready) this.readWanted = Math.max(this.readWanted, this.lastId);
+    this.sendRead(now);
+  }
+
+  /**
+   * Send the newest position read, if it is above the last one sent: at once when `now` or when
+   * the last `read` is a `readInterval` old, else once at the end of that interval (with the
+   * newest position then), so the last position is never lost.
+   * @param {boolean} [now] the page is being hidden or left, or became visible
+   */
+  sendRead(now = false) {
+    if (!this.ready || this.readWanted <= this.readSent) return;
+    const wait = this.readSentAt + this.readInterval - this.timers.now();
+    if (!now && wait > 0) {
+      this.readTimer ??= this.timers.setTimeout(() => {
+        this.readTimer = null;
+        this.sendRead();
+      }, wait);
+      return;
+    }
+    this.timers.clearTimeout(this.readTimer);
+    this.readTimer = null;
+    if (this.send({ type: "read", last_read: this.readWanted })) {
+      this.readSent = this.readWanted;
+      this.readSentAt = this.timers.now();
     }
   }
 }

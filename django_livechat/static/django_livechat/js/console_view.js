@@ -17,7 +17,7 @@ import {
   unitsFrom,
 } from "./console_model.js";
 import { translate } from "./i18n.js";
-import { DomView, LiveChatClient, bindComposer } from "./livechat.js";
+import { DomView, LiveChatClient, bindComposer, followPage, readInterval } from "./livechat.js";
 
 /** How often waiting times are redrawn. */
 export const TICK_MS = 5000;
@@ -117,7 +117,7 @@ export class ConsoleUI {
     const messages = this.roomRoot.querySelector("[data-livechat-messages]");
     messages.addEventListener("click", (event) => this.moderate(event));
     bindComposer(this.roomRoot, () => this.client);
-    document.addEventListener("visibilitychange", () => this.markRead());
+    followPage(() => this.client, () => this.markRead(true));
     globalThis.addEventListener("hashchange", () => this.selectFromHash());
   }
 
@@ -260,17 +260,25 @@ export class ConsoleUI {
       });
     };
     const view = new ConsoleRoomView(this.roomRoot, decide, this.toolsTemplate);
-    const client = new LiveChatClient({ path: roomPath(this.roomPrefix, slug), view, storage: globalThis.sessionStorage });
+    const client = new LiveChatClient({
+      path: roomPath(this.roomPrefix, slug),
+      view,
+      storage: globalThis.sessionStorage,
+      readInterval: readInterval(this.roomRoot),
+    });
     this.client = client;
     for (const type of ["welcome", "backlog", "message"]) client.on(type, () => this.markRead());
     client.connect();
   }
 
-  /** While the conversation is shown: `read` with the newest id, and the badge follows. */
-  markRead() {
+  /**
+   * While the conversation is shown: `read` with the newest id (at most one per interval, or
+   * at once when `now`), and the badge follows at once.
+   */
+  markRead(now = false) {
     const client = this.client;
     if (!client || !client.ready || document.visibilityState !== "visible") return;
-    client.markRead();
+    client.markRead({ now });
     this.console.queue.markRead(this.selected, client.lastId);
     const entry = this.console.queue.get(this.selected);
     const item = this.items.get(this.selected);

@@ -11,7 +11,7 @@
 import { LiveChatClient } from "./client.js";
 import { DomView } from "./view.js";
 
-export { LiveChatClient, MESSAGES_KEPT, SEEN_KEPT } from "./client.js";
+export { LiveChatClient, MESSAGES_KEPT, READ_INTERVAL_MS, SEEN_KEPT } from "./client.js";
 export { RETRY_ERROR_CODES, STORE_FAILED_LIMIT, newClientId, storeRetryDelay } from "./outbox.js";
 export { DomView } from "./view.js";
 
@@ -54,6 +54,23 @@ export function bindComposer(root, client, post = (body) => client() && client()
 }
 
 /**
+ * Read receipts follow the page: `markRead()` when it becomes visible, and the receipt still due
+ * (the interval's trailing one) goes out at once when it is hidden or left (best effort).
+ * @param {() => LiveChatClient|null} client the client of the moment
+ * @param {() => void} markRead marks what is shown as read, at once, if it is shown
+ */
+export function followPage(client, markRead) {
+  const flush = () => client() && client().sendRead(true);
+  document.addEventListener("visibilitychange", () => (document.visibilityState === "visible" ? markRead() : flush()));
+  globalThis.addEventListener("pagehide", flush);
+}
+
+/** The page's READ_INTERVAL in ms (`data-read-interval`), or undefined: the client's default. */
+export function readInterval(element) {
+  return Number(element.dataset.readInterval) || undefined;
+}
+
+/**
  * Mount a client on a `[data-livechat-room]` element (once) and connect it.
  * @param {HTMLElement} root
  * @param {{View?: typeof DomView}} [options] a DomView subclass to render with
@@ -67,13 +84,14 @@ export function mount(root, { View = DomView } = {}) {
     view,
     storage: sessionStore(),
     historyLimit: Number(root.dataset.historyLimit) || undefined,
+    readInterval: readInterval(root),
   });
   root.livechat = client;
   bindComposer(root, () => client);
   if (view.lock) view.lock.addEventListener("click", () => client.setLocked(!(view.room && view.room.locked)));
-  const markRead = () => document.visibilityState === "visible" && client.markRead();
-  document.addEventListener("visibilitychange", markRead);
-  for (const type of ["welcome", "backlog", "message"]) client.on(type, markRead);
+  const markRead = (now = false) => document.visibilityState === "visible" && client.markRead({ now });
+  for (const type of ["welcome", "backlog", "message"]) client.on(type, () => markRead());
+  followPage(() => client, () => markRead(true));
   client.connect();
   return client;
 }

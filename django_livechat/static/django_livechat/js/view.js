@@ -5,6 +5,12 @@
 
 import { translate } from "./i18n.js";
 
+/**
+ * Names shown in the presence list at most (or the welcome's list, if longer): in a big room it
+ * is a sample, and the count (`[data-livechat-presence-count]`) tells how many are there.
+ */
+export const PRESENCE_SHOWN = 100;
+
 /** The status text of a final close, by code; other closes show the state's own text. */
 const CLOSE_TEXTS = { 4400: "refused", 4401: "login-required", 4403: "refused", 4404: "not-found", 4410: "banned" };
 
@@ -23,6 +29,8 @@ export class DomView {
     this.list = find("[data-livechat-messages]");
     this.status = find("[data-livechat-status]");
     this.presence = find("[data-livechat-presence]");
+    this.presenceCount = find("[data-livechat-presence-count]");
+    this.presenceMax = PRESENCE_SHOWN;
     this.typingLine = find("[data-livechat-typing]");
     this.older = find("[data-livechat-older]");
     this.notice = find("[data-livechat-notice]");
@@ -182,14 +190,17 @@ export class DomView {
     }
   }
 
+  /** The welcome's list: everyone, or a sample of a big room. */
   setPresence(users) {
     if (!this.presence) return;
+    this.presenceMax = Math.max(PRESENCE_SHOWN, users.length);
     this.presence.replaceChildren();
     for (const user of users) this.addPresence(user);
   }
 
+  /** Someone joined: shown while the list has room (a sample of a big room stays a sample). */
   addPresence(user) {
-    if (!this.presence) return;
+    if (!this.presence || this.presence.children.length >= this.presenceMax) return;
     if ([...this.presence.children].some((li) => li.dataset.user === user.id)) return;
     const li = document.createElement("li");
     li.dataset.user = user.id;
@@ -210,6 +221,12 @@ export class DomView {
     for (const li of [...this.presence.children]) if (li.dataset.user === user.id) li.remove();
   }
 
+  /** How many identities are in the room in all ("12 here"), in the page's language. */
+  setPresenceCount(count) {
+    if (!this.presenceCount) return;
+    this.presenceCount.textContent = this.text("presence-count", { n: Number(count).toLocaleString(this.locale) });
+  }
+
   showTyping(names) {
     if (!this.typingLine) return;
     const name = names.length === 1 ? "typing-one" : "typing-many";
@@ -220,9 +237,8 @@ export class DomView {
     if (this.older) this.older.hidden = !visible;
   }
 
-  /** Someone else read up to `lastRead`: mark our own messages up to it as seen. */
+  /** Another identity (`user`) read up to `lastRead`: mark our own messages up to it as seen. */
   markSeen(user, lastRead) {
-    if (this.you && user.id === this.you.id) return;
     for (const item of this.list.querySelectorAll("li.livechat-mine[data-id]")) {
       if (Number(item.dataset.id) <= lastRead && !item.dataset.seen) {
         item.dataset.seen = "true";

@@ -12,7 +12,7 @@
  */
 
 import { translate } from "./i18n.js";
-import { DomView, LiveChatClient, bindComposer } from "./livechat.js";
+import { DomView, LiveChatClient, bindComposer, followPage, readInterval } from "./livechat.js";
 
 /** sessionStorage key of the panel state ("open" or "closed"). */
 export const OPEN_KEY = "livechat:widget:open";
@@ -159,7 +159,7 @@ export class SupportWidget {
     if (!this.isOpen) return; // closed again while starting
     this.connect();
     this.call("focus");
-    this.markRead();
+    this.markRead({ now: true });
   }
 
   /** Hide the panel; the connection stays, so new answers still arrive. */
@@ -252,9 +252,12 @@ export class SupportWidget {
     this.markRead();
   }
 
-  /** Send a read receipt while the panel is open and the page visible. */
-  markRead() {
-    if (this.client && this.isOpen && this.visible()) this.client.markRead();
+  /**
+   * Send a read receipt while the panel is open and the page visible (LiveChatClient.markRead).
+   * @param {{now?: boolean}} [options]
+   */
+  markRead(options) {
+    if (this.client && this.isOpen && this.visible()) this.client.markRead(options);
   }
 
   readOpen() {
@@ -359,7 +362,12 @@ export function mountWidget(root) {
     text: (name) => ui.text(name),
     visible: () => document.visibilityState === "visible",
     createClient: (path) =>
-      new LiveChatClient({ path, view: new WidgetView(root), storage: globalThis.sessionStorage }),
+      new LiveChatClient({
+        path,
+        view: new WidgetView(root),
+        storage: globalThis.sessionStorage,
+        readInterval: readInterval(root),
+      }),
   });
   root.livechatWidget = widget;
 
@@ -374,7 +382,7 @@ export function mountWidget(root) {
   });
 
   bindComposer(root, () => widget.client, (body) => widget.post(body));
-  document.addEventListener("visibilitychange", () => widget.markRead());
+  followPage(() => widget.client, () => widget.markRead({ now: true }));
   widget.init();
   return widget;
 }
