@@ -117,7 +117,9 @@ export class FakeStorage {
 
 /** A view that records every call the client makes. */
 export function fakeView() {
-  const view = { calls: [], shown: new Map(), pending: new Map(), errors: [], states: [], typing: [], older: [] };
+  const view = {
+    calls: [], shown: new Map(), pending: new Map(), errors: [], states: [], typing: [], older: [], counts: [], seen: [],
+  };
   view.renderMessage = (message, { pending }) => {
     view.calls.push(["renderMessage", message.id ?? message.client_id, pending]);
     if (pending) view.pending.set(message.client_id, message);
@@ -132,8 +134,10 @@ export function fakeView() {
   view.showTyping = (names) => view.typing.push(names);
   view.setOlder = (visible) => view.older.push(visible);
   view.setPresence = (users) => (view.presence = users.map((u) => u.id));
-  view.addPresence = (user) => view.presence.push(user.id);
+  view.addPresence = (user) => view.presence.includes(user.id) || view.presence.push(user.id);
   view.removePresence = (user) => (view.presence = view.presence.filter((id) => id !== user.id));
+  view.setPresenceCount = (count) => view.counts.push(count);
+  view.markSeen = (user, lastRead) => view.seen.push([user.id, lastRead]);
   return view;
 }
 

@@ -4,14 +4,21 @@ import { readFileSync, readdirSync } from "node:fs";
 import { test } from "node:test";
 
 import { socketUrl } from "../../django_livechat/static/django_livechat/js/connection.js";
-import { LiveChatClient, MESSAGES_KEPT, SEEN_KEPT } from "../../django_livechat/static/django_livechat/js/client.js";
+import {
+  LiveChatClient,
+  MESSAGES_KEPT,
+  READ_INTERVAL_MS,
+  SEEN_KEPT,
+} from "../../django_livechat/static/django_livechat/js/client.js";
+import { followPage, readInterval } from "../../django_livechat/static/django_livechat/js/livechat.js";
 import { STORE_FAILED_LIMIT, newClientId, storeRetryDelay } from "../../django_livechat/static/django_livechat/js/outbox.js";
-import { DomView } from "../../django_livechat/static/django_livechat/js/view.js";
+import { DomView, PRESENCE_SHOWN } from "../../django_livechat/static/django_livechat/js/view.js";
 import { FakeSocket, FakeStorage, FakeTimers, fakeView } from "./fakes.mjs";
 
 const PATH = "/ws/livechat/rooms/lobby/";
 const you = { id: "g:abc", name: "Guest ABC", kind: "guest", can_post: true, is_staff: false };
 const bob = { id: "u:2", name: "bob", kind: "user" };
+const carol = { id: "u:3", name: "carol", kind: "user" };
 
 const msg = (id, extra = {}) => ({
   type: "message", id, room: "lobby", body: `m${id}`, created: "2026-11-25T09:30:00+00:00",
@@ -24,11 +31,11 @@ const welcome = (messages = [], extra = {}) => ({
 });
 const history = (messages, extra) => ({ type: "history", messages, has_more: false, before: null, after: null, ...extra });
 
-function makeClient({ storage = new FakeStorage(), timers = new FakeTimers(), random = () => 0.5 } = {}) {
+function makeClient({ storage = new FakeStorage(), timers = new FakeTimers(), random = () => 0.5, readInterval } = {}) {
   FakeSocket.all = [];
   const view = fakeView();
   const client = new LiveChatClient({
-    path: PATH, view, WebSocket: FakeSocket, storage, timers, random,
+    path: PATH, view, WebSocket: FakeSocket, storage, timers, random, readInterval,
     location: { protocol: "https:", host: "chat.example" },
   });
   client.connect();
@@ -373,12 +380,165 @@ test("load older asks before the smallest id shown, once at a time, and hides th
   assert.equal(client.lastId, 52, "older messages do not move the resume point");
 });
 
-test("presence is replaced on welcome and follows joined/left", () => {
+test("presence is replaced on welcome, with its count; without presence_count the list's length", () => {
+  const { socket, view } = makeClient();
+  socket().receive(welcome([], { presence: [you, bob], presence_count: 1234 }));
+  assert.deepEqual(view.presence, [you.id, bob.id]);
+  assert.deepEqual(view.counts, [1234], "a big room: the list is a sample, the count is everyone");
+  socket().receive(welcome([], { presence: [you, bob, carol] })); // an older server, after a reconnect
+  assert.deepEqual(view.presence, [you.id, bob.id, carol.id]);
+  assert.deepEqual(view.counts, [1234, 3]);
+});
+
+test("presence frames are set operations: left and joined lists, and the count", () => {
   const { socket, view } = online();
-  assert.deepEqual(view.presence, [you.id]);
-  socket().receive({ type: "presence", event: "joined", user: bob });
-  socket().receive({ type: "presence", event: "left", user: you });
-  assert.deepEqual(view.presence, [bob.id]);
+  socket().receive({ type: "presence", joined: [bob, carol], left: [], count: 3 });
+  assert.deepEqual(view.presence, [you.id, bob.id, carol.id]);
+  socket().receive({ type: "presence", joined: [bob], left: [carol], count: 2 }); // bob again: harmless
+  socket().receive({ type: "presence", joined: [], left: [carol], count: 2 });
+  assert.deepEqual(view.presence, [you.id, bob.id]);
+  assert.deepEqual(view.counts, [1, 3, 2, 2]);
+  socket().receive({ type: "presence", joined: [{ id: "u:9", name: "dan", kind: "user" }] }); // no count
+  assert.deepEqual(view.counts, [1, 3, 2, 2]);
+  assert.deepEqual(view.presence, [you.id, bob.id, "u:9"]);
+});
+
+test("someone who left stops typing at once", () => {
+  const { socket, view } = online();
+  socket().receive({ type: "typing", user: bob, active: true });
+  assert.deepEqual(view.typing.at(-1), ["bob"]);
+  socket().receive({ type: "presence", joined: [], left: [bob], count: 1 });
+  assert.deepEqual(view.typing.at(-1), []);
+});
+
+// -- read receipts --------------------------------------------------------------------------------
+
+const reads = (...pairs) => ({ type: "read", reads: pairs.map(([user, lastRead]) => ({ user, last_read: lastRead })), more: 0 });
+
+test("a read frame marks our messages seen up to the furthest position of another identity", () => {
+  const { socket, view } = online(10);
+  socket().receive(reads([bob, 3], [you, 9], [carol, 5]));
+  assert.deepEqual(view.seen, [[carol.id, 5]], "our own receipt (another tab) is not someone else's");
+  socket().receive(reads([you, 10]));
+  socket().receive({ type: "read", reads: [], more: 0 });
+  assert.deepEqual(view.seen, [[carol.id, 5]], "nothing from another identity: nothing seen");
+  socket().receive({ ...reads([bob, 8]), more: 37 });
+  assert.deepEqual(view.seen, [[carol.id, 5], [bob.id, 8]]);
+});
+
+test("the first read receipt goes out at once; the next ones at most once per interval, the newest at its end", () => {
+  const { client, socket, timers } = online(3);
+  client.markRead();
+  assert.deepEqual(socket().frames("read"), [{ type: "read", last_read: 3 }]);
+  for (const id of [4, 5, 6]) {
+    socket().receive(msg(id));
+    client.markRead();
+    timers.advance(200);
+  }
+  assert.equal(socket().frames("read").length, 1, "within the interval: nothing more yet");
+  timers.advance(READ_INTERVAL_MS - 600);
+  assert.deepEqual(socket().frames("read"), [{ type: "read", last_read: 3 }, { type: "read", last_read: 6 }]);
+  timers.advance(5 * READ_INTERVAL_MS);
+  assert.equal(socket().frames("read").length, 2, "nothing more was read: nothing more is sent");
+});
+
+test("a steady stream of messages gets one read receipt per interval, never a lower or equal position", () => {
+  const { client, socket, timers } = online(1);
+  const sentAt = [];
+  const seen = socket().sent.length;
+  const onSend = socket().send.bind(socket());
+  socket().send = (text) => {
+    sentAt.push(timers.now());
+    onSend(text);
+  };
+  for (let id = 2; id <= 60; id += 1) {
+    socket().receive(msg(id));
+    client.markRead();
+    client.markRead(); // twice for the same position: one receipt
+    timers.advance(100);
+  }
+  timers.advance(READ_INTERVAL_MS);
+  const positions = socket().sent.slice(seen).filter((f) => f.type === "read").map((f) => f.last_read);
+  assert.equal(positions.at(-1), 60, "the last position is not lost");
+  assert.ok(positions.length <= 7, `${positions.length} receipts for 6 s`);
+  for (let i = 1; i < positions.length; i += 1) assert.ok(positions[i] > positions[i - 1], String(positions));
+  for (let i = 1; i < sentAt.length; i += 1) assert.ok(sentAt[i] - sentAt[i - 1] >= READ_INTERVAL_MS, String(sentAt));
+});
+
+test("markRead({now}) (the page became visible) sends at once, and the interval's trailing receipt is dropped", () => {
+  const { client, socket, timers } = online(1);
+  client.markRead();
+  socket().receive(msg(2));
+  client.markRead(); // due at the end of the interval
+  socket().receive(msg(3));
+  client.markRead({ now: true });
+  assert.deepEqual(socket().frames("read").map((f) => f.last_read), [1, 3]);
+  timers.advance(3 * READ_INTERVAL_MS);
+  assert.deepEqual(socket().frames("read").map((f) => f.last_read), [1, 3], "3 is sent: nothing is due");
+  client.markRead({ now: true });
+  assert.equal(socket().frames("read").length, 2, "no position above the last one sent: nothing sent");
+});
+
+test("the trailing receipt sends what was read, not what arrived after it (a hidden page reads nothing)", () => {
+  const { client, socket, timers } = online(1);
+  client.markRead();
+  socket().receive(msg(2));
+  client.markRead();
+  socket().receive(msg(3)); // the page is hidden now: nobody calls markRead
+  timers.advance(READ_INTERVAL_MS);
+  assert.deepEqual(socket().frames("read").map((f) => f.last_read), [1, 2]);
+});
+
+test("the page's read interval is used; data-read-interval, absent or empty, falls back to the default", () => {
+  const { client, socket, timers } = online(1, { readInterval: 5000 });
+  client.markRead();
+  socket().receive(msg(2));
+  client.markRead();
+  timers.advance(4999);
+  assert.equal(socket().frames("read").length, 1);
+  timers.advance(1);
+  assert.equal(socket().frames("read").length, 2);
+  assert.equal(readInterval({ dataset: { readInterval: "250" } }), 250);
+  for (const dataset of [{}, { readInterval: "" }, { readInterval: "x" }]) assert.equal(readInterval({ dataset }), undefined);
+  assert.equal(online().client.readInterval, READ_INTERVAL_MS);
+});
+
+test("a receipt due when the connection drops goes out once the next connection is ready; close() sends it", () => {
+  const { client, socket, timers } = online(1);
+  client.markRead();
+  socket().receive(msg(2));
+  client.markRead();
+  const first = socket();
+  first.serverClose(1006);
+  timers.advance(READ_INTERVAL_MS + 10000); // reconnected by now
+  assert.notEqual(socket(), first);
+  assert.equal(socket().frames("read").length, 0, "not before the welcome");
+  socket().receive(welcome([], { last_id: 2 }));
+  assert.deepEqual(socket().frames("read"), [{ type: "read", last_read: 2 }]);
+  socket().receive(msg(3));
+  client.markRead(); // within the interval: due at its end
+  const last = socket();
+  client.close();
+  assert.deepEqual(last.frames("read").map((f) => f.last_read), [2, 3]);
+});
+
+test("followPage: visible marks read at once; hidden and pagehide send the receipt due", () => {
+  const listeners = {};
+  const saved = { document: globalThis.document, addEventListener: globalThis.addEventListener };
+  globalThis.document = { visibilityState: "visible", addEventListener: (type, fn) => (listeners[`document:${type}`] = fn) };
+  globalThis.addEventListener = (type, fn) => (listeners[`window:${type}`] = fn);
+  try {
+    const calls = [];
+    const client = { sendRead: (now) => calls.push(["sendRead", now]) };
+    followPage(() => client, () => calls.push(["markRead"]));
+    listeners["document:visibilitychange"]();
+    globalThis.document.visibilityState = "hidden";
+    listeners["document:visibilitychange"]();
+    listeners["window:pagehide"]();
+    assert.deepEqual(calls, [["markRead"], ["sendRead", true], ["sendRead", true]]);
+  } finally {
+    Object.assign(globalThis, saved);
+  }
 });
 
 test("typing is sent at most once per 2 s, and stopped on send and after 4 s idle", () => {
@@ -506,6 +666,44 @@ test("staff and system authors get a badge from staff/kind, never from their nam
     assert.equal(shown.badge, null, author.name);
     assert.equal(shown.name, author.name);
     assert.ok(!shown.classes.has("livechat-staff") && !shown.classes.has("livechat-system"));
+  }
+});
+
+test("the view shows the count in the page's words, and the presence list as a bounded sample", () => {
+  const saved = globalThis.document;
+  const children = [];
+  globalThis.document = {
+    createElement: () => {
+      const li = { dataset: {}, classList: { toggle() {} }, append() {} };
+      li.remove = () => children.splice(children.indexOf(li), 1);
+      return li;
+    },
+  };
+  try {
+    const strings = { "data-i18n-presence-count": "%(n)s here" };
+    const view = Object.assign(Object.create(DomView.prototype), {
+      root: { getAttribute: (name) => strings[name] ?? null },
+      you: null,
+      locale: "en",
+      presence: { children, replaceChildren: () => children.splice(0), appendChild: (li) => children.push(li) },
+      presenceCount: { textContent: "Here now" },
+      presenceMax: PRESENCE_SHOWN,
+    });
+    view.setPresenceCount(12345);
+    assert.equal(view.presenceCount.textContent, "12,345 here");
+    const user = (i) => ({ id: `u:${i}`, name: `user ${i}`, kind: "user" });
+    view.setPresence(Array.from({ length: PRESENCE_SHOWN }, (_, i) => user(i)));
+    view.addPresence(user(1000));
+    assert.equal(children.length, PRESENCE_SHOWN, "a full sample is not extended");
+    view.removePresence(user(0));
+    view.addPresence(user(1000));
+    view.addPresence(user(1000));
+    assert.equal(children.length, PRESENCE_SHOWN);
+    assert.equal(children.at(-1).textContent, "user 1000");
+    view.setPresence(Array.from({ length: PRESENCE_SHOWN + 50 }, (_, i) => user(i))); // PRESENCE_LIST_MAX 150
+    assert.equal(children.length, PRESENCE_SHOWN + 50, "the welcome's list is shown whole");
+  } finally {
+    globalThis.document = saved;
   }
 });
 
