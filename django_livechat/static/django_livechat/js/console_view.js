@@ -67,6 +67,8 @@ export class ConsoleUI {
     this.placeholder = q("[data-livechat-detail-empty]");
     this.body = q("[data-livechat-detail-body]");
     this.roomRoot = q("[data-livechat-console-room]");
+    this.hereNow = q("[data-livechat-presence-count]");
+    this.hereNowText = this.hereNow ? this.hereNow.textContent : ""; // until a room's welcome counts
     this.assign = q("[data-livechat-assign]");
     this.itemTemplate = q("template[data-livechat-queue-template]");
     this.staffTemplate = q("template[data-livechat-staff-template]");
@@ -252,6 +254,7 @@ export class ConsoleUI {
     }
     const typing = this.roomRoot.querySelector("[data-livechat-typing]");
     if (typing) typing.textContent = "";
+    if (this.hereNow) this.hereNow.textContent = this.hereNowText;
     const decide = (message) => {
       const entry = this.console.queue.get(slug);
       return moderationFor(message, {
