@@ -48,6 +48,15 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_HEARTBEAT": 15,
     # Seconds without a heartbeat after which a connection counts as gone.
     "PRESENCE_TIMEOUT": 45,
+    # Seconds between a process's coalesced ``read`` frames (and batched writes of the read
+    # positions) per room; the bundled client sends at most one receipt per interval too.
+    "READ_INTERVAL": 1.0,
+    # Identities listed in one ``read`` frame at most (those that read furthest).
+    "READ_LIST_MAX": 20,
+    # Seconds between a process's coalesced ``presence`` frames per room.
+    "PRESENCE_INTERVAL": 1.0,
+    # Identities listed in ``welcome``'s presence and in a ``presence`` frame's lists at most.
+    "PRESENCE_LIST_MAX": 100,
     # Seconds between checks of the database for messages the channel layer did not deliver.
     "RECONCILE_INTERVAL": 2.0,
     # Seconds a process waits for a missing message id before reading it from the database.
@@ -161,6 +170,22 @@ class Settings:
     @property
     def HISTORY_PAGE_SIZE(self) -> int:
         return int(self._get("HISTORY_PAGE_SIZE"))
+
+    @property
+    def READ_INTERVAL(self) -> float:
+        return float(self._get("READ_INTERVAL"))
+
+    @property
+    def READ_LIST_MAX(self) -> int:
+        return int(self._get("READ_LIST_MAX"))
+
+    @property
+    def PRESENCE_INTERVAL(self) -> float:
+        return float(self._get("PRESENCE_INTERVAL"))
+
+    @property
+    def PRESENCE_LIST_MAX(self) -> int:
+        return int(self._get("PRESENCE_LIST_MAX"))
 
     @property
     def PRESENCE_HEARTBEAT(self) -> float:

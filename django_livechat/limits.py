@@ -13,6 +13,7 @@ from django_livechat.conf import Rate, conf
 logger = logging.getLogger(__name__)
 
 TYPING_RATE = Rate(count=5, seconds=1)
+READ_RATE = Rate(count=5, seconds=1)  # the JS client sends at most one per READ_INTERVAL
 HISTORY_RATE = Rate(count=10, seconds=1)  # far above what the JS client asks (load older, gaps)
 # New support conversations per client address: a script cannot fill the staff's queue.
 SUPPORT_RATE = Rate(count=5, seconds=600)
@@ -57,11 +58,13 @@ def reset() -> None:
 
 
 def limiter(kind: str = "message") -> RateLimiter | None:
-    """The process-wide limiter for ``kind``: "message", "ip", "typing", "history", "support"."""
+    """The process-wide limiter for ``kind``: "message", "ip", "typing", "read", "history",
+    "support"."""
     rate = {
         "message": conf.RATE_LIMIT,
         "ip": conf.IP_RATE_LIMIT,
         "typing": TYPING_RATE,
+        "read": READ_RATE,
         "history": HISTORY_RATE,
         "support": SUPPORT_RATE,
     }[kind]

@@ -95,7 +95,7 @@ async def test_sockets_see_staff_marked_and_an_impostor_renamed(room, clients):
         }
         sam_author = {"id": f"u:{staff.pk}", "name": "Sam", "kind": "user", "staff": True}
         assert sam_author in welcome["presence"]
-        assert (await receive_type(sam, "presence"))["user"]["name"] == renamed
+        assert (await receive_type(sam, "presence"))["joined"][0]["name"] == renamed
         await sam.send_json_to({"type": "message", "body": "from staff", "client_id": "s1"})
         await imp.send_json_to({"type": "message", "body": "from impostor", "client_id": "i1"})
         received = [await receive_type(imp, "message"), await receive_type(imp, "message")]

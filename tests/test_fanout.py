@@ -414,6 +414,7 @@ async def test_dead_process_connections_leave_presence(room, clients):
     frame = await receive_type(watcher, "presence")
     assert frame == {
         "type": "presence",
-        "event": "left",
-        "user": {"id": "u:999", "name": "ghost", "kind": "user"},
+        "joined": [],
+        "left": [{"id": "u:999", "name": "ghost", "kind": "user"}],
+        "count": 1,  # the watcher
     }

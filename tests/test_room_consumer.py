@@ -480,6 +480,11 @@ async def test_history_before_and_after(room, clients):
     assert [m["id"] for m in frame["messages"]] == [5, 6] and frame["has_more"] is False
 
 
+def author_in(welcome):
+    """The author object of the welcome's ``you`` (without its ``can_post``, ``is_staff``)."""
+    return {k: v for k, v in welcome["you"].items() if k not in ("can_post", "is_staff")}
+
+
 async def test_read_is_stored_and_broadcast(room, clients):
     reader, welcome = await clients.connect(cookie=await asession_cookie_for(None))
     other, _ = await clients.connect()
@@ -488,28 +493,37 @@ async def test_read_is_stored_and_broadcast(room, clients):
     await receive_type(other, "message")
     await reader.send_json_to({"type": "read", "last_read": 1})
     frame = await receive_type(other, "read")
-    assert frame["last_read"] == 1 and frame["user"]["id"] == welcome["you"]["id"]
+    me = author_in(welcome)
+    assert frame["reads"] == [{"user": me, "last_read": 1}] and frame["more"] == 0
     participant = await database_sync_to_async(Participant.objects.get)(key=welcome["you"]["id"])
     assert participant.last_read == 1
     await reader.send_json_to({"type": "read", "last_read": 99})
     await expect_error(reader, "invalid_frame")
 
 
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "READ_INTERVAL": 0.3})
 async def test_read_and_typing_reach_the_room_only_when_they_say_something_new(room, clients):
+    """Receipts are coalesced: the first at once, then at most one frame per READ_INTERVAL,
+    with the newest position; a repeated position or an unannounced ``typing: false`` is
+    not passed on."""
     reader, welcome = await clients.connect(cookie=await asession_cookie_for(None))
     other, _ = await clients.connect()
-    await post_acked(other, 2)
-    for _ in range(2):
+    await post_acked(other, 3)
+    for _ in range(3):
         await receive_type(reader, "message")
     await reader.send_json_to({"type": "typing", "active": False})  # nothing was announced
-    for _ in range(5):
+    await reader.send_json_to({"type": "read", "last_read": 1})
+    first = await receive_type(other, "read")
+    for _ in range(3):
         await reader.send_json_to({"type": "read", "last_read": 1})
     await reader.send_json_to({"type": "read", "last_read": 2})
+    await reader.send_json_to({"type": "read", "last_read": 3})
     await assert_still_open(reader)
     seen = []
-    while not await other.receive_nothing(timeout=0.3):
+    while not await other.receive_nothing(timeout=0.6):
         seen.append(await other.receive_json_from())
-    assert [(f["type"], f.get("last_read")) for f in seen] == [("read", 1), ("read", 2)]
+    positions = [[r["last_read"] for r in f["reads"]] for f in [first, *seen]]
+    assert [f["type"] for f in seen] == ["read"] and positions == [[1], [3]]
 
 
 async def test_a_flood_of_history_requests_is_rate_limited_and_the_socket_stays(room, clients):
@@ -533,7 +547,7 @@ async def test_guest_without_session_reads_but_leaves_no_participant_row(room, c
     await send_message(reader, "mine", "c1")
     await receive_type(reader, "message")
     await reader.send_json_to({"type": "read", "last_read": 1})
-    assert (await receive_type(reader, "read"))["last_read"] == 1
+    assert (await receive_type(reader, "read"))["reads"][0]["last_read"] == 1
     rows = database_sync_to_async(lambda: list(Participant.objects.values_list("key", flat=True)))
     assert await rows() == []
     assert (
@@ -545,12 +559,14 @@ async def test_guest_without_session_reads_but_leaves_no_participant_row(room, c
 async def test_presence_joined_and_left(room, clients):
     watcher, _ = await clients.connect()
     visitor, welcome = await clients.connect()
+    me = author_in(welcome)
     joined = await receive_type(watcher, "presence")
-    assert joined["event"] == "joined" and joined["user"]["id"] == welcome["you"]["id"]
+    assert joined == {"type": "presence", "joined": [me], "left": [], "count": 2}
+    assert await visitor.receive_nothing(timeout=0.2)  # its own welcome listed it
     await visitor.disconnect()
     clients.open.remove(visitor)
     left = await receive_type(watcher, "presence")
-    assert left["event"] == "left" and left["user"]["id"] == welcome["you"]["id"]
+    assert left == {"type": "presence", "joined": [], "left": [me], "count": 1}
     assert not await database_sync_to_async(
         Connection.objects.filter(key=welcome["you"]["id"]).exists
     )()

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection as db_connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_livechat import identity, moderation, store
@@ -382,10 +383,25 @@ def test_presence_lists_distinct_identities(room, other):
     join("lobby", channel="c2")
     join("lobby", BOB, channel="c3")
     join("garden", identity.for_session("carol-session-key-0000000000000"), channel="c4")
-    presence = store.presence(room.pk)
-    assert sorted(p["id"] for p in presence) == sorted([ALICE.key, BOB.key])
+    presence, count = store.presence(room.pk)
+    assert sorted(p["id"] for p in presence) == sorted([ALICE.key, BOB.key]) and count == 2
     assert {"id": ALICE.key, "name": ALICE.name, "kind": "guest"} in presence
-    assert store.snapshot(room.pk, None).presence == presence
+    snapshot = store.snapshot(room.pk, None)
+    assert (snapshot.presence, snapshot.presence_count) == (presence, 2)
+
+
+@override_settings(LIVECHAT={"PRESENCE_LIST_MAX": 3, "ALLOW_ANONYMOUS": True})
+def test_a_big_rooms_presence_is_a_bounded_list_and_a_count(room, other):
+    for i in range(7):  # two connections each: the list and the count are by identity
+        who = identity.for_session(f"guest-{i}-session-key-00000000000000")
+        join("lobby", who, channel=f"a{i}")
+        join("lobby", who, channel=f"b{i}")
+    join("garden", BOB, channel="elsewhere")
+    presence, count = store.presence(room.pk)
+    names = sorted(set(Connection.objects.filter(room=room).values_list("display_name", flat=True)))
+    assert count == 7 and len(presence) == 3
+    assert [p["name"] for p in presence] == names[:3]  # by name
+    assert store.presence_counts([room.pk, other.pk]) == {room.pk: 7, other.pk: 1}
 
 
 def test_presence_ignores_stale_connections(room):
@@ -394,7 +410,8 @@ def test_presence_ignores_stale_connections(room):
     Connection.objects.filter(channel_name="c1").update(
         last_seen=timezone.now() - timedelta(hours=1)
     )
-    assert [p["id"] for p in store.presence(room.pk)] == [BOB.key]
+    assert [p["id"] for p in store.presence(room.pk)[0]] == [BOB.key]
+    assert store.presence_counts([room.pk]) == {room.pk: 1}
 
 
 # -- presence upkeep -----------------------------------------------------------------------
@@ -449,23 +466,23 @@ def test_heartbeat_keeps_rows_from_being_reaped(room):
 # -- read receipts -------------------------------------------------------------------------
 
 
-def test_mark_read_stores_and_never_goes_back(room):
+def test_save_reads_stores_positions_in_one_batch_and_never_lowers_them(room, other):
     fill(room, 5)
-    join("lobby")
-    assert store.mark_read(room.pk, ALICE.key, 3) == 3
-    assert Participant.objects.get(key=ALICE.key).last_read == 3
-    store.mark_read(room.pk, ALICE.key, 2)
-    assert Participant.objects.get(key=ALICE.key).last_read == 3
-    assert store.mark_read(room.pk, ALICE.key, 5) == 5
-    assert Participant.objects.get(key=ALICE.key).last_read == 5
+    alice = join("lobby").participant
+    bob = join("lobby", BOB, channel="c2").participant
+    carol = join("garden", channel="c3").participant
+    assert None not in (alice, bob, carol)
+    with CaptureQueriesContext(db_connection) as queries:
+        store.save_reads([(alice, 3), (bob, 5), (carol, 1)])
+    assert len(queries) == 1  # one UPDATE for the batch, whatever its size
+    read = dict(Participant.objects.values_list("pk", "last_read"))
+    assert (read[alice], read[bob], read[carol]) == (3, 5, 1)
+    store.save_reads([(alice, 2), (bob, 5)])  # a lower position (another process, late)
+    assert Participant.objects.get(pk=alice).last_read == 3
 
 
-def test_mark_read_refuses_past_the_last_id(room):
-    fill(room, 2)
-    join("lobby")
-    assert store.mark_read(room.pk, ALICE.key, 3) is None
-    assert Participant.objects.get(key=ALICE.key).last_read == 0
-    assert store.mark_read(room.pk, ALICE.key, 0) == 0
+def test_a_guest_without_session_has_no_read_position_to_keep(room):
+    assert join("lobby", identity.for_connection()).participant is None
 
 
 # -- concurrent writers (PostgreSQL: real row locks and concurrent transactions) -----------

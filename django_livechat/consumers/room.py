@@ -30,7 +30,8 @@ class RoomConsumer(LiveChatConsumer):
     _counted = False  # counted in limits.connections (released on disconnect)
     _joining = False  # store.ajoin_room called, and it has not refused
     _typing_announced = False  # the last typing frame passed on said active: true
-    _read_announced = 0  # the last read position passed on to the room
+    _read_noted = 0  # the last read position handed to the hub's receipts
+    _participant: int | None = None  # the identity's Participant row (read positions)
     _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
     _start_after = 0  # every message id above it reaches this socket in order
 
@@ -84,8 +85,9 @@ class RoomConsumer(LiveChatConsumer):
             logger.warning("livechat: catch-up in %s failed", slug, exc_info=True)
             await self.close(code=Close.UNAVAILABLE)
             return
-        if joined.first_connection:  # the identity's own welcome already lists it
-            await self._publish_presence("joined", skip=self.identity.key)
+        self._participant = joined.participant
+        if joined.first_connection:
+            self.hub.presence.note(self.room.pk, "joined", self.identity.public())
 
     async def _catch_up(self, after: int | None, changes: int | None) -> None:
         snap = await store.asnapshot(self.room.pk, after, changes)
@@ -104,12 +106,14 @@ class RoomConsumer(LiveChatConsumer):
             self.identity.public(),
             can_post=not snap.locked,
             presence=snap.presence,
+            presence_count=snap.presence_count,
             messages=snap.messages,
             last_id=snap.last_seq,
             has_more=snap.has_more,
             has_older=snap.has_older,
             last_change=snap.last_change,
             deleted=snap.deleted,
+            reads=snap.reads,
             support=support_status,
         )
         await self.send_frame(welcome)
@@ -136,7 +140,7 @@ class RoomConsumer(LiveChatConsumer):
             self.hub.upkeep.leave_later(self.channel_name, self.room.pk, self.identity.public())
             return
         if gone:
-            await self._publish_presence("left")
+            self.hub.presence.note(self.room.pk, "left", self.identity.public())
 
     # -- frames from the client -----------------------------------------------------------
 
@@ -237,14 +241,21 @@ class RoomConsumer(LiveChatConsumer):
         )
 
     async def on_read(self, command: protocol.Read) -> None:
-        stored = await store.amark_read(self.room.pk, self.identity.key, command.last_read)
-        if stored is None:
+        """Kept in memory: the hub stores the positions and tells the room once per interval
+        (``fanout.coalesce``). No database work here, whatever the room's size."""
+        assert self.member is not None
+        if command.last_read > max(self.member.last_id, self.hub.last_id(self.room.pk)):
             raise ProtocolError(Code.INVALID_FRAME, _("last_read is past the newest message."))
-        if stored <= self._read_announced:  # nothing new to tell the room
-            return
-        self._read_announced = stored
-        frame = protocol.read_frame(self.identity.public(), stored)
-        await self.hub.publish_event(self.room.pk, protocol.encode(frame))
+        if command.last_read <= self._read_noted or not limits.allow("read", self.identity.key):
+            return  # nothing new to tell the room, or too many receipts (the next one tells)
+        self._read_noted = command.last_read
+        self.hub.reads.note(
+            self.room.pk,
+            self.identity.key,
+            self.identity.public(),
+            command.last_read,
+            self._participant,
+        )
 
     async def on_ping(self, command: protocol.Ping) -> None:
         await self.send_frame(protocol.pong_frame(command.ts))
@@ -279,7 +290,3 @@ class RoomConsumer(LiveChatConsumer):
 
     async def _error(self, code: str, detail: str, command: protocol.SendMessage) -> None:
         await self.send_frame(protocol.error_frame(code, detail, command.client_id))
-
-    async def _publish_presence(self, event: str, skip: str | None = None) -> None:
-        frame = protocol.presence_frame(event, self.identity.public())
-        await self.hub.publish_event(self.room.pk, protocol.encode(frame), skip=skip)

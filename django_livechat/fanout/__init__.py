@@ -3,7 +3,9 @@
 - :mod:`~django_livechat.fanout.feed`: per room, the members and the ordered delivery;
 - :mod:`~django_livechat.fanout.hub`: per process, subscribe, publish, receive (no database);
 - :mod:`~django_livechat.fanout.upkeep`: per process, reconciliation, gap fill, change replay,
-  presence heartbeat and reaping (the database side).
+  presence heartbeat and reaping (the database side);
+- :mod:`~django_livechat.fanout.coalesce`: per process, read receipts and presence changes,
+  one frame per room per interval.
 
 docs/architecture.md follows one message through them.
 """
@@ -16,6 +18,7 @@ import weakref
 from channels.layers import get_channel_layer
 
 from django_livechat.conf import conf
+from django_livechat.fanout.coalesce import PresenceChanges, ReadReceipts
 from django_livechat.fanout.feed import Member, RoomFeed
 from django_livechat.fanout.hub import Hub
 from django_livechat.fanout.upkeep import Upkeep
@@ -42,4 +45,6 @@ def new_hub(alias: str) -> Hub:
     """A hub for the channel layer ``alias``, with its upkeep."""
     hub = Hub(alias)
     hub.upkeep = Upkeep(hub)
+    hub.reads = ReadReceipts(hub)
+    hub.presence = PresenceChanges(hub)
     return hub

@@ -39,6 +39,7 @@ from django_livechat.fanout.feed import Member, RoomFeed
 from django_livechat.layers import fallback_channel_name, receive_retrying
 
 if TYPE_CHECKING:
+    from django_livechat.fanout.coalesce import PresenceChanges, ReadReceipts
     from django_livechat.fanout.upkeep import Upkeep
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,10 @@ class Failures:
 class Hub:
     """This process's subscriptions to room groups, its publishing and its receiving."""
 
-    upkeep: Upkeep  # set by fanout.get_hub
+    # The database side, given by ``fanout.new_hub``.
+    upkeep: Upkeep
+    reads: ReadReceipts
+    presence: PresenceChanges
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -170,6 +174,11 @@ class Hub:
                 await self.layer.group_discard(group, channel)
         except Exception:  # the group expires in the layer, and stray events are ignored
             self.failures.failed("leaving a room group")
+
+    def last_id(self, room_pk: int) -> int:
+        """The newest message id of the room released here (0 before the feed is primed)."""
+        feed = self.feeds.get(room_pk)
+        return 0 if feed is None or feed.next_seq is None else feed.next_seq - 1
 
     def prime(self, room_pk: int, last_seq: int, last_change: int = 0) -> None:
         feed = self.feeds.get(room_pk)

@@ -180,7 +180,7 @@ class Upkeep:
         if failed_at is not None and time.monotonic() - failed_at < conf.PRESENCE_TIMEOUT:
             return
         for room_pk, author in await store.areap():
-            await self._announce_left(room_pk, author)
+            self.hub.presence.note(room_pk, "left", author)
 
     def leave_later(self, channel_name: str, room_pk: int, author: dict[str, Any]) -> None:
         """A connection closed but its presence row could not be deleted (database down).
@@ -196,8 +196,4 @@ class Upkeep:
             gone = await store.aleave_room(channel_name)
             del self.leaving[channel_name]
             if gone:
-                await self._announce_left(room_pk, author)
-
-    async def _announce_left(self, room_pk: int, author: dict[str, Any]) -> None:
-        text = protocol.encode(protocol.presence_frame("left", author))
-        await self.hub.publish_event(room_pk, text)
+                self.hub.presence.note(room_pk, "left", author)

@@ -76,12 +76,14 @@ def welcome_frame(
     *,
     can_post: bool,
     presence: list[dict[str, Any]],
+    presence_count: int,
     messages: Sequence[Message],
     last_id: int,
     has_more: bool,
     has_older: bool,
     last_change: int,
     deleted: list[int],
+    reads: Sequence[tuple[dict[str, Any], int]] = (),
     support: dict[str, Any] | None = None,
 ) -> Frame:
     """The first frame of a joined connection; ``you`` is its author object."""
@@ -90,12 +92,14 @@ def welcome_frame(
         "room": room_info(room),
         "you": {**you, "can_post": can_post, "is_staff": bool(you.get("staff"))},
         "presence": presence,
+        "presence_count": presence_count,
         "messages": _messages(room.slug, messages),
         "last_id": last_id,
         "has_more": has_more,
         "has_older": has_older,
         "last_change": last_change,
         "deleted": deleted,
+        "reads": _reads(reads),
     }
     if support is not None:
         frame["support"] = support
@@ -138,13 +142,25 @@ def typing_frame(user: dict[str, Any], active: bool) -> Frame:
     return {"type": "typing", "user": user, "active": active}
 
 
-def read_frame(user: dict[str, Any], last_read: int) -> Frame:
-    return {"type": "read", "user": user, "last_read": last_read}
+def read_frame(reads: Sequence[tuple[dict[str, Any], int]], more: int = 0) -> Frame:
+    """A room's coalesced read receipts: (author, last read id) each, furthest first; ``more``
+    readers were left out."""
+    return {
+        "type": "read",
+        "reads": _reads(reads),
+        "more": max(0, more),
+    }
 
 
-def presence_frame(event: str, user: dict[str, Any]) -> Frame:
-    """``event`` is ``joined`` or ``left``."""
-    return {"type": "presence", "event": event, "user": user}
+def _reads(reads: Sequence[tuple[dict[str, Any], int]]) -> list[dict[str, Any]]:
+    return [{"user": user, "last_read": last_read} for user, last_read in reads]
+
+
+def presence_frame(
+    joined: list[dict[str, Any]], left: list[dict[str, Any]], count: int | None
+) -> Frame:
+    """A room's coalesced presence changes; ``count``: its identities online (None: unknown)."""
+    return {"type": "presence", "joined": joined, "left": left, "count": count}
 
 
 def pong_frame(ts: Any) -> Frame:

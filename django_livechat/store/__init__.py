@@ -31,11 +31,12 @@ from django_livechat.store.rooms import (
     history,
     join_room,
     leave_room,
-    mark_read,
     messages_between,
     presence,
+    presence_counts,
     reap,
     room_heads,
+    save_reads,
     snapshot,
 )
 
@@ -51,9 +52,10 @@ __all__ = [
     "history",
     "join_room",
     "leave_room",
-    "mark_read",
+    "save_reads",
     "messages_between",
     "presence",
+    "presence_counts",
     "reap",
     "room_heads",
     "snapshot",
@@ -71,7 +73,8 @@ aroom_heads = database_sync_to_async(room_heads)
 achanges_after = database_sync_to_async(changes_after)
 awrite_messages = database_sync_to_async(write_messages)
 awrite_each = database_sync_to_async(write_each)
-amark_read = database_sync_to_async(mark_read)
+asave_reads = database_sync_to_async(save_reads)
+apresence_counts = database_sync_to_async(presence_counts)
 aheartbeat = database_sync_to_async(heartbeat)
 areap = database_sync_to_async(reap)
 # The features' sync functions that the room consumer calls.

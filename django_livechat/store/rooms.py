@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from django_livechat import identity, permissions
@@ -27,6 +28,7 @@ class Joined:
     room: Room
     identity: Identity  # with ``is_staff`` resolved against the database
     first_connection: bool  # the identity had no other live connection in the room
+    participant: int | None = None  # its Participant row (none for a one-connection guest)
 
 
 def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joined:
@@ -43,8 +45,9 @@ def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joi
     now = timezone.now()
     with transaction.atomic():
         others = False
+        participant = None
         if lasting:
-            Participant.objects.update_or_create(
+            participant, _created = Participant.objects.update_or_create(
                 room=room,
                 key=who.key,
                 defaults={"display_name": who.name, "user_id": who.user_id},
@@ -65,7 +68,12 @@ def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joi
             connected=now,
             last_seen=now,
         )
-    return Joined(room=room, identity=who, first_connection=not others)
+    return Joined(
+        room=room,
+        identity=who,
+        first_connection=not others,
+        participant=participant.pk if participant else None,
+    )
 
 
 def leave_room(channel_name: str) -> bool:
@@ -82,18 +90,35 @@ def _live_connections(room_pk: int, now: datetime | None = None) -> QuerySet[Con
     return Connection.objects.filter(room_id=room_pk, last_seen__gte=cutoff)
 
 
-def presence(room_pk: int) -> list[dict[str, str]]:
-    """Every identity with a live connection in the room, as author objects."""
+def presence(room_pk: int) -> tuple[list[dict[str, Any]], int]:
+    """The identities with a live connection in the room, as author objects (by name, at most
+    ``PRESENCE_LIST_MAX``), and how many there are in all."""
+    live = _live_connections(room_pk)
+    limit = conf.PRESENCE_LIST_MAX
     rows = (
-        _live_connections(room_pk)
-        .values_list("key", "display_name", "kind", "staff")
+        live.values_list("key", "display_name", "kind", "staff")
         .order_by("display_name", "key")
-        .distinct()
+        .distinct()[: limit * 2]  # an identity whose connections carry two names: two rows
     )
     seen: dict[str, dict[str, Any]] = {}
     for key, name, kind, staff in rows:
         seen.setdefault(key, author(key, name, kind, staff=staff))
-    return list(seen.values())
+    listed = list(seen.values())[:limit]
+    if len(listed) < limit and len(rows) < limit * 2:
+        return listed, len(seen)
+    return listed, live.values("key").distinct().count()
+
+
+def presence_counts(room_pks: Iterable[int]) -> dict[int, int]:
+    """Room pk -> its number of identities with a live connection (one query)."""
+    cutoff = timezone.now() - timedelta(seconds=conf.PRESENCE_TIMEOUT)
+    rows = (
+        Connection.objects.filter(room_id__in=list(room_pks), last_seen__gte=cutoff)
+        .values("room_id")
+        .annotate(n=Count("key", distinct=True))
+        .values_list("room_id", "n")
+    )
+    return dict(rows)
 
 
 # -- reading messages ----------------------------------------------------------------------
@@ -106,11 +131,13 @@ class Snapshot:
     messages: list[Message]
     last_seq: int
     has_more: bool
-    presence: list[dict[str, str]]
+    presence: list[dict[str, Any]]
     has_older: bool = False  # messages before the first of ``messages`` exist
     last_change: int = 0  # the room's newest change number (RoomChange)
     locked: bool = False  # the room's state at ``last_change``
     deleted: list[int] = field(default_factory=list)  # deleted after the client's ``changes``
+    presence_count: int = 0  # identities with a live connection (``presence`` may list fewer)
+    reads: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # furthest readers
 
 
 #: How many deletions a resuming client is told of at most (the newest ones).
@@ -147,15 +174,23 @@ def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Sna
             .values_list("message_seq", flat=True)[:REPLAY_LIMIT]
             if seq is not None  # a deletion names its message
         )
+    listed, present = presence(room_pk)
+    readers = (
+        Participant.objects.filter(room_id=room_pk, last_read__gt=0)
+        .order_by("-last_read", "key")
+        .values_list("key", "display_name", "last_read")[: conf.READ_LIST_MAX]
+    )
     return Snapshot(
         messages,
         last_seq,
         has_more,
-        presence(room_pk),
+        listed,
         has_older,
         last_change=last_change,
         locked=locked,
         deleted=deleted,
+        presence_count=present,
+        reads=[(author(key, name, identity.kind_of(key)), n) for key, name, n in readers],
     )
 
 
@@ -223,20 +258,14 @@ def changes_after(room_pk: int, after: int) -> tuple[Room, list[tuple[int, str, 
 # -- reading receipts and presence upkeep --------------------------------------------------
 
 
-def mark_read(room_pk: int, key: str, last_read: int) -> int | None:
-    """Store how far ``key`` has read; None when ``last_read`` is past the room's last id."""
-    last_seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_pk)
-    if last_read > last_seq:
-        return None
-    Participant.objects.filter(room_id=room_pk, key=key, last_read__lt=last_read).update(
-        last_read=last_read
-    )
-    stored = (
-        Participant.objects.filter(room_id=room_pk, key=key)
-        .values_list("last_read", flat=True)
-        .first()
-    )
-    return max(last_read, stored or 0)  # never lowered
+def save_reads(reads: Iterable[tuple[int, int]]) -> None:
+    """Store read positions, (participant pk, last read id) each, in one statement per 500:
+    a position is only ever raised (another process may have stored a higher one)."""
+    rows = [
+        Participant(pk=pk, last_read=Greatest(F("last_read"), Value(last_read)))
+        for pk, last_read in reads
+    ]
+    Participant.objects.bulk_update(rows, ["last_read"], batch_size=500)
 
 
 def heartbeat(instance: str) -> int:

@@ -11,12 +11,12 @@ from django.urls import reverse
 from django_livechat import identity
 from django_livechat.conf import conf
 from django_livechat.models import Room
+from django_livechat.protocol import DEFAULT_HISTORY_LIMIT
 from django_livechat.routing import room_ws_path
 
 register = template.Library()
 
 # The JS client asks for history pages of at most this many messages (protocol.md: `limit`).
-HISTORY_LIMIT = 50
 
 
 @register.inclusion_tag("django_livechat/includes/room_embed.html", takes_context=True)
@@ -50,7 +50,8 @@ def livechat_limits() -> dict[str, int]:
     """The settings the chat form and client need: ``{% livechat_limits as limits %}``."""
     return {
         "max_body_length": conf.MAX_BODY_LENGTH,
-        "history_limit": min(HISTORY_LIMIT, conf.HISTORY_PAGE_SIZE),
+        "history_limit": min(DEFAULT_HISTORY_LIMIT, conf.HISTORY_PAGE_SIZE),
+        "read_interval_ms": round(conf.READ_INTERVAL * 1000),
     }
 
 

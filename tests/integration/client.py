@@ -281,14 +281,15 @@ class ChatClient:
             self._see_change(frame.get("change"))
             if not self.locked:
                 await self._send_held()
-        elif kind == "presence":
-            user = frame["user"]
-            if self.keep_frames:
-                self.presence_log.append((time.monotonic(), frame["event"], user["id"]))
-            if frame["event"] == "joined":
-                self.presence[user["id"]] = user
-            else:
-                self.presence.pop(user["id"], None)
+        elif kind == "presence":  # coalesced: who joined, who left
+            for event in ("joined", "left"):
+                for user in frame[event]:
+                    if self.keep_frames:
+                        self.presence_log.append((time.monotonic(), event, user["id"]))
+                    if event == "joined":
+                        self.presence[user["id"]] = user
+                    else:
+                        self.presence.pop(user["id"], None)
         self._notify()
 
     def _see_change(self, change: int | None) -> None:

@@ -426,6 +426,15 @@ test("a read frame marks our messages seen up to the furthest position of anothe
   assert.deepEqual(view.seen, [[carol.id, 5], [bob.id, 8]]);
 });
 
+test("the welcome's stored read positions mark our messages seen once the catch-up is shown", () => {
+  const { socket, view } = makeClient();
+  const stored = [{ user: you, last_read: 9 }, { user: bob, last_read: 4 }];
+  socket().receive(welcome([msg(1), msg(2)], { has_more: true, last_id: 5, reads: stored }));
+  assert.deepEqual(view.seen, [], "the backlog is not shown yet");
+  socket().receive({ type: "backlog", messages: [msg(3), msg(4), msg(5)], has_more: false });
+  assert.deepEqual(view.seen, [[bob.id, 4]], "another identity's position, not ours");
+});
+
 test("the first read receipt goes out at once; the next ones at most once per interval, the newest at its end", () => {
   const { client, socket, timers } = online(3);
   client.markRead();

@@ -132,6 +132,7 @@ export class LiveChatClient extends Connection {
     }
     this.takeMessages(messages);
     for (const id of frame.deleted || []) this.forget(id); // deleted while we were away
+    this.welcomeReads = frame.reads || []; // stored positions: seen marks once all is shown
     this.noteChange(frame.last_change);
     this.opened();
     if (!frame.has_more) this.becomeReady();
@@ -148,6 +149,8 @@ export class LiveChatClient extends Connection {
    */
   becomeReady() {
     if (this.ready) return;
+    if (this.welcomeReads) this.on_read({ reads: this.welcomeReads });
+    this.welcomeReads = null;
     this.ready = true;
     this.lastId = Math.max(this.lastId, this.joinLastId);
     this.maxId = Math.max(this.maxId, this.lastId);
