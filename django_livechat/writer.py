@@ -1,8 +1,10 @@
-"""Group commit: messages submitted while a transaction runs are stored together in the next.
+"""Group commit: what is submitted while a transaction runs is stored together in the next.
 
-One :class:`MessageWriter` per event loop. Under load a single database transaction (one thread
-hop, one commit, one fsync) stores hundreds of messages; idle, a message is written at once.
-Each caller gets its result only after the transaction that holds its message has committed.
+:class:`GroupCommit` does it for any kind of item; :class:`MessageWriter` for messages and
+:class:`ConnectionWriter` for the rows of sockets joining and leaving. One of each per event
+loop. Under load a single database transaction (one thread hop, one commit, one fsync) stores
+hundreds of items; idle, an item is written at once. Each caller gets its result only after
+the transaction that holds its item has committed.
 On SQLite in WAL mode the writer also checkpoints the log, off the commits (``checkpoint``).
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 from django.db import InterfaceError, OperationalError
 
@@ -20,27 +24,33 @@ from django_livechat.conf import conf
 
 logger = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-class MessageWriter:
+
+class GroupCommit(Generic[Item, Result]):
+    """Items submitted while a batch is being committed go in the next batch, in order; each
+    caller gets its own item's result (or exception) once the batch's transaction is over."""
+
+    name = "livechat-group-commit"
+
     def __init__(self) -> None:
-        self._queue: list[tuple[store.NewMessage, asyncio.Future[store.Written]]] = []
+        self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None
-        self.checkpoints = Checkpoints()
 
-    async def write(self, item: store.NewMessage) -> store.Written:
-        """Store ``item`` (in some batch) and return its result once committed."""
-        future: asyncio.Future[store.Written] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name="livechat-writer")
+            self._task = asyncio.create_task(self._drain(), name=self.name)
         return await future
 
     async def _drain(self) -> None:
         while self._queue:
             size = conf.WRITE_BATCH_SIZE
             batch, self._queue = self._queue[:size], self._queue[size:]
-            results = await self._store([item for item, _ in batch])
-            self.checkpoints.after_commit()
+            results = await self.commit([item for item, _ in batch])
+            self.after_commit()
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
@@ -49,12 +59,35 @@ class MessageWriter:
                 else:
                     future.set_result(result)
 
-    @staticmethod
-    async def _store(items: list[store.NewMessage]) -> list[store.Written | Exception]:
-        """One result (or exception) per item. When the batch's transaction fails, nothing of
-        it is stored: its messages are then stored one by one, each in its own transaction, so
-        that only one the database refuses fails, not the others of the batch (of any room).
-        Not when the database is unreachable (OperationalError, InterfaceError): all fail."""
+    async def commit(self, items: list[Item]) -> Sequence[Result | Exception]:
+        """One result or exception per item; never raises."""
+        raise NotImplementedError
+
+    def after_commit(self) -> None:
+        """Called after each batch."""
+
+
+class MessageWriter(GroupCommit[store.NewMessage, store.Written]):
+    """New messages, in one transaction per batch (``store.write_messages``)."""
+
+    name = "livechat-writer"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checkpoints = Checkpoints()
+
+    async def write(self, item: store.NewMessage) -> store.Written:
+        """Store ``item`` (in some batch) and return its result once committed."""
+        return await self.submit(item)
+
+    def after_commit(self) -> None:
+        self.checkpoints.after_commit()
+
+    async def commit(self, items: list[store.NewMessage]) -> list[store.Written | Exception]:
+        """When the batch's transaction fails, nothing of it is stored: its messages are then
+        stored one by one, each in its own transaction, so that only one the database refuses
+        fails, not the others of the batch (of any room). Not when the database is unreachable
+        (OperationalError, InterfaceError): all fail."""
         try:
             return list(await store.awrite_messages(items))
         except Exception as exc:
@@ -67,15 +100,49 @@ class MessageWriter:
             return [exc] * len(items)
 
 
+class ConnectionWriter(GroupCommit[store.Join | str, store.Joined | bool]):
+    """Connection rows: the joins and leaves of a burst of sockets in one transaction
+    (``store.record_connections``), so that connects per second are not bound by one commit
+    (one fsync) each."""
+
+    name = "livechat-connections"
+
+    async def join(self, join: store.Join) -> store.Joined:
+        """Record a join; raises its :class:`~django_livechat.permissions.Refused`."""
+        joined = await self.submit(join)
+        assert isinstance(joined, store.Joined)
+        return joined
+
+    async def leave(self, channel_name: str) -> bool:
+        """Forget a closed connection; True when its identity has none left in the room."""
+        return bool(await self.submit(channel_name))
+
+    async def commit(self, items: list[store.Join | str]) -> list[store.Joined | bool | Exception]:
+        try:
+            return await store.arecord_connections(items)
+        except Exception as exc:  # the database: every caller hears it
+            return [exc] * len(items)
+
+
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MessageWriter] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def get_writer() -> MessageWriter:
-    """The writer of the running event loop."""
+    """The message writer of the running event loop."""
     loop = asyncio.get_running_loop()
     writer = _writers.get(loop)
     if writer is None:
         writer = _writers[loop] = MessageWriter()
     return writer
+
+
+_connection_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionWriter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_connection_writer() -> ConnectionWriter:
+    """The connection-row writer of the running event loop."""
+    return _connection_writers.setdefault(asyncio.get_running_loop(), ConnectionWriter())

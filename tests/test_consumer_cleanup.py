@@ -161,13 +161,13 @@ async def test_a_client_gone_before_its_welcome_leaves_nothing_behind(room):
 @override_settings(LIVECHAT=ONE_EACH)
 async def test_a_client_gone_during_the_accept_is_not_joined(room, monkeypatch):
     joins = []
-    real = store.ajoin_room
+    real = store.arecord_connections
 
-    async def join(*args, **kwargs):
-        joins.append(args)
-        return await real(*args, **kwargs)
+    async def record(items):
+        joins.extend(item for item in items if isinstance(item, store.Join))
+        return await real(items)
 
-    monkeypatch.setattr(store, "ajoin_room", join)
+    monkeypatch.setattr(store, "arecord_connections", record)
     socket = Socket()
     socket.leave()  # before the accept: uvicorn raises on the accept itself
     await socket.ended()
@@ -191,16 +191,18 @@ async def test_an_exception_in_connect_still_cleans_up(room, monkeypatch):
 
 
 @override_settings(LIVECHAT=ONE_EACH)
-@pytest.mark.parametrize("step", ["asnapshot", "ajoin_room"])
+@pytest.mark.parametrize("step", ["asnapshot", "arecord_connections"])
 async def test_a_consumer_cancelled_in_connect_still_cleans_up(step, room, monkeypatch):
-    """Cancelled while it waits for the catch-up, or for the join whose row was written."""
+    """Cancelled while it waits for the catch-up, or for the join whose row was written (the
+    connection writer's batch goes on: its leave is recorded after the join)."""
     real = getattr(store, step)
-    stuck_there = asyncio.Event()
+    stuck_there, release = asyncio.Event(), asyncio.Event()
 
     async def stuck(*args, **kwargs):
-        await real(*args, **kwargs)
+        result = await real(*args, **kwargs)
         stuck_there.set()
-        await asyncio.Event().wait()
+        await release.wait()
+        return result
 
     monkeypatch.setattr(store, step, stuck)
     socket = Socket()
@@ -209,8 +211,10 @@ async def test_a_consumer_cancelled_in_connect_still_cleans_up(step, room, monke
     await asyncio.wait_for(stuck_there.wait(), 5)
     assert await rows() == 1
     socket.task.cancel()
+    release.set()  # the writer's batch ends; the consumer's cleanup records its leave after it
     with pytest.raises(asyncio.CancelledError):
         await socket.task
+    await wait_for(no_rows)
     await assert_nothing_left(room)
     monkeypatch.undo()
     await assert_next_connect_welcomed()
@@ -218,15 +222,16 @@ async def test_a_consumer_cancelled_in_connect_still_cleans_up(step, room, monke
 
 async def test_the_cleanup_is_not_cut_short_by_a_second_cancellation(room, monkeypatch):
     """daphne cancels a consumer every second until it ends: the cleanup finishes anyway."""
-    real_leave = store.aleave_room
+    real_record = store.arecord_connections
     leaving = asyncio.Event()
 
-    async def slow_leave(channel_name):
-        leaving.set()
-        await asyncio.sleep(0.2)
-        return await real_leave(channel_name)
+    async def slow_leave(items):
+        if any(isinstance(item, str) for item in items):  # a leave
+            leaving.set()
+            await asyncio.sleep(0.2)
+        return await real_record(items)
 
-    monkeypatch.setattr(store, "aleave_room", slow_leave)
+    monkeypatch.setattr(store, "arecord_connections", slow_leave)
     socket = Socket()
     await socket.first("welcome")
     socket.task.cancel()

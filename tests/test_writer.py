@@ -141,3 +141,40 @@ async def test_a_failure_while_others_wait_only_fails_its_own_batch(room, monkey
     assert calls == [1, 3]
     assert [r.message.client_id for r in results] == ["cid-2", "cid-3", "cid-4"]
     assert [seq for seq, _ in await stored(room)] == [1, 2, 3]
+
+
+# -- connection rows ------------------------------------------------------------------------
+
+
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "MAX_CONNECTIONS_PER_IDENTITY": 2})
+async def test_a_burst_of_joins_and_leaves_shares_commits_and_a_refusal_stays_alone(
+    room, monkeypatch
+):
+    from django_livechat.models import Connection
+    from django_livechat.permissions import Refused
+    from django_livechat.writer import get_connection_writer
+
+    real = store.arecord_connections
+    batches: list[int] = []
+
+    async def counting(items):
+        batches.append(len(items))
+        return await real(items)
+
+    monkeypatch.setattr(store, "arecord_connections", counting)
+    writer = get_connection_writer()
+    guests = [identity.for_session(f"burst-{n}-session-key-0000000000000") for n in range(30)]
+    twice = guests[0]  # a third connection of one identity is refused, the others go on
+    joins = [store.Join("lobby", who, f"burst!{n}", "proc") for n, who in enumerate(guests)]
+    joins += [store.Join("lobby", twice, f"again!{n}", "proc") for n in range(2)]
+    results = await asyncio.gather(*(writer.join(j) for j in joins), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert [r.code for r in refused] == [4429]
+    joined = [r for r in results if isinstance(r, store.Joined)]
+    assert len(joined) == 31 and sum(j.first_connection for j in joined) == 30
+    assert len(batches) < 10 and sum(batches) == 32  # not one transaction per connection
+    rows = database_sync_to_async(Connection.objects.count)
+    assert await rows() == 31
+    gone = await asyncio.gather(*(writer.leave(f"burst!{n}") for n in range(30)))
+    assert gone == [n != 0 for n in range(30)]  # guest 0 still has its second socket
+    assert await rows() == 1

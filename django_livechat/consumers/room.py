@@ -15,7 +15,7 @@ from django_livechat.fanout import Member, get_hub
 from django_livechat.models import Message, Room
 from django_livechat.permissions import Refused
 from django_livechat.protocol import CLOSING_REFUSALS, Close, Code, ProtocolError
-from django_livechat.writer import get_writer
+from django_livechat.writer import get_connection_writer, get_writer
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class RoomConsumer(LiveChatConsumer):
     member: Member | None = None
     is_visitor = False
     _counted = False  # counted in limits.connections (released on disconnect)
-    _joining = False  # store.ajoin_room called, and it has not refused
+    _joining = False  # the join submitted, and it has not refused
     _typing_announced = False  # the last typing frame passed on said active: true
     _read_noted = 0  # the last read position handed to the hub's receipts
     _participant: int | None = None  # the identity's Participant row (read positions)
@@ -60,9 +60,8 @@ class RoomConsumer(LiveChatConsumer):
         slug = self.scope["url_route"]["kwargs"]["slug"]
         self._joining = True  # cancelled before the join answers? its row may exist
         try:
-            joined = await store.ajoin_room(
-                slug, self.identity, self.channel_name, self.hub.instance
-            )
+            join = store.Join(slug, self.identity, self.channel_name, self.hub.instance)
+            joined = await get_connection_writer().join(join)
         except Refused as refused:
             self._joining = False
             await self.close(code=refused.code)
@@ -130,11 +129,11 @@ class RoomConsumer(LiveChatConsumer):
             limits.connections.release(self.client_ip)
         if self.member is None:
             if self._joining:  # never announced: only its row is to go
-                await store.aleave_room(self.channel_name)
+                await get_connection_writer().leave(self.channel_name)
             return
         await self.hub.leave(self.room.pk, self.member)
         try:
-            gone = await store.aleave_room(self.channel_name)
+            gone = await get_connection_writer().leave(self.channel_name)
         except DatabaseError:  # the hub deletes the row once the database is back
             logger.warning("livechat: could not record a disconnect", exc_info=True)
             self.hub.upkeep.leave_later(self.channel_name, self.room.pk, self.identity.public())

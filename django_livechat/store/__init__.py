@@ -23,6 +23,7 @@ from django_livechat.store.commit import (
 )
 from django_livechat.store.rooms import (
     REPLAY_LIMIT,
+    Join,
     Joined,
     Snapshot,
     backlog,
@@ -35,6 +36,7 @@ from django_livechat.store.rooms import (
     presence,
     presence_counts,
     reap,
+    record_connections,
     room_heads,
     save_reads,
     snapshot,
@@ -42,6 +44,7 @@ from django_livechat.store.rooms import (
 
 __all__ = [
     "REPLAY_LIMIT",
+    "Join",
     "Joined",
     "NewMessage",
     "Snapshot",
@@ -57,6 +60,7 @@ __all__ = [
     "presence",
     "presence_counts",
     "reap",
+    "record_connections",
     "room_heads",
     "snapshot",
     "write_each",
@@ -65,6 +69,7 @@ __all__ = [
 
 ajoin_room = database_sync_to_async(join_room)
 aleave_room = database_sync_to_async(leave_room)
+arecord_connections = database_sync_to_async(record_connections)
 asnapshot = database_sync_to_async(snapshot)
 abacklog = database_sync_to_async(backlog)
 ahistory = database_sync_to_async(history)

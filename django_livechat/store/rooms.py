@@ -3,12 +3,12 @@ connection reads, recovery reads of the hub, read positions, presence upkeep."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, router, transaction
 from django.db.models import Count, F, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -74,6 +74,40 @@ def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joi
         first_connection=not others,
         participant=participant.pk if participant else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """A connection to record: :func:`join_room`'s arguments."""
+
+    slug: str
+    who: Identity
+    channel_name: str
+    instance: str
+
+
+def record_connections(items: Sequence[Join | str]) -> list[Joined | bool | Exception]:
+    """The group commit of connection rows: joins (:class:`Join`) and leaves (a channel name)
+    in one transaction, in order, so that a burst of connects costs one commit, not one each.
+
+    One result per item: a join's :class:`Joined` or its :class:`Refused`, a leave's bool (as
+    :func:`leave_room`). An item that fails alone (refused, a constraint) is rolled back alone;
+    a database that fails fails the batch.
+    """
+    results: list[Joined | bool | Exception] = []
+    with transaction.atomic(using=router.db_for_write(Connection)):
+        for item in items:
+            try:
+                with transaction.atomic():  # a savepoint: a refusal undoes this item only
+                    if isinstance(item, Join):
+                        results.append(
+                            join_room(item.slug, item.who, item.channel_name, item.instance)
+                        )
+                    else:
+                        results.append(leave_room(item))
+            except (Refused, IntegrityError, DataError) as exc:
+                results.append(exc)
+    return results
 
 
 def leave_room(channel_name: str) -> bool:
