@@ -197,7 +197,7 @@ def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any
             bad = {k: fig.get(k) for k in CHECKS if fig.get(k)}
             if "error" in fig:
                 bad["error"] = fig["error"]
-            for k in ("connect_failed", "closed_early", "errors"):
+            for k in ("connect_failed", "closed_early", "errors", "rejoin_failed"):
                 if fig.get(k):
                     bad[k] = fig[k]
             out.append(

@@ -47,8 +47,8 @@ class Sizes:
     bigroom_procs: int = 4
     manyrooms_rooms: int = 500
     manyrooms_clients: int = 4
-    manyrooms_senders: int = 2
-    manyrooms_window: int = 2
+    manyrooms_senders: int = 1
+    manyrooms_window: int = 1
     manyrooms_procs: int = 2
     light_rate: float = 0.5  # one sender per room of latency-light: 20 x 0.5 x 5 = 50/s
     light_duration: float = 12.0
@@ -243,6 +243,7 @@ def traffic(
             (max(r["open_end"] for r in ready) - min(r["open_start"] for r in ready)) / 1e9, 3
         ),
         "rejoins": sum(r["rejoins"] for r in results),
+        "rejoin_failed": sum(r["rejoin_failed"] for r in results),
         "unverified": sum(r["unverified"] for r in results),
         "frames_sent": {
             kind: sum(r.get(f"sent_{kind}", 0) for r in results)

@@ -537,6 +537,7 @@ class LoadClient:
     rejoining: bool = False
     closed_early: bool = False
     rejoins: int = 0
+    rejoin_failed: bool = False
     frames_sent: Counter = field(default_factory=Counter)  # by type, besides messages
     # read receipts
     read_sent: int = 0  # the last id sent in a ``read``
@@ -677,7 +678,10 @@ class LoadClient:
                 self._send_frame({"type": "ping", "ts": now // 1_000_000})
                 next_ping += int(behaviour.ping_every * 1e9)
             if self.churn and now >= next_churn:
-                await self.rejoin(behaviour.churn_gap)
+                try:
+                    await self.rejoin(behaviour.churn_gap)
+                except (OSError, TimeoutError, InvalidHandshake):
+                    return
                 next_churn = mono() + int(random.uniform(0.5, 1.5) * behaviour.churn_every * 1e9)
 
     async def rejoin(self, gap: float) -> None:
@@ -689,7 +693,12 @@ class LoadClient:
         with contextlib.suppress(ConnectionClosed):
             await self.ws.close()
         await asyncio.sleep(gap)
-        welcome = await self.open(f"after={self.last_id or 0}")
+        try:
+            welcome = await self.open(f"after={self.last_id or 0}")
+        except (OSError, TimeoutError, InvalidHandshake):  # counted; it stays away
+            self.rejoin_failed, self.verified, self.closing = True, False, True
+            self.done.set()
+            raise
         self.rejoins += 1
         if welcome is None:  # no backlog: what it missed meanwhile is not counted as lost
             self.verified = False
@@ -757,6 +766,7 @@ class LoadClient:
             "errors": self.errors,
             "closed_early": int(self.closed_early),
             "rejoins": self.rejoins,
+            "rejoin_failed": int(self.rejoin_failed),
             "unverified": int(not self.verified),
             **{f"sent_{kind}": n for kind, n in self.frames_sent.items()},
         }
