@@ -694,7 +694,7 @@ class LoadClient:
             await self.ws.close()
         await asyncio.sleep(gap)
         try:
-            welcome = await self.open(f"after={self.last_id or 0}")
+            welcome = await asyncio.wait_for(self.open(f"after={self.last_id or 0}"), 30)
         except (OSError, TimeoutError, InvalidHandshake):  # counted; it stays away
             self.rejoin_failed, self.verified, self.closing = True, False, True
             self.done.set()
