@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from tests.integration.client import LoadClient
+from tests.integration.client import LoadClient, Realistic
 from tests.integration.harness import raise_nofile
 
 mono = time.monotonic_ns
@@ -48,14 +48,20 @@ class Worker:
         self.spec = spec
         self.drain_timeout: float = spec.get("drain_timeout", 15.0)
         self.latencies: list[int] = []
+        self.realistic = Realistic(**spec["realistic"]) if spec.get("realistic") else None
+        self.chatters: list[asyncio.Task] = []
         self.clients = [self.client(i, room, bool(s)) for i, room, s in spec.get("clients", [])]
         self.readers: list[asyncio.Task] = []
         self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     def client(self, index: int, room: str, sender: bool) -> LoadClient:
-        spec = self.spec
+        """Client ``index``: on server ``index`` modulo the servers; with ``realistic``, one
+        recipient in ``1 / churn_share`` leaves and rejoins while the room is live."""
+        spec, realistic = self.spec, self.realistic
+        urls = spec["urls"]
+        one_in = round(1 / realistic.churn_share) if realistic and realistic.churn_share else 0
         return LoadClient(
-            spec["url"],
+            urls[index % len(urls)],
             index,
             room,
             sender,
@@ -63,7 +69,14 @@ class Worker:
             welcome=spec["welcome"],
             compression=spec.get("compression", False),
             drain_timeout=self.drain_timeout,
+            realistic=realistic,
+            churn=bool(one_in) and not sender and index % one_in == one_in - 1,
         )
+
+    def chatter(self, deadline: int) -> None:
+        """Start the pings, and the rejoins of the churning clients, until ``deadline``."""
+        if self.realistic is not None:
+            self.chatters = [asyncio.create_task(c.chatter(deadline)) for c in self.clients]
 
     async def command(self, expect: str) -> dict[str, Any]:
         msg = await self.lines.get()
@@ -108,9 +121,9 @@ class Worker:
     async def close_all(self) -> None:
         for client in self.clients:
             client.abort()
-        for task in self.readers:
+        for task in self.readers + self.chatters:
             task.cancel()
-        await asyncio.gather(*self.readers, return_exceptions=True)
+        await asyncio.gather(*self.readers, *self.chatters, return_exceptions=True)
 
     # -- modes --------------------------------------------------------------------------------
 
@@ -124,15 +137,17 @@ class Worker:
         start = mono()
         deadline = start + int(spec["duration"] * 1e9)
         senders = [c for c in self.clients if c.sender]
+        self.chatter(deadline)
         if spec["mode"] == "window":
             tasks = [c.send_window(deadline, spec["window"], spec.get("limit")) for c in senders]
         else:
             rate = spec["rate"]
+            spread = spec.get("spread", 1 / rate)  # the senders' first messages, seconds
             tasks = [
-                c.send_rate(start + int(random.uniform(0, 1e9 / rate)), deadline, rate)
+                c.send_rate(start + int(random.uniform(0, spread * 1e9)), deadline, rate)
                 for c in senders
             ]
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*tasks, *self.chatters)
         emit(
             "sent",
             sent={str(c.index): c.sent for c in senders},
@@ -142,7 +157,7 @@ class Worker:
         expect = (await self.command("expect")).get("expect", {})
         for client in self.clients:
             client.expected = expect.get(client.room, 0)
-            if len(client.seen) >= client.expected:
+            if len(client.seen) >= client.expected or not client.verified:
                 client.done.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
@@ -167,7 +182,9 @@ class Worker:
         await self.command("exit")
 
     async def idle(self) -> None:
-        emit("ready", **await self.open_all(self.spec.get("connect_concurrency", 100)))
+        opened = await self.open_all(self.spec.get("connect_concurrency", 100))
+        self.chatter(mono() + int(3600e9))
+        emit("ready", **opened)
         await self.command("exit")
 
     async def catchup(self) -> None:

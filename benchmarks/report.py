@@ -18,7 +18,16 @@ TITLES = {
     "latency": "latency {rooms}x{room_clients}",
     "idle": "idle {idle_connections} conns",
     "catchup": "catch-up",
+    "fanout-read": "fan-out 1x{fanout_clients}, reads",
+    "rooms-read": "many rooms {rooms}x{room_clients}, reads",
+    "bigroom": "1 room of {bigroom_clients}",
+    "manyrooms": "{manyrooms_rooms} rooms x{manyrooms_clients}, reads",
+    "latency-light": "latency ~50/s {rooms}x{room_clients}",
+    "idle-10k": "idle {idle10k_connections} conns",
 }
+TRAFFIC = ("fanout", "rooms", "fanout-read", "rooms-read", "bigroom", "manyrooms")
+LATENCY = ("latency", "latency-light")
+IDLE = ("idle", "idle-10k")
 _sizes: dict[str, Any] = {}
 
 
@@ -56,22 +65,26 @@ def one_line(name: str, fig: dict[str, Any]) -> str:
         return "ERROR " + fig["error"].splitlines()[0]
     if "skipped" in fig:
         return "n/a"
-    if name in ("fanout", "rooms"):
+    if name in TRAFFIC:
+        sent = fig.get("frames_sent", {})
         return (
             f"{_num(fig['deliveries_per_s'])} deliveries/s, lost {fig['lost']}, dup "
             f"{fig['dups']}, server cpu {fig['server_cpu']:.0%}, client cpu "
-            f"{'/'.join(f'{c:.0%}' for c in fig['client_cpu'])}"
-        )
-    if name == "latency":
+            f"{'/'.join(f'{c:.0%}' for c in fig['client_cpu'])}, joins {fig['join_seconds']} s"
+            + (f", sent read/typing/ping {sent['read']}/{sent['typing']}/{sent['ping']}, "
+               f"rejoins {fig['rejoins']}" if any(sent.values()) else "")
+        )  # fmt: skip
+    if name in LATENCY:
         lat = fig["latency_ms"]
         return (
             f"p50 {_num(lat['p50'], 2)} ms, p99 {_num(lat['p99'], 2)} ms, "
             f"{_num(fig['deliveries_per_s'])} deliveries/s, lost {fig['lost']}, dup {fig['dups']}"
         )
-    if name == "idle":
+    if name in IDLE:
         return (
             f"{fig['connections']} conns, {_num(fig['kib_per_connection'], 1)} KiB/conn, "
             f"{_num(fig['opened_per_s'])} opened/s, failed {fig['connect_failed']}"
+            + (f", idle cpu {fig['idle_cpu']:.1%}" if fig.get("idle_cpu") is not None else "")
         )
     if name == "catchup":
         return f"median {fig['median_ms']} ms for {fig['messages']}, lost {fig['lost']}"
@@ -86,7 +99,7 @@ def best(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     failed = [r for r in runs if "error" in r]
     if failed or len(runs) == 1:
         chosen = (failed or runs)[0]
-    elif name == "latency":
+    elif name in LATENCY:
         ranked = sorted(runs, key=lambda r: r["latency_ms"]["p99"] or float("inf"))
         chosen = ranked[(len(ranked) - 1) // 2]  # the median (the lower one of an even count)
     else:
@@ -106,17 +119,18 @@ def ratios(name: str, entry: dict[str, Any]) -> dict[str, float | None]:
     a, b = entry.get("livechat", {}), entry.get("baseline", {})
     if "error" in a or "error" in b or "skipped" in b:
         return {}
-    if name in ("fanout", "rooms"):
+    if name in TRAFFIC:
         return {
             "deliveries_per_s": _ratio(a["deliveries_per_s"], b["deliveries_per_s"]),
             "p99_ms": _ratio(a["latency_ms"]["p99"], b["latency_ms"]["p99"]),
+            "join_seconds": _ratio(a["join_seconds"], b["join_seconds"]),
         }
-    if name == "latency":
+    if name in LATENCY:
         return {
             "p50_ms": _ratio(a["latency_ms"]["p50"], b["latency_ms"]["p50"]),
             "p99_ms": _ratio(a["latency_ms"]["p99"], b["latency_ms"]["p99"]),
         }
-    if name == "idle":
+    if name in IDLE:
         return {
             "kib_per_connection": _ratio(a["kib_per_connection"], b["kib_per_connection"]),
             "opened_per_s": _ratio(a["opened_per_s"], b["opened_per_s"]),
@@ -125,33 +139,65 @@ def ratios(name: str, entry: dict[str, Any]) -> dict[str, float | None]:
 
 
 PERF_TARGETS = [
-    # scenario, ratio key, comparison, bound, label
+    # scenario, figure, comparison, bound, label; the figure is a ratio to the baseline, or
+    # "livechat:<key>" (django_livechat's own figure), or "vs:<scenario>" (django_livechat's
+    # deliveries/s over its own in that scenario, same layer)
     ("fanout", "deliveries_per_s", ">=", 2.0, "deliveries/s >= 2.0x (aim 5x)"),
     ("rooms", "deliveries_per_s", ">=", 2.0, "deliveries/s >= 2.0x"),
     ("latency", "p99_ms", "<=", 1.0, "p99 <= baseline"),
     ("idle", "kib_per_connection", "<=", 1.0, "memory/conn <= baseline"),
+    ("fanout-read", "deliveries_per_s", ">=", 5.0, "deliveries/s >= 5x"),
+    ("fanout-read", "vs:fanout", ">=", 0.8, "deliveries/s >= 80% of fan-out without reads"),
+    ("rooms-read", "deliveries_per_s", ">=", 3.0, "deliveries/s >= 3x"),
+    ("rooms-read", "vs:rooms", ">=", 0.8, "deliveries/s >= 80% of many rooms without reads"),
+    ("bigroom", "deliveries_per_s", ">=", 5.0, "deliveries/s >= 5x"),
+    ("bigroom", "join_seconds", "<=", 1.0, "time to open every member <= baseline"),
+    ("manyrooms", "deliveries_per_s", ">=", 5.0, "deliveries/s >= 5x"),
+    ("latency-light", "p99_ms", "<=", 1.0, "p99 <= baseline"),
+    ("idle", "opened_per_s", ">=", 1.0, "connections opened/s >= 1.0x"),
+    ("idle", "livechat:kib_per_connection", "<=", 20, "KiB/conn <= 20 (absolute)"),
+    ("idle-10k", "livechat:kib_per_connection", "<=", 20, "KiB/conn <= 20 (absolute)"),
+    ("idle-10k", "livechat:idle_cpu", "<", 0.05, "server idle CPU < 5% of a core (absolute)"),
 ]
+
+
+def _figure(by_name: dict[str, dict[str, Any]], name: str, key: str) -> float | None:
+    """The value a target compares (see PERF_TARGETS)."""
+    entry = by_name[name]
+    if key.startswith("livechat:"):
+        fig = entry.get("livechat", {})
+        return None if "error" in fig else fig.get(key.split(":", 1)[1])
+    if key.startswith("vs:"):
+        other = by_name.get(key.split(":", 1)[1], {}).get("livechat", {})
+        return _ratio(entry.get("livechat", {}).get("deliveries_per_s"),
+                      other.get("deliveries_per_s"))  # fmt: skip
+    return entry.get("ratio", {}).get(key)
+
+
+def _meets(value: float | None, op: str, bound: float) -> bool:
+    if value is None:
+        return False
+    return {">=": value >= bound, "<=": value <= bound, "<": value < bound}[op]
 
 
 def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     out = []
     for layer, by_name in results.items():
         for name, key, op, bound, label in PERF_TARGETS:
-            entry = by_name.get(name)
-            if entry is None:
+            if name not in by_name or (key.startswith("vs:") and key[3:] not in by_name):
                 continue
-            value = entry.get("ratio", {}).get(key)
-            ok = value is not None and (value >= bound if op == ">=" else value <= bound)
+            value = _figure(by_name, name, key)
             out.append(
                 {"kind": "performance", "layer": layer, "scenario": name, "target": label,
-                 "ratio": value, "ok": ok}
+                 "ratio": value, "absolute": key.startswith("livechat:"),
+                 "ok": _meets(value, op, bound)}
             )  # fmt: skip
         for name, entry in by_name.items():
             fig = entry.get("livechat", {})
             bad = {k: fig.get(k) for k in CHECKS if fig.get(k)}
             if "error" in fig:
                 bad["error"] = fig["error"]
-            for k in ("connect_failed", "closed_early", "errors"):
+            for k in ("connect_failed", "closed_early", "errors", "rejoin_failed"):
                 if fig.get(k):
                     bad[k] = fig[k]
             out.append(
@@ -182,7 +228,7 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         return "-" if value is None else f"{value:.2f}x"
 
     rows: list[tuple[str, str, str, str]] = []
-    if name in ("fanout", "rooms"):
+    if name in TRAFFIC:
         rows.append(
             ("deliveries/s", _num(a["deliveries_per_s"]), _num(b["deliveries_per_s"]),
              x("deliveries_per_s"))
@@ -195,14 +241,24 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("server / client CPU", f"{a['server_cpu']:.0%} / {_cpu(a)}",
              f"{b['server_cpu']:.0%} / {_cpu(b)}", "")
         )  # fmt: skip
-    elif name == "latency":
+        if name == "bigroom":
+            rows.append(
+                (f"time to open {a['connections']:,} members, s", _num(a["join_seconds"], 2),
+                 _num(b["join_seconds"], 2), x("join_seconds"))
+            )  # fmt: skip
+        sent = a.get("frames_sent", {})
+        if any(sent.values()):
+            rows.append(
+                ("frames sent: read / typing / ping", _sent(a), _sent(b), "")
+            )  # fmt: skip
+    elif name in LATENCY:
         for q in ("p50", "p99"):
             rows.append(
                 (f"{q} latency, ms", _num(a["latency_ms"][q], 2), _num(b["latency_ms"][q], 2),
                  x(f"{q}_ms"))
             )  # fmt: skip
         rows.append(("deliveries/s", _num(a["deliveries_per_s"]), _num(b["deliveries_per_s"]), ""))
-    elif name == "idle":
+    elif name in IDLE:
         rows.append(
             ("KiB per connection", _num(a["kib_per_connection"], 1),
              _num(b["kib_per_connection"], 1), x("kib_per_connection"))
@@ -211,6 +267,11 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("connections opened/s", _num(a["opened_per_s"]), _num(b["opened_per_s"]),
              x("opened_per_s"))
         )  # fmt: skip
+        if a.get("idle_cpu") is not None:
+            rows.append(
+                ("server idle CPU, % of a core", f"{a['idle_cpu']:.1%}",
+                 f"{b.get('idle_cpu') or 0:.1%}", "")
+            )  # fmt: skip
     elif name == "catchup":
         rows.append(
             (f"time to get {a.get('messages', '?')} missed, ms", _num(a.get("median_ms"), 1),
@@ -218,6 +279,11 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )  # fmt: skip
     rows.append(("lost / duplicated", _checks(a), _checks(b), ""))
     return rows
+
+
+def _sent(fig: dict[str, Any]) -> str:
+    sent = fig.get("frames_sent", {})
+    return " / ".join(_num(sent.get(k)) for k in ("read", "typing", "ping"))
 
 
 def _cpu(fig: dict[str, Any]) -> str:
@@ -252,10 +318,14 @@ def table(doc: dict[str, Any]) -> str:
     for t in doc["targets"]:
         mark = "ok  " if t["ok"] else "MISS"
         if t["kind"] == "performance":
-            ratio = "-" if t["ratio"] is None else f"{t['ratio']:.2f}x"
-            out.append(f"  {mark} {t['layer']:6} {title(t['scenario']):18} {t['target']}: {ratio}")
+            value = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
+            if t["ratio"] is not None and not t.get("absolute"):
+                value += "x"
+            elif t["ratio"] is not None and "%" in t["target"]:
+                value = f"{t['ratio']:.1%}"
+            out.append(f"  {mark} {t['layer']:9} {title(t['scenario']):30} {t['target']}: {value}")
         elif not t["ok"]:
-            out.append(f"  {mark} {t['layer']:6} {title(t['scenario']):18} {t['problems']}")
+            out.append(f"  {mark} {t['layer']:9} {title(t['scenario']):30} {t['problems']}")
     correct = [t for t in doc["targets"] if t["kind"] == "correctness"]
     if all(t["ok"] for t in correct):
         out.append(
@@ -297,10 +367,10 @@ def plot(doc: dict[str, Any], path: Path) -> str:
         ("livechat", "django_livechat", "#2a7ab0"),
         ("baseline", "tutorial baseline", "#c0c0c0"),
     )
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.2))
     # throughput
     ax = axes[0]
-    groups = [(layer, name) for layer in layers for name in ("fanout", "rooms")
+    groups = [(layer, name) for layer in layers for name in TRAFFIC
               if name in doc["layers"][layer]]  # fmt: skip
     for k, (app, label, color) in enumerate(apps):
         values = [
@@ -317,14 +387,16 @@ def plot(doc: dict[str, Any], path: Path) -> str:
     ax = axes[1]
     qs = ("p50", "p90", "p99", "p999")
     for layer in layers:
-        entry = doc["layers"][layer].get("latency", {})
-        for app, label, color in apps:
-            lat = entry.get(app, {}).get("latency_ms")
-            if not lat:
-                continue
-            style = "-" if layer == "memory" else "--"
-            ax.plot(qs, [lat[q] for q in qs], style, marker="o", color=color if app ==
-                    "livechat" else "#707070", label=f"{label}, {layer}")  # fmt: skip
+        for name, marker in (("latency", "o"), ("latency-light", "s")):
+            entry = doc["layers"][layer].get(name, {})
+            for app, label, color in apps:
+                lat = entry.get(app, {}).get("latency_ms")
+                if not lat or lat["p50"] is None:
+                    continue
+                style = "-" if layer == "memory" else "--"
+                load = "~1,000/s" if name == "latency" else "~50/s"
+                ax.plot(qs, [lat[q] for q in qs], style, marker=marker, color=color if app ==
+                        "livechat" else "#707070", label=f"{label}, {layer}, {load}")  # fmt: skip
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -332,19 +404,19 @@ def plot(doc: dict[str, Any], path: Path) -> str:
     ax.set_yticks([t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if lo <= t <= hi])
     ax.set_ylim(lo, hi)
     ax.set_ylabel("end-to-end latency, ms (log)")
-    ax.set_title("Latency at ~1,000 deliveries/s (lower is better)")
-    ax.legend(fontsize=8)
+    ax.set_title("Latency at ~1,000 and ~50 deliveries/s (lower is better)")
+    ax.legend(fontsize=7)
     # memory per connection
     ax = axes[2]
-    names = [layer for layer in layers if "idle" in doc["layers"][layer]]
+    names = [(layer, n) for layer in layers for n in IDLE if n in doc["layers"][layer]]
     for k, (app, label, color) in enumerate(apps):
         values = [
-            doc["layers"][layer]["idle"].get(app, {}).get("kib_per_connection") or 0
-            for layer in names
+            doc["layers"][layer][n].get(app, {}).get("kib_per_connection") or 0
+            for layer, n in names
         ]
         ax.bar([i + (k - 0.5) * 0.4 for i in range(len(names))], values, 0.4, label=label,
                color=color)  # fmt: skip
-    ax.set_xticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), [f"{title(n)}\n{lay}" for lay, n in names], fontsize=8)
     ax.set_ylabel("server RSS growth, KiB per idle connection")
     ax.set_title("Memory per idle connection (lower is better)")
     ax.set_ylim(0, ax.get_ylim()[1] * 1.25)  # room for the legend above the bars

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from benchmarks import report, scenarios, servers
 from benchmarks.scenarios import Sizes
-from tests.integration.harness import ROOT, RedisServer, Server
+from tests.integration.harness import ROOT, RedisServer
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
@@ -38,6 +38,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated subset of: " + ", ".join(scenarios.SCENARIOS),
     )
     p.add_argument("--layers", default=None, help="memory,redis (default; --quick: memory)")
+    p.add_argument(
+        "--servers",
+        type=int,
+        default=2,
+        help="with the Redis layer, run " + ", ".join(scenarios.SEVERAL_SERVERS) + " again on "
+        "this many server processes per implementation (clients split over them, one SQLite "
+        "file in WAL mode); 1: not (default 2)",
+    )
+    p.add_argument(
+        "--read-interval",
+        type=float,
+        help="seconds between the realistic clients' read receipts (default 1.0, the coalescing "
+        "JS client; 0: one per message, the JS client before issue 12)",
+    )
+    p.add_argument("--bigroom-clients", type=int)
+    p.add_argument("--manyrooms-rooms", type=int)
+    p.add_argument("--idle10k-connections", type=int)
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne"])
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--duration", type=float, help="seconds of sending (fan-out, many rooms)")
@@ -93,6 +110,10 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         "catchup_messages",
         "client_procs",
         "idle_client_procs",
+        "read_interval",
+        "bigroom_clients",
+        "manyrooms_rooms",
+        "idle10k_connections",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -139,7 +160,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-REPEATED = ("fanout", "rooms", "latency")
+# bigroom and the idle ones run once per side: 1,000 joins take over a minute on a busy machine
+REPEATED = ("fanout", "rooms", "latency", "fanout-read", "rooms-read", "manyrooms", "latency-light")
 
 
 def plan(names: list[str], repeat: int, reuse: bool) -> list[tuple[str, int, str]]:
@@ -162,15 +184,18 @@ class Runner:
     def __init__(self, args: argparse.Namespace, sizes: Sizes, template: Path, workdir: Path):
         self.args, self.sizes, self.template, self.workdir = args, sizes, template, workdir
         self.token = uuid.uuid4().hex[:8]
-        self.shared: dict[tuple[str, str], Server] = {}  # with --reuse-server
+        self.shared: dict[tuple[str, str], servers.Group] = {}  # with --reuse-server
 
-    def server(self, app: str, layer: str, url: str, run_dir: Path) -> Server:
+    def server(self, app: str, layer: str, url: str, run_dir: Path) -> servers.Group:
         key = (app, layer)
         if self.sizes.reuse_server and key in self.shared:
             return self.shared[key]
         settings = self.args.livechat_settings if app == "livechat" else None
         prefix = f"bench{self.token}{layer}{app}{len(self.shared)}{run_dir.name}"
-        server = servers.start(app, self.args.server, self.template, run_dir, url, prefix, settings)
+        count = self.args.servers if layer == self.args.several else 1
+        server = servers.start(
+            app, self.args.server, self.template, run_dir, url, prefix, settings, count
+        )
         scenarios.warmup(server)
         if self.sizes.reuse_server:
             self.shared[key] = server
@@ -201,7 +226,7 @@ class Runner:
         if profile and figures.get("profile_file"):
             figures["profile"] = report.summarize_profile(Path(figures["profile_file"]))
         figures["load_before"] = round(load, 2)
-        print(f"  {layer:6} {name:8} {app:8} {report.one_line(name, figures)}"
+        print(f"  {layer:9} {name:13} {app:8} {report.one_line(name, figures)}"
               f"  ({time.monotonic() - t0:.1f} s)", flush=True)  # fmt: skip
         return figures
 
@@ -214,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     layers = (args.layers or ("memory" if args.quick else "memory,redis")).split(",")
+    args.several = f"redis x{args.servers}"  # the layer of the realistic scenarios on N servers
+    if args.servers > 1 and "redis" in layers and set(names) & set(scenarios.SEVERAL_SERVERS):
+        layers.append(args.several)
     started = time.monotonic()
     args.repeat = args.repeat or (1 if args.quick else 3)
     workdir = Path(tempfile.mkdtemp(prefix="livechat-bench-"))
@@ -223,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if "redis" in layers and not redis_reachable(redis_url):
         if shutil.which("redis-server") is None:
             notes.append(f"Redis layer skipped: nothing at {redis_url} and no redis-server")
-            layers.remove("redis")
+            layers = [layer for layer in layers if not layer.startswith("redis")]
         else:
             private_redis = RedisServer(workdir)
             private_redis.start()
@@ -237,13 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     try:
         for layer in layers:
-            url = redis_url if layer == "redis" else ""
+            url = redis_url if layer.startswith("redis") else ""
+            here = [n for n in names if layer != args.several or n in scenarios.SEVERAL_SERVERS]
             runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
-            for name, rep, app in plan(names, args.repeat, sizes.reuse_server):
+            for name, rep, app in plan(here, args.repeat, sizes.reuse_server):
                 runs.setdefault(name, {"livechat": [], "baseline": []})
                 runs[name][app].append(runner.run(app, layer, name, rep, url))
             runner.stop_shared()
-            for name in names:
+            for name in here:
                 entry = results.setdefault(layer, {}).setdefault(name, {})
                 for app, figures in runs[name].items():
                     if name == "catchup" and app == "baseline":
@@ -261,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
         "server": args.server,
+        "servers": args.servers,
         "livechat_settings": args.livechat_settings or "benchmarks.livechat_settings",
         "compression": args.compression,
         "sizes": vars(sizes),

@@ -1,4 +1,5 @@
-"""The five scenarios: each runs against one started server and returns its figures."""
+"""The scenarios: each runs against one started server (or group of servers) and returns its
+figures."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.servers import Group as Server
 from benchmarks.workers import WorkerProc, broadcast, close_all, gather
-from tests.integration.harness import Server
+from tests.integration.client import Realistic
 
 Clients = list[tuple[int, str, bool]]  # (index, room, sends?)
 
@@ -36,6 +38,24 @@ class Sizes:
     idle_rooms: int = 100
     catchup_messages: int = 1000
     catchup_reps: int = 5
+    # issue 12: clients that behave like the shipped JS client (tests/integration/client.py)
+    read_interval: float = 1.0  # their read receipts: at most one per interval; 0: one each
+    churn_share: float = 0.05  # of the recipients leave and rejoin with ?after while live
+    bigroom_clients: int = 1000
+    bigroom_senders: int = 4
+    bigroom_window: int = 5
+    bigroom_procs: int = 4
+    manyrooms_rooms: int = 500
+    manyrooms_clients: int = 4
+    manyrooms_senders: int = 1
+    manyrooms_window: int = 1
+    manyrooms_procs: int = 2
+    light_rate: float = 0.5  # one sender per room of latency-light: 20 x 0.5 x 5 = 50/s
+    light_duration: float = 12.0
+    idle10k_connections: int = 10_000
+    idle10k_rooms: int = 1000
+    idle10k_procs: int = 4
+    idle_cpu_seconds: float = 10.0
     client_procs: int = 1
     idle_client_procs: int = 2
     drain_timeout: float = 15.0
@@ -54,6 +74,15 @@ class Sizes:
             catchup_messages=100,
             catchup_reps=2,
             idle_client_procs=1,
+            bigroom_clients=40,
+            bigroom_procs=2,
+            manyrooms_rooms=10,
+            manyrooms_procs=1,
+            light_duration=2.0,
+            idle10k_connections=100,
+            idle10k_rooms=10,
+            idle10k_procs=1,
+            idle_cpu_seconds=1.0,
             drain_timeout=5.0,
             reuse_server=True,
         )
@@ -121,7 +150,7 @@ class Profiler:
 def _spec(server: Server, sizes: Sizes, **extra: Any) -> dict[str, Any]:
     """What a client process (benchmarks/load.py) needs to know."""
     return {
-        "url": server.url,
+        "urls": server.urls,
         "welcome": server.name == "livechat",  # the baseline sends no welcome
         "drain_timeout": sizes.drain_timeout,
         "compression": sizes.compression,
@@ -152,9 +181,10 @@ def traffic(
     mode: dict[str, Any],
     duration: float,
     profile: Path | None = None,
+    procs: int | None = None,
 ) -> dict[str, Any]:
     """Connect every client, send for ``duration`` seconds, drain, and count."""
-    parts = partition(clients, sizes.client_procs)
+    parts = partition(clients, procs or sizes.client_procs)
     workers = [
         WorkerProc(
             _spec(server, sizes, clients=part, duration=duration, **mode),
@@ -208,6 +238,17 @@ def traffic(
         "server_cpu": round((cpu1 - cpu0) / (t1 - t0), 3),
         "client_cpu": [round(r["cpu_seconds"] / (t1 - t0), 3) for r in results],
         "client_procs": len(workers),
+        "connections": sum(r["connected"] for r in ready),
+        "join_seconds": round(
+            (max(r["open_end"] for r in ready) - min(r["open_start"] for r in ready)) / 1e9, 3
+        ),
+        "rejoins": sum(r["rejoins"] for r in results),
+        "rejoin_failed": sum(r["rejoin_failed"] for r in results),
+        "unverified": sum(r["unverified"] for r in results),
+        "frames_sent": {
+            kind: sum(r.get(f"sent_{kind}", 0) for r in results)
+            for kind in ("read", "typing", "ping")
+        },
     }
     samples = [r["error_sample"] for r in results if r.get("error_sample")]
     if samples:
@@ -253,24 +294,53 @@ def latency(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = 
 
 def idle(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
     """Open ``idle_connections`` across ``idle_rooms``: RSS growth per connection, opening rate."""
-    n = sizes.idle_connections
-    clients = [(i, f"idle-{i % sizes.idle_rooms}", False) for i in range(n)]
-    procs = max(1, sizes.idle_client_procs)
+    return _idle(
+        server, sizes, workdir, profile, sizes.idle_connections, sizes.idle_rooms,
+        sizes.idle_client_procs, 0.0,
+    )  # fmt: skip
+
+
+def idle_10k(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``idle10k_connections`` that ping every 25 s as the JS client does: RSS growth per
+    connection, and the server's CPU over ``idle_cpu_seconds`` once they are all open."""
+    return _idle(
+        server, sizes, workdir, profile, sizes.idle10k_connections, sizes.idle10k_rooms,
+        sizes.idle10k_procs, sizes.idle_cpu_seconds,
+    )  # fmt: skip
+
+
+def _idle(
+    server: Server,
+    sizes: Sizes,
+    workdir: Path,
+    profile: Path | None,
+    n: int,
+    rooms: int,
+    procs: int,
+    cpu_seconds: float,
+) -> dict:
+    prefix = "idle10k" if cpu_seconds else "idle"
+    clients = [(i, f"{prefix}-{i % rooms}", False) for i in range(n)]
+    procs = max(1, procs)
     parts = [clients[i::procs] for i in range(procs)]
+    mode = {"mode": "idle", "connect_concurrency": 100}
+    if cpu_seconds:  # pings, nothing else
+        mode["realistic"] = asdict(Realistic(read_interval=None, churn_share=0))
     rss0 = server.rss_kib()
     profiler = Profiler(server.process.pid, profile) if profile else None
     workers = [
-        WorkerProc(
-            _spec(server, sizes, mode="idle", clients=part, connect_concurrency=100),
-            workdir,
-            f"{server.name}-idle{i}",
-        )
+        WorkerProc(_spec(server, sizes, clients=part, **mode), workdir, f"{server.name}-idle{i}")
         for i, part in enumerate(parts)
     ]
+    idle_cpu = None
     try:
-        ready = gather(workers, "ready", 300)
+        ready = gather(workers, "ready", 600)
         time.sleep(1.0)  # let the server finish what the last joins started
         rss1 = server.rss_kib()
+        if cpu_seconds:
+            cpu0, t0 = server.cpu_seconds(), time.monotonic()
+            time.sleep(cpu_seconds)
+            idle_cpu = round((server.cpu_seconds() - cpu0) / (time.monotonic() - t0), 4)
         profile_file = profiler.stop() if profiler else None
         if not sizes.reuse_server:  # stop before the clients leave: their disconnects are not
             server.stop()  # what is measured
@@ -288,6 +358,7 @@ def idle(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = Non
         "kib_per_connection": round((rss1 - rss0) / max(1, connected), 2),
         "open_seconds": round(span, 3),
         "opened_per_s": round(connected / span, 1) if span > 0 else None,
+        "idle_cpu": idle_cpu,
         "lost": 0,
         "dups": 0,
     } | ({"profile_file": str(profile_file)} if profiler and profile_file else {})
@@ -324,6 +395,74 @@ def catchup(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = 
     }
 
 
+def _realistic(sizes: Sizes, mode: dict[str, Any]) -> dict[str, Any]:
+    behaviour = Realistic(read_interval=sizes.read_interval, churn_share=sizes.churn_share)
+    return mode | {"realistic": asdict(behaviour)}
+
+
+def fanout_read(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``fanout`` with clients that behave like the JS client (read receipts, typing, pings,
+    rejoins)."""
+    clients = [(i, "fanout-read-0", i == 0) for i in range(sizes.fanout_clients)]
+    mode = {"mode": "window", "window": sizes.fanout_window, "connect_concurrency": 20}
+    return traffic(
+        server, sizes, workdir, clients, _realistic(sizes, mode), sizes.duration, profile
+    )
+
+
+def rooms_read(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``rooms`` with clients that behave like the JS client."""
+    mode = {"mode": "window", "window": sizes.room_window, "connect_concurrency": 20}
+    clients = _room_clients(sizes, "rooms-read")
+    return traffic(
+        server, sizes, workdir, clients, _realistic(sizes, mode), sizes.duration, profile
+    )
+
+
+def bigroom(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """One room of ``bigroom_clients`` over ``bigroom_procs`` processes: every join timed (first
+    connect to last welcome), then fan-out from ``bigroom_senders`` senders."""
+    n, senders = sizes.bigroom_clients, sizes.bigroom_senders
+    clients = [(i, "bigroom-0", i < senders) for i in range(n)]
+    mode = {"mode": "window", "window": sizes.bigroom_window, "connect_concurrency": 50}
+    return traffic(
+        server, sizes, workdir, clients, mode, sizes.duration, profile, sizes.bigroom_procs
+    )
+
+
+def manyrooms(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``manyrooms_rooms`` rooms of ``manyrooms_clients`` realistic clients."""
+    clients: Clients = []
+    for r in range(sizes.manyrooms_rooms):
+        for k in range(sizes.manyrooms_clients):
+            clients.append((len(clients), f"manyrooms-{r}", k < sizes.manyrooms_senders))
+    mode = {"mode": "window", "window": sizes.manyrooms_window, "connect_concurrency": 50}
+    return traffic(
+        server,
+        sizes,
+        workdir,
+        clients,
+        _realistic(sizes, mode),
+        sizes.duration,
+        profile,
+        sizes.manyrooms_procs,
+    )
+
+
+def latency_light(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``latency`` at about 50 deliveries/s: one sender per room at ``light_rate``."""
+    clients = [
+        (i, room, i % sizes.room_clients == 0) for i, room, _ in _room_clients(sizes, "light")
+    ]
+    mode = {
+        "mode": "rate",
+        "rate": sizes.light_rate,
+        "spread": min(1 / sizes.light_rate, sizes.light_duration / 2),
+        "connect_concurrency": 20,
+    }
+    return traffic(server, sizes, workdir, clients, mode, sizes.light_duration, profile)
+
+
 def room_counts(sizes: Sizes) -> dict[str, int]:
     """The rooms each scenario uses (``<scenario>-<n>``), for the template database."""
     return {
@@ -333,6 +472,12 @@ def room_counts(sizes: Sizes) -> dict[str, int]:
         "latency": sizes.rooms,
         "idle": sizes.idle_rooms,
         "catchup": 1,
+        "fanout-read": 1,
+        "rooms-read": sizes.rooms,
+        "bigroom": 1,
+        "manyrooms": sizes.manyrooms_rooms,
+        "light": sizes.rooms,
+        "idle10k": sizes.idle10k_rooms,
     }
 
 
@@ -342,4 +487,11 @@ SCENARIOS = {
     "latency": latency,
     "idle": idle,
     "catchup": catchup,
+    "fanout-read": fanout_read,
+    "rooms-read": rooms_read,
+    "bigroom": bigroom,
+    "manyrooms": manyrooms,
+    "latency-light": latency_light,
+    "idle-10k": idle_10k,
 }
+SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms")  # also run on 2 servers

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from pathlib import Path
 
 from tests.integration.harness import Server, manage, server_env
@@ -29,6 +30,34 @@ def prepare_template(workdir: Path, rooms: dict[str, int]) -> Path:
     return path
 
 
+class Group:
+    """The ``count`` server processes of one implementation in one run, seen as one server:
+    clients are split over ``urls``, CPU time and RSS are summed, the first is profiled."""
+
+    def __init__(self, members: list[Server]) -> None:
+        self.members = members
+        self.name = members[0].name
+        self.url = members[0].url
+        self.urls = [m.url for m in members]
+
+    @property
+    def process(self) -> subprocess.Popen:
+        return self.members[0].process
+
+    def cpu_seconds(self) -> float:
+        return sum(m.cpu_seconds() for m in self.members)
+
+    def rss_kib(self) -> int:
+        return sum(m.rss_kib() for m in self.members)
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    def tail(self) -> str:
+        return "\n".join(m.tail() for m in self.members)
+
+
 def start(
     app: str,
     kind: str,
@@ -37,9 +66,11 @@ def start(
     redis_url: str,
     prefix: str,
     settings: str | None = None,
-) -> Server:
-    """Start ``app`` under ``kind`` on a free port with a fresh copy of the template database;
-    the server's ``name`` is ``app``."""
+    count: int = 1,
+) -> Group:
+    """Start ``count`` processes of ``app`` under ``kind``, each on a free port, all on one
+    fresh copy of the template database (SQLite in WAL mode: several processes may share it);
+    the group's ``name`` is ``app``."""
     module, default_settings = APPS[app]
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "db.sqlite3"
@@ -51,6 +82,12 @@ def start(
         BENCH_LAYER_PREFIX=prefix,
         BASELINE_DB=str(db),
     )
-    server = Server(kind, env, workdir, app, app=module, echo=app == "livechat")
-    asyncio.run(server.start())
-    return server
+    members = [
+        Server(kind, env, workdir, app, app=module, echo=app == "livechat") for _ in range(count)
+    ]
+
+    async def start_all() -> None:
+        await asyncio.gather(*(m.start() for m in members))
+
+    asyncio.run(start_all())
+    return Group(members)

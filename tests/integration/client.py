@@ -474,6 +474,31 @@ class ChatClient:
         return out_of_order, duplicated
 
 
+@dataclass
+class Realistic:
+    """What the shipped JS client (client.js, connection.js, typing.js) does besides messages,
+    with its page visible; :class:`LoadClient` does it when given one.
+
+    - a ``ping`` every ``ping_every`` seconds (connection.js), the first at a random phase;
+    - a sender sends ``typing`` ``active: true`` before a message (at most every
+      ``typing_every`` seconds) and ``active: false`` after it (typing.js);
+    - a ``read`` receipt with the newest id after new messages: with ``read_interval`` 0, one
+      for every message that moved it (the JS client before issue 12), else at most one per
+      ``read_interval`` seconds, the newest id (the coalescing client); ``None``: no receipts;
+    - a client with ``churn`` (one recipient in ``1 / churn_share``, chosen by the benchmark's
+      client process) leaves (a close frame) every ``churn_every`` seconds or so and
+      comes back ``churn_gap`` seconds later with ``?after=<last id>``, taking what it missed
+      from the ``welcome`` and ``backlog`` frames (the baseline sends none: see ``verified``).
+    """
+
+    read_interval: float | None = 1.0
+    ping_every: float = 25.0
+    typing_every: float = 2.0
+    churn_share: float = 0.05
+    churn_every: float = 2.0
+    churn_gap: float = 0.3
+
+
 @dataclass(eq=False)
 class LoadClient:
     """One connection of the benchmark's load: a recipient, and maybe a sender.
@@ -483,7 +508,8 @@ class LoadClient:
     out of order). A sender's own copy is its acknowledgement, which frees a slot of its window.
     Each body starts with the sender's ``time.monotonic_ns()``; the delay to its arrival goes
     to ``latencies``. With ``welcome`` (django_livechat; the baseline sends none), a connection
-    counts as open once the ``welcome`` frame came.
+    counts as open once the ``welcome`` frame came. With ``realistic``, it also does what the
+    JS client does (:class:`Realistic`); only ``message`` frames count as deliveries.
     """
 
     url: str  # the server, ws://host:port
@@ -494,6 +520,8 @@ class LoadClient:
     welcome: bool = True
     compression: bool = False
     drain_timeout: float = 15.0
+    realistic: Realistic | None = None
+    churn: bool = False  # leaves and comes back while the room is live (``realistic``)
     ws: ClientConnection | None = None
     seen: set[str] = field(default_factory=set)  # client_ids received
     dups: int = 0
@@ -504,9 +532,18 @@ class LoadClient:
     last_id: int | None = None
     last_at: int = 0
     expected: int | None = None  # messages its room must receive, once the senders are done
+    verified: bool = True  # False once it rejoined without a backlog: what it missed is not lost
     done: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    rejoining: bool = False
     closed_early: bool = False
+    rejoins: int = 0
+    rejoin_failed: bool = False
+    frames_sent: Counter = field(default_factory=Counter)  # by type, besides messages
+    # read receipts
+    read_sent: int = 0  # the last id sent in a ``read``
+    read_at: int = 0  # when
+    read_due: asyncio.TimerHandle | None = None
     # sender state
     window: asyncio.Semaphore | None = None
     sent: int = 0
@@ -514,6 +551,7 @@ class LoadClient:
     sending_over: bool = False
     all_acked: asyncio.Event = field(default_factory=asyncio.Event)
     first_send: int = 0
+    typing_at: int = 0  # when ``typing active:true`` was last sent
     prefix: str = field(init=False)  # of its messages' client_ids
 
     def __post_init__(self) -> None:
@@ -536,60 +574,154 @@ class LoadClient:
     def abort(self) -> None:
         """Drop the connection without a close frame (the server cleans up as on any drop)."""
         self.closing = True
+        if self.read_due is not None:
+            self.read_due.cancel()
         if self.ws is not None:
             self.ws.transport.abort()
 
     async def read(self) -> None:
         loads = json.loads
         mono = time.monotonic_ns
-        lat = self.latencies
         try:
             async for raw in self.ws:
                 frame = loads(raw)
                 kind = frame.get("type")
-                if kind != "message":
-                    if kind == "error":
-                        self.errors += 1
-                        if self.error_sample is None:
-                            self.error_sample = frame
-                    continue
-                now = mono()
-                cid = frame["client_id"]
-                if cid in self.seen:
-                    self.dups += 1
-                    continue
-                self.seen.add(cid)
-                seq = frame["id"]
-                if self.last_id is not None and seq != self.last_id + 1:
-                    if seq <= self.last_id:
-                        self.out_of_order += 1
-                    else:
-                        self.gaps += 1
-                if self.last_id is None or seq > self.last_id:
-                    self.last_id = seq
-                self.last_at = now
-                lat.append(now - int(frame["body"].split(" ", 1)[0]))
-                if self.sender and cid.startswith(self.prefix):
-                    self.acked += 1
-                    if self.window is not None:
-                        self.window.release()
-                    if self.acked >= self.sent and self.sending_over:
-                        self.all_acked.set()
-                if self.expected is not None and len(self.seen) >= self.expected:
-                    self.done.set()
+                if kind == "message":
+                    self._take(frame, mono())
+                elif kind == "backlog":
+                    for message in frame["messages"]:
+                        self._take(message, 0)
+                elif kind == "error":
+                    self.errors += 1
+                    if self.error_sample is None:
+                        self.error_sample = frame
         except ConnectionClosed:
             pass
+        if self.rejoining:
+            return
         if not self.closing:
             self.closed_early = True
         self.done.set()
         self.all_acked.set()
+
+    def _take(self, frame: dict[str, Any], now: int) -> None:
+        """One message: live (``now`` its arrival) or from a welcome or backlog (``now`` 0)."""
+        cid = frame["client_id"]
+        if cid in self.seen:
+            self.dups += 1
+            return
+        self.seen.add(cid)
+        seq = frame["id"]
+        if self.last_id is not None and seq != self.last_id + 1:
+            if seq <= self.last_id:
+                self.out_of_order += 1
+            else:
+                self.gaps += 1
+        if self.last_id is None or seq > self.last_id:
+            self.last_id = seq
+        if now:
+            self.last_at = now
+            self.latencies.append(now - int(frame["body"].split(" ", 1)[0]))
+        if self.sender and cid.startswith(self.prefix):
+            self.acked += 1
+            if self.window is not None:
+                self.window.release()
+            if self.acked >= self.sent and self.sending_over:
+                self.all_acked.set()
+        if self.expected is not None and len(self.seen) >= self.expected:
+            self.done.set()
+        if self.realistic is not None and self.realistic.read_interval is not None:
+            self._mark_read()
+
+    # -- what the JS client does besides messages (``realistic``) ------------------------------
+
+    def _send_frame(self, frame: dict[str, Any]) -> None:
+        """Send a frame that nothing waits for (as the JS client's ``send``)."""
+        if self.ws is not None and not (self.closing or self.rejoining):
+            asyncio.get_running_loop().create_task(self._say(frame))
+
+    async def _say(self, frame: dict[str, Any]) -> None:
+        self.frames_sent[frame["type"]] += 1
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(json.dumps(frame))
+
+    def _mark_read(self) -> None:
+        """A ``read`` for the newest id now, or when ``read_interval`` since the last one is up."""
+        if self.read_due is not None or self.last_id is None or self.last_id == self.read_sent:
+            return
+        wait = self.read_at + int(self.realistic.read_interval * 1e9) - time.monotonic_ns()
+        if wait <= 0:
+            self._send_read()
+        else:
+            self.read_due = asyncio.get_running_loop().call_later(wait / 1e9, self._send_read)
+
+    def _send_read(self) -> None:
+        self.read_due = None
+        if self.last_id is not None and self.last_id != self.read_sent:
+            self.read_sent, self.read_at = self.last_id, time.monotonic_ns()
+            self._send_frame({"type": "read", "last_read": self.last_id})
+
+    async def chatter(self, deadline: int) -> None:
+        """Until ``deadline``: a ``ping`` every ``ping_every`` seconds (the first at a random
+        phase) and, with ``churn``, leave and rejoin with ``?after`` every ``churn_every``
+        seconds or so. Returns connected."""
+        behaviour = self.realistic
+        mono = time.monotonic_ns
+        next_ping = mono() + int(random.uniform(0, behaviour.ping_every) * 1e9)
+        next_churn = mono() + int(random.uniform(0.5, 1.5) * behaviour.churn_every * 1e9)
+        while True:
+            at = min(next_ping, next_churn if self.churn else deadline, deadline)
+            await asyncio.sleep(max(0, at - mono()) / 1e9)
+            now = mono()
+            if now >= deadline:
+                return
+            if now >= next_ping:
+                self._send_frame({"type": "ping", "ts": now // 1_000_000})
+                next_ping += int(behaviour.ping_every * 1e9)
+            if self.churn and now >= next_churn:
+                try:
+                    await self.rejoin(behaviour.churn_gap)
+                except (OSError, TimeoutError, InvalidHandshake):
+                    return
+                next_churn = mono() + int(random.uniform(0.5, 1.5) * behaviour.churn_every * 1e9)
+
+    async def rejoin(self, gap: float) -> None:
+        """Leave (a close frame), wait ``gap`` seconds, come back with ``?after=<last id>``."""
+        self.rejoining = True
+        if self.read_due is not None:
+            self.read_due.cancel()
+            self.read_due = None
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close()
+        await asyncio.sleep(gap)
+        try:
+            welcome = await asyncio.wait_for(self.open(f"after={self.last_id or 0}"), 30)
+        except (OSError, TimeoutError, InvalidHandshake):  # counted; it stays away
+            self.rejoin_failed, self.verified, self.closing = True, False, True
+            self.done.set()
+            raise
+        self.rejoins += 1
+        if welcome is None:  # no backlog: what it missed meanwhile is not counted as lost
+            self.verified = False
+            self.last_id = None
+        else:
+            for message in welcome["messages"]:
+                self._take(message, 0)
+        self.rejoining = False
+        asyncio.get_running_loop().create_task(self.read())
 
     async def _send_one(self) -> None:
         self.sent += 1
         now = time.monotonic_ns()
         if not self.first_send:
             self.first_send = now
+        announced = False
+        if self.realistic is not None and now - self.typing_at >= self.realistic.typing_every * 1e9:
+            self.typing_at, announced = now, True
+            await self._say({"type": "typing", "active": True})
         await self.ws.send(message_frame(f"{now} {LOAD_PAD}", f"{self.prefix}{self.sent}"))
+        if announced:
+            self._send_frame({"type": "typing", "active": False})
 
     async def send_window(self, deadline: int, window: int, limit: int | None) -> None:
         """Back to back, at most ``window`` unacknowledged, until ``deadline`` or ``limit``."""
@@ -625,7 +757,7 @@ class LoadClient:
             await asyncio.wait_for(self.all_acked.wait(), self.drain_timeout)
 
     def counts(self) -> dict[str, int]:
-        lost = max(0, (self.expected or 0) - len(self.seen))
+        lost = max(0, (self.expected or 0) - len(self.seen)) if self.verified else 0
         return {
             "received": len(self.seen),
             "lost": lost,
@@ -634,4 +766,8 @@ class LoadClient:
             "out_of_order": self.out_of_order,
             "errors": self.errors,
             "closed_early": int(self.closed_early),
+            "rejoins": self.rejoins,
+            "rejoin_failed": int(self.rejoin_failed),
+            "unverified": int(not self.verified),
+            **{f"sent_{kind}": n for kind, n in self.frames_sent.items()},
         }
