@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import re
 from pathlib import Path
@@ -479,11 +480,15 @@ def profile_text(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     out = []
     for layer, by_name in results.items():
         for name, entry in by_name.items():
-            for app in ("livechat", "baseline"):
-                prof = entry.get(app, {}).get("profile")
+            apps = itertools.product(("livechat", "baseline"), ("join_profile", "profile"))
+            for app, key in apps:
+                prof = entry.get(app, {}).get(key)
                 if not prof or not prof["samples"]:
                     continue
-                out.append(f"\nprofile: {app}, {title(name)}, {layer} ({prof['samples']} samples)")
+                what = "joins" if key == "join_profile" else "traffic"
+                out.append(
+                    f"\nprofile ({what}): {app}, {title(name)}, {layer} ({prof['samples']} samples)"
+                )
                 out.append("  self %:")
                 out += [f"    {pct:5.1f}  {f}" for f, pct in prof["self"]]
                 out.append("  inclusive %:")

@@ -225,6 +225,8 @@ class Runner:
                 server.stop()
         if profile and figures.get("profile_file"):
             figures["profile"] = report.summarize_profile(Path(figures["profile_file"]))
+        if profile and figures.get("join_profile_file"):
+            figures["join_profile"] = report.summarize_profile(Path(figures["join_profile_file"]))
         figures["load_before"] = round(load, 2)
         print(f"  {layer:9} {name:13} {app:8} {report.one_line(name, figures)}"
               f"  ({time.monotonic() - t0:.1f} s)", flush=True)  # fmt: skip

@@ -193,8 +193,11 @@ def traffic(
         )
         for i, part in enumerate(parts)
     ]
+    join_profile = profile.with_suffix(".join.txt") if profile else None
     try:
+        joins = Profiler(server.process.pid, join_profile) if join_profile else None
         ready = gather(workers, "ready", 120)
+        join_profile = joins.stop() if joins else None
         failed = sum(r["failed"] for r in ready)
         profiler = Profiler(server.process.pid, profile) if profile else None
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
@@ -255,6 +258,8 @@ def traffic(
         out["error_sample"] = samples[0]
     if profile_file:
         out["profile_file"] = str(profile_file)
+    if join_profile:
+        out["join_profile_file"] = str(join_profile)
     return out
 
 

@@ -222,8 +222,8 @@ def test_snapshot_has_older_counts_only_undeleted_messages(room):
 
 def test_snapshot_of_an_empty_room(room):
     snap = store.snapshot(room.pk, None)
-    assert (snap.messages, snap.last_seq, snap.has_more, snap.presence) == ([], 0, False, [])
-    assert snap.has_older is False
+    assert (snap.messages, snap.last_seq, snap.has_more, snap.has_older) == ([], 0, False, False)
+    assert store.roster(room.pk) == store.Roster([], 0, [])
 
 
 def test_snapshot_messages_never_pass_its_last_id(room, monkeypatch):
@@ -386,8 +386,7 @@ def test_presence_lists_distinct_identities(room, other):
     presence, count = store.presence(room.pk)
     assert sorted(p["id"] for p in presence) == sorted([ALICE.key, BOB.key]) and count == 2
     assert {"id": ALICE.key, "name": ALICE.name, "kind": "guest"} in presence
-    snapshot = store.snapshot(room.pk, None)
-    assert (snapshot.presence, snapshot.presence_count) == (presence, 2)
+    assert store.roster(room.pk) == store.Roster(presence, 2, [])
 
 
 @override_settings(LIVECHAT={"PRESENCE_LIST_MAX": 3, "ALLOW_ANONYMOUS": True})
@@ -402,6 +401,7 @@ def test_a_big_rooms_presence_is_a_bounded_list_and_a_count(room, other):
     assert count == 7 and len(presence) == 3
     assert [p["name"] for p in presence] == names[:3]  # by name
     assert store.presence_counts([room.pk, other.pk]) == {room.pk: 7, other.pk: 1}
+    assert store.roster(room.pk) == store.Roster(presence, 7, [])
 
 
 def test_presence_ignores_stale_connections(room):

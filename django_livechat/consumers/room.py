@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 
 from django_livechat import events, identity, limits, protocol, store, support
 from django_livechat.consumers.base import LiveChatConsumer
-from django_livechat.fanout import Member, get_hub
+from django_livechat.fanout import Member, RoomFeed, get_hub
+from django_livechat.fanout.shared import shared_read
 from django_livechat.models import Message, Room
 from django_livechat.permissions import Refused
 from django_livechat.protocol import CLOSING_REFUSALS, Close, Code, ProtocolError
@@ -77,9 +78,9 @@ class RoomConsumer(LiveChatConsumer):
         # Register before reading the snapshot: whatever is stored after the read arrives live.
         # Sanctions and (for a visitor) staff online or not reach ``dispatch`` through the hub.
         self.member = Member(self.base_send, self.identity.key, self.dispatch, self.is_visitor)
-        await self.hub.join(self.room.pk, self.room.slug, self.member)
+        feed = await self.hub.join(self.room.pk, self.room.slug, self.member)
         try:
-            await self._catch_up(after, changes)
+            await self._catch_up(feed, after, changes)
         except DatabaseError:
             logger.warning("livechat: catch-up in %s failed", slug, exc_info=True)
             await self.close(code=Close.UNAVAILABLE)
@@ -88,8 +89,14 @@ class RoomConsumer(LiveChatConsumer):
         if joined.first_connection:
             self.hub.presence.note(self.room.pk, "joined", self.identity.public())
 
-    async def _catch_up(self, after: int | None, changes: int | None) -> None:
-        snap = await store.asnapshot(self.room.pk, after, changes)
+    async def _catch_up(self, feed: RoomFeed, after: int | None, changes: int | None) -> None:
+        room_pk = self.room.pk
+        if after is None and changes is None:  # the same for every fresh joiner: shared
+            snap = await shared_read(feed, "snapshot", lambda: store.asnapshot(room_pk, None))
+        else:
+            snap = await store.asnapshot(room_pk, after, changes)
+        # Read after this connection's row was written: it lists this identity.
+        roster = await shared_read(feed, "roster", lambda: store.aroster(room_pk))
         self.hub.prime(self.room.pk, snap.last_seq, snap.last_change)
         self.room.locked = snap.locked  # the state at snap.last_change, not at join time
         # Every id above this one reaches the socket in order (welcome, backlog, then live).
@@ -104,15 +111,15 @@ class RoomConsumer(LiveChatConsumer):
             self.room,
             self.identity.public(),
             can_post=not snap.locked,
-            presence=snap.presence,
-            presence_count=snap.presence_count,
+            presence=roster.presence,
+            presence_count=roster.presence_count,
             messages=snap.messages,
             last_id=snap.last_seq,
             has_more=snap.has_more,
             has_older=snap.has_older,
             last_change=snap.last_change,
             deleted=snap.deleted,
-            reads=snap.reads,
+            reads=roster.reads,
             support=support_status,
         )
         await self.send_frame(welcome)

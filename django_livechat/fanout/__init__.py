@@ -5,7 +5,9 @@
 - :mod:`~django_livechat.fanout.upkeep`: per process, reconciliation, gap fill, change replay,
   presence heartbeat and reaping (the database side);
 - :mod:`~django_livechat.fanout.coalesce`: per process, read receipts and presence changes,
-  one frame per room per interval.
+  one frame per room per interval;
+- :mod:`~django_livechat.fanout.shared`: per room and process, the reads of joining
+  connections (welcome, presence), one for all the joiners that ask while one is under way.
 
 docs/architecture.md follows one message through them.
 """

@@ -105,6 +105,7 @@ class RoomFeed:
         self.cut: Member | None = None
         self.careful_until = 0.0  # loop time until which sends are timed (SLOW_SEND)
         self.on_slow: Callable[[Member], None] | None = None  # closes a dropped member's socket
+        self.shared: dict[str, Any] = {}  # kind -> fanout.shared.SharedRead
 
     def prime(self, last_seq: int, last_change: int = 0) -> None:
         """Start the stream after ``last_seq`` and change ``last_change`` (read after the group

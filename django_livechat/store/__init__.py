@@ -25,6 +25,7 @@ from django_livechat.store.rooms import (
     REPLAY_LIMIT,
     Join,
     Joined,
+    Roster,
     Snapshot,
     backlog,
     changes_after,
@@ -38,6 +39,7 @@ from django_livechat.store.rooms import (
     reap,
     record_connections,
     room_heads,
+    roster,
     save_reads,
     snapshot,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "Join",
     "Joined",
     "NewMessage",
+    "Roster",
     "Snapshot",
     "Written",
     "backlog",
@@ -62,6 +65,7 @@ __all__ = [
     "reap",
     "record_connections",
     "room_heads",
+    "roster",
     "snapshot",
     "write_each",
     "write_messages",
@@ -71,6 +75,7 @@ ajoin_room = database_sync_to_async(join_room)
 aleave_room = database_sync_to_async(leave_room)
 arecord_connections = database_sync_to_async(record_connections)
 asnapshot = database_sync_to_async(snapshot)
+aroster = database_sync_to_async(roster)
 abacklog = database_sync_to_async(backlog)
 ahistory = database_sync_to_async(history)
 amessages_between = database_sync_to_async(messages_between)

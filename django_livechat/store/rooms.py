@@ -3,6 +3,7 @@ connection reads, recovery reads of the hub, read positions, presence upkeep."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,13 +32,23 @@ class Joined:
     participant: int | None = None  # its Participant row (none for a one-connection guest)
 
 
-def join_room(slug: str, who: Identity, channel_name: str, instance: str) -> Joined:
+def join_room(
+    slug: str,
+    who: Identity,
+    channel_name: str,
+    instance: str,
+    rooms: dict[str, Room | None] | None = None,
+) -> Joined:
     """Authorize ``who`` for the room ``slug`` and record its connection.
 
     A guest without a session (``c:`` key) exists for this one connection: it has no sanction,
     no other connection and no read position to keep, so only its connection row is written.
+    ``rooms`` (slug -> room) keeps the rooms read in one transaction for its next joins.
     """
-    room = Room.objects.select_related("conversation").filter(slug=slug).first()
+    rooms = {} if rooms is None else rooms
+    if slug not in rooms:
+        rooms[slug] = Room.objects.select_related("conversation").filter(slug=slug).first()
+    room = copy.copy(rooms[slug])  # each connection's own: it keeps the room's state
     if room is None:
         raise Refused(Close.ROOM_NOT_FOUND)
     who = permissions.admit(room, who)
@@ -95,13 +106,14 @@ def record_connections(items: Sequence[Join | str]) -> list[Joined | bool | Exce
     a database that fails fails the batch.
     """
     results: list[Joined | bool | Exception] = []
+    rooms: dict[str, Room | None] = {}  # read once per batch
     with transaction.atomic(using=router.db_for_write(Connection)):
         for item in items:
             try:
                 with transaction.atomic():  # a savepoint: a refusal undoes this item only
                     if isinstance(item, Join):
                         results.append(
-                            join_room(item.slug, item.who, item.channel_name, item.instance)
+                            join_room(item.slug, item.who, item.channel_name, item.instance, rooms)
                         )
                     else:
                         results.append(leave_room(item))
@@ -165,13 +177,10 @@ class Snapshot:
     messages: list[Message]
     last_seq: int
     has_more: bool
-    presence: list[dict[str, Any]]
     has_older: bool = False  # messages before the first of ``messages`` exist
     last_change: int = 0  # the room's newest change number (RoomChange)
     locked: bool = False  # the room's state at ``last_change``
     deleted: list[int] = field(default_factory=list)  # deleted after the client's ``changes``
-    presence_count: int = 0  # identities with a live connection (``presence`` may list fewer)
-    reads: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # furthest readers
 
 
 #: How many deletions a resuming client is told of at most (the newest ones).
@@ -208,24 +217,37 @@ def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Sna
             .values_list("message_seq", flat=True)[:REPLAY_LIMIT]
             if seq is not None  # a deletion names its message
         )
-    listed, present = presence(room_pk)
+    return Snapshot(
+        messages,
+        last_seq,
+        has_more,
+        has_older,
+        last_change=last_change,
+        locked=locked,
+        deleted=deleted,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Who is in a room and how far its furthest readers read, as a welcome shows them (the
+    same for every joiner: ``fanout.shared`` reads it once for many)."""
+
+    presence: list[dict[str, Any]]  # by name, at most ``PRESENCE_LIST_MAX``
+    presence_count: int  # identities with a live connection
+    reads: list[tuple[dict[str, Any], int]]  # the furthest readers, at most ``READ_LIST_MAX``
+
+
+def roster(room_pk: int) -> Roster:
+    """The room's :class:`Roster`, read now."""
+    listed, count = presence(room_pk)
     readers = (
         Participant.objects.filter(room_id=room_pk, last_read__gt=0)
         .order_by("-last_read", "key")
         .values_list("key", "display_name", "last_read")[: conf.READ_LIST_MAX]
     )
-    return Snapshot(
-        messages,
-        last_seq,
-        has_more,
-        listed,
-        has_older,
-        last_change=last_change,
-        locked=locked,
-        deleted=deleted,
-        presence_count=present,
-        reads=[(author(key, name, identity.kind_of(key)), n) for key, name, n in readers],
-    )
+    reads = [(author(key, name, identity.kind_of(key)), n) for key, name, n in readers]
+    return Roster(listed, count, reads)
 
 
 def backlog(room_pk: int, after: int, upto: int) -> tuple[list[Message], bool]:
