@@ -7,7 +7,9 @@ call only the ``a`` functions below (the features' own sync functions included).
 
 - :mod:`~django_livechat.store.rooms`: joining and leaving, presence, what a joining or
   resuming connection reads, the hub's recovery reads, read positions, presence upkeep;
-- :mod:`~django_livechat.store.commit`: the group commit's SQL (``write_messages``).
+- :mod:`~django_livechat.store.commit`: the group commit's SQL (``write_messages``);
+- :mod:`~django_livechat.store.thread`: the writer thread, where the hot path's writes run
+  (messages, connection rows, read positions) apart from the reads.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from django_livechat.store.rooms import (
     save_reads,
     snapshot,
 )
+from django_livechat.store.thread import on_writer_thread
 
 __all__ = [
     "REPLAY_LIMIT",
@@ -73,7 +76,7 @@ __all__ = [
 
 ajoin_room = database_sync_to_async(join_room)
 aleave_room = database_sync_to_async(leave_room)
-arecord_connections = database_sync_to_async(record_connections)
+arecord_connections = on_writer_thread(record_connections)
 asnapshot = database_sync_to_async(snapshot)
 aroster = database_sync_to_async(roster)
 abacklog = database_sync_to_async(backlog)
@@ -81,9 +84,9 @@ ahistory = database_sync_to_async(history)
 amessages_between = database_sync_to_async(messages_between)
 aroom_heads = database_sync_to_async(room_heads)
 achanges_after = database_sync_to_async(changes_after)
-awrite_messages = database_sync_to_async(write_messages)
-awrite_each = database_sync_to_async(write_each)
-asave_reads = database_sync_to_async(save_reads)
+awrite_messages = on_writer_thread(write_messages)
+awrite_each = on_writer_thread(write_each)
+asave_reads = on_writer_thread(save_reads)
 apresence_counts = database_sync_to_async(presence_counts)
 aheartbeat = database_sync_to_async(heartbeat)
 areap = database_sync_to_async(reap)
