@@ -160,3 +160,24 @@ def test_the_reader_sends_one_read_per_interval_the_last_with_the_newest_id(serv
     # The sender's ten messages are marked seen by the reader's last receipt.
     sender.locator('li.livechat-mine[data-seen="true"]', has_text="quick 9").wait_for(timeout=15000)
     assert sender.locator("li.livechat-mine[data-id]:not([data-seen])").count() == 0
+
+
+def test_a_receipt_the_server_lost_in_a_crash_is_sent_again_after_the_reconnect(server, contexts):
+    """The reader's receipt for "two" reaches the server inside its READ_INTERVAL (the receipt
+    for "one" was flushed just before), so the server holds it for the interval's end; the
+    server is killed meanwhile. Back online, the reader sends its position again on its new
+    connection: the sender's "two" gets its seen mark (from the welcome's or the live reads)."""
+    slug = new_room(server)
+    reader = open_room(contexts(), server, slug)
+    sender = open_room(contexts(), server, slug)
+    sender.evaluate(f"() => {{ {CLIENT}.post('one'); {CLIENT}.post('two'); }}")
+    reader.locator("li[data-id]", has_text="two").wait_for(timeout=15000)
+    set_visibility(reader, "hidden")  # the receipt due for "two" goes out now
+    server.process.kill()  # before the server's interval ends: its pending receipt is lost
+    server.process.wait(timeout=10)
+    sender.wait_for_selector('[data-livechat-room][data-state="offline"]', timeout=15000)
+    server.start()
+    for page in (reader, sender):
+        page.wait_for_selector(ONLINE, timeout=30000)
+    sender.locator('li.livechat-mine[data-seen="true"]', has_text="two").wait_for(timeout=15000)
+    assert sender.locator("li.livechat-mine[data-id]:not([data-seen])").count() == 0
