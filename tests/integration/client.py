@@ -137,6 +137,7 @@ class ChatClient:
         self.closed_for_good = False
         self.you: dict[str, Any] | None = None
         self.presence: dict[str, dict[str, Any]] = {}
+        self.presence_count: int | None = None  # the welcome's, then each presence frame's
         self.deleted_seen: set[int] = set()  # live `deleted` frames and welcome `deleted` lists
         # what the tests look at (the dicts and lists grow with keep_frames only)
         self.messages: dict[int, dict[str, Any]] = {}  # id -> frame
@@ -151,6 +152,8 @@ class ChatClient:
         self.connections: list[Connection] = []
         self.gap_requests = 0
         self.presence_log: list[tuple[float, str, str]] = []  # (time, event, identity)
+        self.welcomes: list[dict[str, Any]] = []  # every welcome frame (the latest only if compact)
+        self.receipts: list[dict[str, Any]] = []  # coalesced `read` and `presence` frames
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
@@ -247,8 +250,12 @@ class ChatClient:
         kind = frame.get("type")
         if kind == "welcome":
             self.attempt = 0
+            if not self.keep_frames:
+                self.welcomes.clear()
+            self.welcomes.append(frame)
             self.you = frame["you"]
             self.presence = {user["id"]: user for user in frame["presence"]}
+            self.presence_count = frame.get("presence_count")
             self.locked = bool(frame["room"].get("locked"))
             self.deleted_seen.update(frame.get("deleted", ()))
             self._see_change(frame.get("last_change"))
@@ -281,7 +288,14 @@ class ChatClient:
             self._see_change(frame.get("change"))
             if not self.locked:
                 await self._send_held()
+        elif kind == "read":
+            if self.keep_frames:
+                self.receipts.append(frame)
         elif kind == "presence":  # coalesced: who joined, who left
+            if self.keep_frames:
+                self.receipts.append(frame)
+            if frame.get("count") is not None:
+                self.presence_count = frame["count"]
             for event in ("joined", "left"):
                 for user in frame[event]:
                     if self.keep_frames:
@@ -429,6 +443,14 @@ class ChatClient:
         elif self.ready:
             await self._send_entry(client_id, body)
         return client_id
+
+    async def send_read(self, last_read: int) -> bool:
+        """A ``read`` receipt: this identity read up to ``last_read``."""
+        return await self._send({"type": "read", "last_read": last_read})
+
+    def frames_of(self, kind: str) -> list[dict[str, Any]]:
+        """The coalesced ``read`` or ``presence`` frames received so far, in order."""
+        return [frame for frame in self.receipts if frame["type"] == kind]
 
     async def ask_history(self, after: int, limit: int = 50) -> bool:
         """Send a ``history`` frame (``after``) as the gap fill does; the reply is handled."""

@@ -578,12 +578,12 @@ async def guest_cookie(port: int, slug: str, within: float = 10) -> str:
     raise AssertionError(f"no session cookie in:\n{head.decode('latin-1')}")
 
 
-STAFF_SESSION = """
+LOGIN_SESSION = """
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
-user, _ = get_user_model().objects.get_or_create(username="it-staff")
-user.is_staff = True
-user.set_password("it-staff")
+user, _ = get_user_model().objects.get_or_create(username=USERNAME)
+user.is_staff = STAFF
+user.set_password(USERNAME)
 user.save()
 session = SessionStore()
 session[SESSION_KEY] = str(user.pk)
@@ -594,7 +594,14 @@ print(session.session_key)
 """
 
 
+def login_cookie(database_url: str, secret_key: str, username: str, staff: bool = False) -> str:
+    """A ``Cookie`` header value of user ``username`` (created if missing; its password is its
+    name), logged in, for servers with ``secret_key``."""
+    script = f"USERNAME, STAFF = {username!r}, {staff!r}\n{LOGIN_SESSION}"
+    output = manage(database_url, "shell", "-c", script, SECRET_KEY=secret_key)
+    return f"sessionid={output.strip().splitlines()[-1]}"
+
+
 def staff_cookie(database_url: str, secret_key: str) -> str:
     """A ``Cookie`` header value of a logged-in staff user, for servers with ``secret_key``."""
-    output = manage(database_url, "shell", "-c", STAFF_SESSION, SECRET_KEY=secret_key)
-    return f"sessionid={output.strip().splitlines()[-1]}"
+    return login_cookie(database_url, secret_key, "it-staff", staff=True)

@@ -9,7 +9,8 @@ on top of it:
 - ``LIVECHAT_IT_PREFIX``: the layer's key prefix, so that runs sharing one Redis stay apart;
 - ``LIVECHAT_IT_GROUP_EXPIRY``: ``group_expiry`` of the core layer, in seconds;
 - ``LIVECHAT_IT_<NAME>`` for the LIVECHAT timings below (seconds);
-- ``LIVECHAT_IT_MAX_CONNECTIONS_PER_IP`` and ``LIVECHAT_IT_MAX_CONNECTIONS_PER_IDENTITY``.
+- ``LIVECHAT_IT_<NAME>`` for the LIVECHAT counts below: ``MAX_CONNECTIONS_PER_IP``,
+  ``MAX_CONNECTIONS_PER_IDENTITY``, ``PRESENCE_LIST_MAX``, ``READ_LIST_MAX``.
 """
 
 import os
@@ -35,7 +36,12 @@ TIMINGS = (
     "GAP_GRACE",
     "GROUP_REFRESH_INTERVAL",
 )
-LIMITS = ("MAX_CONNECTIONS_PER_IP", "MAX_CONNECTIONS_PER_IDENTITY")
+LIMITS = (
+    "MAX_CONNECTIONS_PER_IP",
+    "MAX_CONNECTIONS_PER_IDENTITY",
+    "PRESENCE_LIST_MAX",
+    "READ_LIST_MAX",
+)
 
 LIVECHAT = {
     **LIVECHAT,

@@ -1,8 +1,12 @@
-"""Two server processes sharing one Redis and one PostgreSQL; one of them killed and restarted."""
+"""Two server processes sharing one Redis and one PostgreSQL; one of them killed and restarted.
+Read receipts and presence (issue 12) across the two: coalesced frames, the welcome's stored
+positions and presence sample, unread counts after a restart of both."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import urllib.request
 import uuid
 
 import pytest
@@ -13,6 +17,7 @@ from tests.integration.conftest import (
     keep_posting,
     unique,
 )
+from tests.integration.harness import login_cookie
 from tests.integration.soak import Plan, Soak
 
 pytestmark = pytest.mark.integration
@@ -151,3 +156,220 @@ async def test_killed_server_under_load_no_socket_gets_an_id_after_a_higher_one(
     assert soak.faults_done == ["kill 0"] and a.starts == 2
     assert report.counts["stored"] == plan.messages
     assert report.failures() == {}
+
+
+# -- read receipts and presence across processes (issue 12) --------------------------------
+
+READ_KEYS = {"type", "reads", "more"}
+PRESENCE_KEYS = {"type", "joined", "left", "count"}
+
+
+def author_of(client) -> dict:
+    """The author object of ``client``'s identity, as the server's frames name it (docs/protocol.md:
+    ``staff`` only for staff)."""
+    author = {key: client.you[key] for key in ("id", "name", "kind")}
+    if client.you.get("is_staff"):
+        author["staff"] = True
+    return author
+
+
+def position_of(reads: list[dict], who: dict) -> int | None:
+    """``who``'s ``last_read`` in a ``reads`` list (a ``read`` frame's or a welcome's)."""
+    found = [read["last_read"] for read in reads if read["user"]["id"] == who["id"]]
+    assert len(found) <= 1, f"{who['id']} listed twice: {reads}"
+    return found[0] if found else None
+
+
+def assert_read_frame_shape(frame: dict) -> None:
+    """A ``read`` frame as docs/protocol.md gives it."""
+    assert set(frame) == READ_KEYS, frame
+    assert isinstance(frame["more"], int) and frame["more"] >= 0, frame
+    assert frame["reads"], frame
+    for read in frame["reads"]:
+        assert set(read) == {"user", "last_read"}, read
+        assert {"id", "name", "kind"} <= set(read["user"]) <= {"id", "name", "kind", "staff"}
+        assert isinstance(read["last_read"], int) and read["last_read"] > 0, read
+    positions = [read["last_read"] for read in frame["reads"]]
+    assert positions == sorted(positions, reverse=True), "not furthest first"
+
+
+async def reader_and_sender(database, redis_url, servers, clients, slug):
+    """Servers 1 and 2 (one SECRET_KEY, so that a login session is valid on both), reader A (a
+    logged-in user: its unread count is shown) on 1, sender B (a guest) on 2, in ``slug``."""
+    secret = {"SECRET_KEY": "integration-reads-" + uuid.uuid4().hex}
+    database.create_rooms([slug])
+    one = await servers.start("uvicorn", database.url, redis_url, name="one", **secret)
+    two = await servers.start("uvicorn", database.url, redis_url, name="two", **secret)
+    username = unique("reader")
+    cookie = await asyncio.to_thread(login_cookie, database.url, secret["SECRET_KEY"], username)
+    a = await clients.connect(one.url, slug, cookie=cookie, label="A")
+    b = await clients.guest(two, slug, "B")
+    assert a.you["kind"] == "user" and a.you["name"] == username
+    return one, two, a, b, cookie
+
+
+async def post_and_receive(sender, readers, count: int, tag: str) -> int:
+    """``sender`` posts ``count`` messages; every one of ``readers`` receives them all. Returns
+    the newest id."""
+    for n in range(count):
+        await sender.post(f"{tag} {n}")
+    await sender.wait_until(lambda: not sender.outbox, 15, "messages acknowledged")
+    newest = max(sender.acked.values())
+    for reader in readers:
+        await reader.wait_until(lambda r=reader: r.last_id >= newest, 15, f"id {newest}")
+    return newest
+
+
+async def wait_read_frame(client, who: dict, last_read: int, within: float = 10) -> dict:
+    """The first ``read`` frame ``client`` got that names ``who`` at ``last_read``."""
+
+    def match():
+        return [f for f in client.frames_of("read") if position_of(f["reads"], who) == last_read]
+
+    await client.wait_until(lambda: match(), within, f"a read frame: {who['id']} at {last_read}")
+    return match()[0]
+
+
+async def test_a_read_on_one_server_reaches_the_other_coalesced_and_the_welcomes(
+    database, redis_url, servers, clients
+):
+    """Issue 12: reader A on server 1, sender B on server 2. A's receipts (several, back to
+    back) reach B as coalesced ``read`` frames naming A, the last with A's newest position; a
+    fresh connection's welcome on either server lists that position in ``reads``."""
+    slug = unique("reads")
+    one, two, a, b, _ = await reader_and_sender(database, redis_url, servers, clients, slug)
+    newest = await post_and_receive(b, [a], 5, "read me")
+    assert newest == 5
+    for last_read in range(1, newest + 1):  # what a client without throttling would send
+        assert await a.send_read(last_read)
+    me = author_of(a)
+    frame = await wait_read_frame(b, me, newest)
+    assert_read_frame_shape(frame)
+    [read] = [r for r in frame["reads"] if r["user"]["id"] == me["id"]]
+    assert read == {"user": me, "last_read": newest}
+    assert frame["more"] == 0  # one reader, far below READ_LIST_MAX
+    naming_a = [f for f in b.frames_of("read") if position_of(f["reads"], me) is not None]
+    positions = [position_of(f["reads"], me) for f in naming_a]
+    assert positions == sorted(positions) and positions[-1] == newest, positions
+    # Coalesced: 5 receipts within far less than READ_INTERVAL (1 s) make the first frame (at
+    # once, the interval was quiet) and one at the interval's end with the newest position.
+    assert len(naming_a) < newest, f"one read frame per receipt: {positions}"
+    for frame in b.frames_of("read"):
+        assert_read_frame_shape(frame)
+        assert all(r["user"]["id"] == me["id"] for r in frame["reads"])  # B never sent one
+
+    for server in (one, two):  # B heard of it after it was stored: every welcome has it
+        fresh = await clients.guest(server, slug, f"fresh-{server.name}")
+        welcome = fresh.welcomes[-1]
+        assert welcome["reads"] == [{"user": me, "last_read": newest}], welcome["reads"]
+    print(f"\n[reads] B got {len(naming_a)} read frames naming A for 5 receipts: {positions}")
+
+
+def unread_badge(port: int, slug: str, cookie: str) -> int:
+    """The unread count the room list (``livechat:room-list``) shows for ``slug`` to the user of
+    ``cookie`` (0 when it shows no badge)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/chat/", headers={"Cookie": cookie, "Host": "127.0.0.1"}
+    )
+    with urllib.request.urlopen(request, timeout=15) as response:
+        page = response.read().decode()
+    item = re.search(rf'<li data-room="{re.escape(slug)}".*?</li>', page, re.S)
+    assert item, f"{slug} is not in the room list"
+    badge = re.search(r'data-unread="(\d+)"', item.group(0))
+    return int(badge.group(1)) if badge else 0
+
+
+async def test_read_positions_and_unread_counts_survive_a_restart_of_both_servers(
+    database, redis_url, servers, clients
+):
+    """Issue 12: A reads up to 5 of 7 messages; both servers are killed and started again. A new
+    connection's welcome still lists A at 5 (B's seen marks), B's own resumed connection too,
+    and A's room list shows 2 unread."""
+    slug = unique("restart")
+    one, two, a, b, cookie = await reader_and_sender(database, redis_url, servers, clients, slug)
+    read_up_to = await post_and_receive(b, [a], 5, "before")
+    assert await a.send_read(read_up_to)
+    me = author_of(a)
+    await wait_read_frame(b, me, read_up_to)  # announced once stored
+    newest = await post_and_receive(b, [a], 2, "unread")
+    assert newest == read_up_to + 2
+    assert await asyncio.to_thread(unread_badge, one.port, slug, cookie) == 2
+
+    one.kill()
+    two.kill()
+    for server in (one, two):
+        await server.start()
+
+    expected = [{"user": me, "last_read": read_up_to}]
+    for server in (one, two):
+        fresh = await clients.guest(server, slug, f"fresh-{server.name}")
+        assert fresh.welcomes[-1]["reads"] == expected
+        assert fresh.welcomes[-1]["last_id"] == newest
+    await b.wait_until(lambda: len(b.welcomes) >= 2 and b.ready, 30, "B to resume")
+    assert b.welcomes[-1]["reads"] == expected  # its messages 1..5 are marked seen again
+    for server in (one, two):
+        assert await asyncio.to_thread(unread_badge, server.port, slug, cookie) == 2
+    await a.wait_until(lambda: len(a.welcomes) >= 2 and a.ready, 30, "A to resume")
+    assert await a.send_read(newest)  # and reading the rest clears the count
+    await wait_read_frame(b, me, newest)
+    assert await asyncio.to_thread(unread_badge, two.port, slug, cookie) == 0
+
+
+async def test_a_big_rooms_presence_is_a_bounded_sample_with_the_full_count(
+    database, redis_url, servers, clients
+):
+    """Issue 12: with PRESENCE_LIST_MAX 3, N = 12 identities join across both servers, most of
+    them at once. Every welcome lists at most 3 (the first by name) with the full count; every
+    coalesced presence frame lists at most 3 per list, and its count comes to N everywhere."""
+    slug = unique("crowd")
+    database.create_rooms([slug])
+    limit, total = 3, 12
+    knobs = {"LIVECHAT_IT_PRESENCE_LIST_MAX": str(limit)}
+    one = await servers.start("uvicorn", database.url, redis_url, name="one", **knobs)
+    two = await servers.start("uvicorn", database.url, redis_url, name="two", **knobs)
+    watchers = await clients.guests((one, two), slug, 2)  # one on each server, first
+    crowd = await asyncio.gather(
+        *(clients.guest((one, two)[n % 2], slug, f"crowd{n}") for n in range(total - 3))
+    )
+    everyone = [*watchers, *crowd]
+    for client in everyone:  # the crowd's joins are announced to all: N - 1 so far
+        await client.wait_until(
+            lambda c=client: c.presence_count == total - 1, 15, f"presence count {total - 1}"
+        )
+    last = await clients.guest(two, slug, "last")
+    everyone.append(last)
+    welcome = last.welcomes[-1]
+    assert welcome["presence_count"] == total
+    assert len(welcome["presence"]) == limit
+    ids = [user["id"] for user in welcome["presence"]]
+    by_name = sorted((c.you["name"], c.you["id"]) for c in everyone)
+    assert ids == [key for _, key in by_name[:limit]], "not the first by name"
+    for client in everyone[:-1]:  # the last one's own lone join is not sent to it
+        await client.wait_until(
+            lambda c=client: (
+                c.frames_of("presence") and c.frames_of("presence")[-1]["count"] == total
+            ),
+            15,
+            f"a presence frame with count {total}",
+        )
+    widest = 0
+    for client in everyone:
+        assert len(client.welcomes) == 1
+        assert len(client.welcomes[0]["presence"]) <= limit
+        assert client.welcomes[0]["presence_count"] <= total
+        for frame in client.frames_of("presence"):
+            assert set(frame) == PRESENCE_KEYS, frame
+            assert len(frame["joined"]) <= limit and len(frame["left"]) <= limit, frame
+            assert frame["left"] == []  # nobody left
+            assert (
+                client.you["id"] not in {u["id"] for u in frame["joined"]}
+                or len(frame["joined"]) > 1
+            ), "an identity told of its own lone join"
+            widest = max(widest, len(frame["joined"]))
+        counts = [f["count"] for f in client.frames_of("presence")]
+        assert all(isinstance(n, int) and 1 <= n <= total for n in counts), counts
+    print(
+        f"\n[presence] {total} identities, PRESENCE_LIST_MAX {limit}: widest joined list "
+        f"{widest}; frames per client "
+        f"{sorted(len(c.frames_of('presence')) for c in everyone)}"
+    )

@@ -531,6 +531,32 @@ test("a receipt due when the connection drops goes out once the next connection 
   assert.deepEqual(last.frames("read").map((f) => f.last_read), [2, 3]);
 });
 
+test("the position sent on a connection that dropped is sent again on the next one: the server may have lost it", () => {
+  const { client, socket, timers } = online(2);
+  client.markRead();
+  assert.deepEqual(socket().frames("read"), [{ type: "read", last_read: 2 }]);
+  const first = socket();
+  first.serverClose(1012); // a server killed before it stored the receipt
+  timers.advance(READ_INTERVAL_MS + 10000);
+  assert.notEqual(socket(), first);
+  socket().receive(welcome([], { last_id: 2 }));
+  assert.deepEqual(socket().frames("read"), [{ type: "read", last_read: 2 }], "sent again, once");
+  timers.advance(3 * READ_INTERVAL_MS);
+  client.markRead();
+  assert.equal(socket().frames("read").length, 1, "nothing new read: nothing more is sent");
+});
+
+test("a client that read nothing sends no receipt on a new connection", () => {
+  const { socket, timers } = online(2);
+  const first = socket();
+  first.serverClose(1012);
+  timers.advance(READ_INTERVAL_MS + 10000);
+  assert.notEqual(socket(), first);
+  socket().receive(welcome([], { last_id: 2 }));
+  timers.advance(3 * READ_INTERVAL_MS);
+  assert.deepEqual(socket().frames("read"), []);
+});
+
 test("followPage: visible marks read at once; hidden and pagehide send the receipt due", () => {
   const listeners = {};
   const saved = { document: globalThis.document, addEventListener: globalThis.addEventListener };

@@ -79,7 +79,7 @@ export class LiveChatClient extends Connection {
     this.gapOpen = false; // a history request for a gap is unanswered
     this.olderOpen = false; // a history request for older messages is unanswered
     this.readWanted = 0; // the newest position the user has read (markRead)
-    this.readSent = 0; // the position of the last `read` frame sent
+    this.readSent = 0; // the position of the last `read` frame sent on this connection
     this.readSentAt = -Infinity; // when it was sent (timers.now())
     this.readTimer = null; // the trailing `read` of the interval, while one is due
     this.typing = new Typing({
@@ -107,6 +107,9 @@ export class LiveChatClient extends Connection {
     this.typing.clear();
     this.timers.clearTimeout(this.readTimer); // the next connection sends it, once ready
     this.readTimer = null;
+    // What this connection sent may not have been stored (a server killed within its
+    // READ_INTERVAL, a frame lost with the socket): the next one sends the position again.
+    this.readSent = 0;
   }
 
   /** Close for good, with the last read position if one is due (the console switching rooms). */
