@@ -63,15 +63,25 @@ def staff_users() -> QuerySet[Any]:
     return users.filter(is_active=True).distinct() if "is_active" in fields else users.distinct()
 
 
-def resolve_author(who: Identity) -> Identity:
+def reserved_names() -> set[str]:
+    """The name keys no other user may show: the system's and every staff member's (queries)."""
+    reserved = {identity.name_key(identity.SYSTEM.name)}
+    reserved.update(identity.name_key(identity.for_user(u).name) for u in staff_users())
+    return reserved
+
+
+def resolve_author(who: Identity, reserved: dict[str, set[str]] | None = None) -> Identity:
     """``who`` as it joins a room or posts: staff status read now, and a user's display name
-    changed when it could pass for the system or a staff member (sync; queries)."""
+    changed when it could pass for the system or a staff member (sync; queries). ``reserved``
+    keeps the reserved names once read (``"names"``), for the next joins of one transaction."""
     who = resolve_staff(who)
     if who.user_id is None or who.is_staff:
         return who
-    reserved = {identity.name_key(identity.SYSTEM.name)}
-    reserved.update(identity.name_key(identity.for_user(u).name) for u in staff_users())
-    return identity.unreserved(who, reserved)
+    if reserved is None:
+        return identity.unreserved(who, reserved_names())
+    if "names" not in reserved:
+        reserved["names"] = reserved_names()
+    return identity.unreserved(who, reserved["names"])
 
 
 def join_refusal(room: Room, who: Identity) -> int | None:
@@ -94,11 +104,11 @@ def join_refusal(room: Room, who: Identity) -> int | None:
     return None
 
 
-def admit(room: Room, who: Identity) -> Identity:
+def admit(room: Room, who: Identity, reserved: dict[str, set[str]] | None = None) -> Identity:
     """``who`` as it enters ``room``: staff status read now, a name that could pass for the
     system or staff changed; or :class:`Refused` with the close code (the room's rule, or a
     ban). The one admission rule of a socket's join and of the HTTP history."""
-    who = resolve_author(who)
+    who = resolve_author(who, reserved)
     code = join_refusal(room, who)
     if (
         code is None

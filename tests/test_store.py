@@ -288,6 +288,25 @@ def join(slug, who=ALICE, channel="chan-1", instance="proc-a"):
     return store.join_room(slug, who, channel, instance)
 
 
+def test_a_batch_of_joins_reads_its_room_and_the_reserved_names_once(room):
+    users = get_user_model().objects
+    users.create_user("boss", is_staff=True, first_name="Boss")
+    joins = [
+        store.Join("lobby", identity.for_user(users.create_user(f"u{n}")), f"b{n}", "proc")
+        for n in range(5)
+    ]
+    impostor = users.create_user("imp", first_name="Boss")
+    joins.append(store.Join("lobby", identity.for_user(impostor), "b-imp", "proc"))
+    with CaptureQueriesContext(db_connection) as queries:
+        results = store.record_connections(joins)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert sum('FROM "django_livechat_room"' in q for q in sql) == 1
+    assert sum(q.startswith('SELECT DISTINCT "auth_user"') for q in sql) == 1  # staff_users()
+    assert [r.room.pk for r in results] == [room.pk] * 6  # each its own copy of the room
+    assert len({id(r.room) for r in results}) == 6
+    assert results[-1].identity.name != "Boss"  # renamed all the same
+
+
 def test_join_records_participant_and_connection(room):
     joined = join("lobby")
     assert joined.room == room and joined.identity.key == ALICE.key

@@ -32,26 +32,34 @@ class Joined:
     participant: int | None = None  # its Participant row (none for a one-connection guest)
 
 
+@dataclass(slots=True)
+class JoinReads:
+    """What the joins of one transaction read once: rooms by slug, the reserved names."""
+
+    rooms: dict[str, Room | None] = field(default_factory=dict)
+    reserved: dict[str, set[str]] = field(default_factory=dict)
+
+
 def join_room(
     slug: str,
     who: Identity,
     channel_name: str,
     instance: str,
-    rooms: dict[str, Room | None] | None = None,
+    reads: JoinReads | None = None,
 ) -> Joined:
     """Authorize ``who`` for the room ``slug`` and record its connection.
 
     A guest without a session (``c:`` key) exists for this one connection: it has no sanction,
     no other connection and no read position to keep, so only its connection row is written.
-    ``rooms`` (slug -> room) keeps the rooms read in one transaction for its next joins.
+    ``reads`` keeps what the earlier joins of the same transaction read.
     """
-    rooms = {} if rooms is None else rooms
-    if slug not in rooms:
-        rooms[slug] = Room.objects.select_related("conversation").filter(slug=slug).first()
-    room = copy.copy(rooms[slug])  # each connection's own: it keeps the room's state
+    reads = JoinReads() if reads is None else reads
+    if slug not in reads.rooms:
+        reads.rooms[slug] = Room.objects.select_related("conversation").filter(slug=slug).first()
+    room = copy.copy(reads.rooms[slug])  # each connection's own: it keeps the room's state
     if room is None:
         raise Refused(Close.ROOM_NOT_FOUND)
-    who = permissions.admit(room, who)
+    who = permissions.admit(room, who, reads.reserved)
     lasting = identity.is_lasting(who.key)
     now = timezone.now()
     with transaction.atomic():
@@ -106,14 +114,14 @@ def record_connections(items: Sequence[Join | str]) -> list[Joined | bool | Exce
     a database that fails fails the batch.
     """
     results: list[Joined | bool | Exception] = []
-    rooms: dict[str, Room | None] = {}  # read once per batch
+    reads = JoinReads()  # rooms and reserved names: read once per batch
     with transaction.atomic(using=router.db_for_write(Connection)):
         for item in items:
             try:
                 with transaction.atomic():  # a savepoint: a refusal undoes this item only
                     if isinstance(item, Join):
                         results.append(
-                            join_room(item.slug, item.who, item.channel_name, item.instance, rooms)
+                            join_room(item.slug, item.who, item.channel_name, item.instance, reads)
                         )
                     else:
                         results.append(leave_room(item))
