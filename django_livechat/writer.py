@@ -5,7 +5,7 @@
 loop. Under load a single database transaction (one thread hop, one commit, one fsync) stores
 hundreds of items; idle, an item is written at once. Each caller gets its result only after
 the transaction that holds its item has committed.
-On SQLite in WAL mode the writer also checkpoints the log, off the commits (``checkpoint``).
+On SQLite in WAL mode the writers also checkpoint the log, off the commits (``checkpoint``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from django_livechat.conf import conf
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+_checkpoints: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Checkpoints] = (
+    weakref.WeakKeyDictionary()
+)
 Result = TypeVar("Result")
 
 
@@ -63,8 +66,19 @@ class GroupCommit(Generic[Item, Result]):
         """One result or exception per item; never raises."""
         raise NotImplementedError
 
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """The WAL checkpoints of this event loop's writers (messages and connection rows
+        both grow the log)."""
+        loop = asyncio.get_running_loop()
+        checkpoints = _checkpoints.get(loop)
+        if checkpoints is None:
+            checkpoints = _checkpoints[loop] = Checkpoints()
+        return checkpoints
+
     def after_commit(self) -> None:
         """Called after each batch."""
+        self.checkpoints.after_commit()
 
 
 class MessageWriter(GroupCommit[store.NewMessage, store.Written]):
@@ -72,16 +86,9 @@ class MessageWriter(GroupCommit[store.NewMessage, store.Written]):
 
     name = "livechat-writer"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.checkpoints = Checkpoints()
-
     async def write(self, item: store.NewMessage) -> store.Written:
         """Store ``item`` (in some batch) and return its result once committed."""
         return await self.submit(item)
-
-    def after_commit(self) -> None:
-        self.checkpoints.after_commit()
 
     async def commit(self, items: list[store.NewMessage]) -> list[store.Written | Exception]:
         """When the batch's transaction fails, nothing of it is stored: its messages are then

@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import override_settings
 
 from django_livechat.checkpoint import WalCheckpointer
-from django_livechat.writer import get_writer
+from django_livechat.writer import get_connection_writer, get_writer
 from tests.conftest import receive_type
 
 
@@ -90,5 +90,29 @@ async def test_the_writer_checkpoints_an_sqlite_wal_database_after_its_commits(r
         await post(communicator, "w5")
         await asyncio.wait_for(checkpoints._task, 2)
         assert checkpoints._off
+    finally:
+        await database_sync_to_async(journal_mode)("delete")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
+async def test_connection_rows_alone_make_the_log_checkpointed(room, clients):
+    """A burst of joins and no message: the connection writer's commits grow the log too."""
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        pytest.skip("the WAL checkpointer is for an SQLite file (pass 1 runs it)")
+
+    def journal_mode(mode: str) -> None:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"PRAGMA journal_mode={mode}")
+
+    await database_sync_to_async(journal_mode)("wal")
+    try:
+        checkpoints = get_connection_writer().checkpoints
+        assert checkpoints is get_writer().checkpoints  # one per event loop
+        await clients.connect()
+        assert checkpoints._task is not None  # started after the join's commit
+        await asyncio.wait_for(checkpoints._task, 2)
+        assert not checkpoints._failing and not checkpoints._off
     finally:
         await database_sync_to_async(journal_mode)("delete")
