@@ -181,7 +181,7 @@ async def test_an_exception_in_connect_still_cleans_up(room, monkeypatch):
     async def broken(*args, **kwargs):
         raise RuntimeError("a bug in the catch-up")
 
-    monkeypatch.setattr(store, "asnapshot", broken)
+    monkeypatch.setattr(store, "awelcome", broken)
     socket = Socket()
     with pytest.raises(RuntimeError):  # still raised: the server logs it
         await asyncio.wait_for(socket.task, 5)
@@ -191,7 +191,7 @@ async def test_an_exception_in_connect_still_cleans_up(room, monkeypatch):
 
 
 @override_settings(LIVECHAT=ONE_EACH)
-@pytest.mark.parametrize("step", ["asnapshot", "arecord_connections"])
+@pytest.mark.parametrize("step", ["awelcome", "arecord_connections"])
 async def test_a_consumer_cancelled_in_connect_still_cleans_up(step, room, monkeypatch):
     """Cancelled while it waits for the catch-up, or for the join whose row was written (the
     connection writer's batch goes on: its leave is recorded after the join)."""

@@ -70,13 +70,13 @@ async def test_a_burst_of_joins_shares_reads_and_each_welcome_lists_its_joiner(
     room, clients, monkeypatch
 ):
     rosters = []
-    real = store.aroster
+    real = store.awelcome
 
     async def counted(room_pk):
         rosters.append(room_pk)
         return await real(room_pk)
 
-    monkeypatch.setattr(store, "aroster", counted)
+    monkeypatch.setattr(store, "awelcome", counted)
     cookies = [await asession_cookie_for() for _ in range(12)]
     joined = await asyncio.gather(*(clients.connect(cookie=cookie) for cookie in cookies))
     ids = set()

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import IntegrityError
 from django.db import connection as db_connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
@@ -26,6 +27,7 @@ from django_livechat.models import (
     Sanction,
 )
 from django_livechat.permissions import Refused
+from django_livechat.protocol import Close
 from django_livechat.store import NewMessage
 
 pytestmark = pytest.mark.django_db
@@ -305,6 +307,26 @@ def test_a_batch_of_joins_reads_its_room_and_the_reserved_names_once(room):
     assert [r.room.pk for r in results] == [room.pk] * 6  # each its own copy of the room
     assert len({id(r.room) for r in results}) == 6
     assert results[-1].identity.name != "Boss"  # renamed all the same
+
+
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True})
+def test_guest_joins_of_a_batch_are_one_insert_and_a_bad_row_fails_alone(room):
+    join("lobby", channel="taken")
+    guests = [identity.for_connection() for _ in range(4)]
+    items = [store.Join("lobby", g, f"g{n}", "proc") for n, g in enumerate(guests)]
+    items.insert(2, store.Join("lobby", guests[0], "taken", "proc"))  # a channel name in use
+    items.append(store.Join("nowhere", guests[1], "g-lost", "proc"))  # refused: no such room
+    items.append("g3")  # a leave after the join it ends, in the same batch
+    with CaptureQueriesContext(db_connection) as queries:
+        results = store.record_connections(items)
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1 + 5  # all together, then one by one once that failed
+    assert isinstance(results[2], IntegrityError)
+    assert isinstance(results[5], Refused) and results[5].code == Close.ROOM_NOT_FOUND
+    assert [r.first_connection for r in results[:2] + results[3:5]] == [True] * 4
+    assert results[6] is True  # g3 came and went: its identity has no connection left
+    channels = set(Connection.objects.values_list("channel_name", flat=True))
+    assert channels == {"taken", "g0", "g1", "g2"}
 
 
 def test_join_records_participant_and_connection(room):

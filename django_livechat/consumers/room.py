@@ -91,12 +91,12 @@ class RoomConsumer(LiveChatConsumer):
 
     async def _catch_up(self, feed: RoomFeed, after: int | None, changes: int | None) -> None:
         room_pk = self.room.pk
+        # Read after this connection's row was written: the roster lists this identity.
         if after is None and changes is None:  # the same for every fresh joiner: shared
-            snap = await shared_read(feed, "snapshot", lambda: store.asnapshot(room_pk, None))
+            snap, roster = await shared_read(feed, "welcome", lambda: store.awelcome(room_pk))
         else:
             snap = await store.asnapshot(room_pk, after, changes)
-        # Read after this connection's row was written: it lists this identity.
-        roster = await shared_read(feed, "roster", lambda: store.aroster(room_pk))
+            roster = await shared_read(feed, "roster", lambda: store.aroster(room_pk))
         self.hub.prime(self.room.pk, snap.last_seq, snap.last_change)
         self.room.locked = snap.locked  # the state at snap.last_change, not at join time
         # Every id above this one reaches the socket in order (welcome, backlog, then live).

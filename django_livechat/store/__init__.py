@@ -44,6 +44,7 @@ from django_livechat.store.rooms import (
     roster,
     save_reads,
     snapshot,
+    welcome,
 )
 from django_livechat.store.thread import on_writer_thread
 
@@ -70,6 +71,7 @@ __all__ = [
     "room_heads",
     "roster",
     "snapshot",
+    "welcome",
     "write_each",
     "write_messages",
 ]
@@ -79,6 +81,7 @@ aleave_room = database_sync_to_async(leave_room)
 arecord_connections = on_writer_thread(record_connections)
 asnapshot = database_sync_to_async(snapshot)
 aroster = database_sync_to_async(roster)
+awelcome = database_sync_to_async(welcome)
 abacklog = database_sync_to_async(backlog)
 ahistory = database_sync_to_async(history)
 amessages_between = database_sync_to_async(messages_between)

@@ -40,6 +40,32 @@ class JoinReads:
     reserved: dict[str, set[str]] = field(default_factory=dict)
 
 
+def _admit(slug: str, who: Identity, reads: JoinReads) -> tuple[Room, Identity]:
+    """The room ``slug`` (a copy of its own) and ``who`` as admitted there, or
+    :class:`Refused`. Writes nothing."""
+    if slug not in reads.rooms:
+        reads.rooms[slug] = Room.objects.select_related("conversation").filter(slug=slug).first()
+    room = copy.copy(reads.rooms[slug])  # each connection's own: it keeps the room's state
+    if room is None:
+        raise Refused(Close.ROOM_NOT_FOUND)
+    return room, permissions.admit(room, who, reads.reserved)
+
+
+def _connection_row(room: Room, who: Identity, channel_name: str, instance: str) -> Connection:
+    now = timezone.now()
+    return Connection(
+        channel_name=channel_name,
+        room=room,
+        key=who.key,
+        display_name=who.name,
+        kind=who.kind,
+        staff=who.is_staff,
+        instance=instance,
+        connected=now,
+        last_seen=now,
+    )
+
+
 def join_room(
     slug: str,
     who: Identity,
@@ -53,46 +79,43 @@ def join_room(
     no other connection and no read position to keep, so only its connection row is written.
     ``reads`` keeps what the earlier joins of the same transaction read.
     """
-    reads = JoinReads() if reads is None else reads
-    if slug not in reads.rooms:
-        reads.rooms[slug] = Room.objects.select_related("conversation").filter(slug=slug).first()
-    room = copy.copy(reads.rooms[slug])  # each connection's own: it keeps the room's state
-    if room is None:
-        raise Refused(Close.ROOM_NOT_FOUND)
-    who = permissions.admit(room, who, reads.reserved)
-    lasting = identity.is_lasting(who.key)
-    now = timezone.now()
+    room, who = _admit(slug, who, JoinReads() if reads is None else reads)
+    row = _connection_row(room, who, channel_name, instance)
+    if not identity.is_lasting(who.key):
+        row.save(force_insert=True)
+        return Joined(room=room, identity=who, first_connection=True)
     with transaction.atomic():
-        others = False
-        participant = None
-        if lasting:
-            participant, _created = Participant.objects.update_or_create(
-                room=room,
-                key=who.key,
-                defaults={"display_name": who.name, "user_id": who.user_id},
-            )
-            others = _live_connections(room.pk, now).filter(key=who.key).exists()
-            cutoff = now - timedelta(seconds=conf.PRESENCE_TIMEOUT)
-            open_ = Connection.objects.filter(key=who.key, last_seen__gte=cutoff).count()
-            if open_ >= conf.MAX_CONNECTIONS_PER_IDENTITY:
-                raise Refused(Close.TOO_MANY_CONNECTIONS)
-        Connection.objects.create(
-            channel_name=channel_name,
-            room=room,
-            key=who.key,
-            display_name=who.name,
-            kind=who.kind,
-            staff=who.is_staff,
-            instance=instance,
-            connected=now,
-            last_seen=now,
-        )
+        participant = _participant(room, who)
+        cutoff = row.connected - timedelta(seconds=conf.PRESENCE_TIMEOUT)
+        live = Connection.objects.filter(key=who.key, last_seen__gte=cutoff)
+        rooms = list(live.values_list("room_id", flat=True))  # of every live connection
+        if len(rooms) >= conf.MAX_CONNECTIONS_PER_IDENTITY:
+            raise Refused(Close.TOO_MANY_CONNECTIONS)
+        row.save(force_insert=True)
     return Joined(
-        room=room,
-        identity=who,
-        first_connection=not others,
-        participant=participant.pk if participant else None,
+        room=room, identity=who, first_connection=room.pk not in rooms, participant=participant
     )
+
+
+def _participant(room: Room, who: Identity) -> int:
+    """The pk of ``who``'s Participant row in ``room``: made, or its name brought up to date."""
+    found = (
+        Participant.objects.filter(room=room, key=who.key)
+        .values_list("pk", "display_name", "user_id")
+        .first()
+    )
+    if found is None:
+        try:
+            with transaction.atomic():  # another process may make it first
+                return Participant.objects.create(
+                    room=room, key=who.key, display_name=who.name, user_id=who.user_id
+                ).pk
+        except IntegrityError:
+            return _participant(room, who)
+    pk, name, user_id = found
+    if (name, user_id) != (who.name, who.user_id):
+        Participant.objects.filter(pk=pk).update(display_name=who.name, user_id=who.user_id)
+    return int(pk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +134,57 @@ def record_connections(items: Sequence[Join | str]) -> list[Joined | bool | Exce
 
     One result per item: a join's :class:`Joined` or its :class:`Refused`, a leave's bool (as
     :func:`leave_room`). An item that fails alone (refused, a constraint) is rolled back alone;
-    a database that fails fails the batch.
+    a database that fails fails the batch. The rows of one-connection guests, which need no
+    other write, go in one INSERT per run of them.
     """
     results: list[Joined | bool | Exception] = []
     reads = JoinReads()  # rooms and reserved names: read once per batch
+    guests: list[tuple[int, Connection]] = []  # (result index, row) not inserted yet
     with transaction.atomic(using=router.db_for_write(Connection)):
         for item in items:
+            if isinstance(item, Join) and not identity.is_lasting(item.who.key):
+                try:
+                    room, who = _admit(item.slug, item.who, reads)
+                except Refused as refused:
+                    results.append(refused)
+                    continue
+                guests.append((len(results), _connection_row(room, who, *_where(item))))
+                results.append(Joined(room=room, identity=who, first_connection=True))
+                continue
+            _insert_rows(guests, results)  # before a leave that may be of one of them
+            guests = []
             try:
                 with transaction.atomic():  # a savepoint: a refusal undoes this item only
                     if isinstance(item, Join):
-                        results.append(
-                            join_room(item.slug, item.who, item.channel_name, item.instance, reads)
-                        )
+                        results.append(join_room(item.slug, item.who, *_where(item), reads))
                     else:
                         results.append(leave_room(item))
             except (Refused, IntegrityError, DataError) as exc:
                 results.append(exc)
+        _insert_rows(guests, results)
     return results
+
+
+def _where(join: Join) -> tuple[str, str]:
+    return join.channel_name, join.instance
+
+
+def _insert_rows(rows: list[tuple[int, Connection]], results: list[Any]) -> None:
+    """Insert ``rows`` together; when that fails, one by one (a failure is its join's result)."""
+    if not rows:
+        return
+    try:
+        with transaction.atomic():
+            Connection.objects.bulk_create([row for _, row in rows])
+        return
+    except (IntegrityError, DataError):
+        pass
+    for index, row in rows:
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except (IntegrityError, DataError) as exc:
+            results[index] = exc
 
 
 def leave_room(channel_name: str) -> bool:
@@ -256,6 +313,11 @@ def roster(room_pk: int) -> Roster:
     )
     reads = [(author(key, name, identity.kind_of(key)), n) for key, name, n in readers]
     return Roster(listed, count, reads)
+
+
+def welcome(room_pk: int) -> tuple[Snapshot, Roster]:
+    """What a fresh joiner's welcome shows: the latest messages and the roster, in one call."""
+    return snapshot(room_pk, None), roster(room_pk)
 
 
 def backlog(room_pk: int, after: int, upto: int) -> tuple[list[Message], bool]:
