@@ -88,6 +88,10 @@ def _server(args: argparse.Namespace, extra: list[str], workdir: Path) -> Any:
             at = base.index("-m") + 1
             return [*base[:at], "benchmarks.memory_profile", "serve", *base[at:], *extra]
 
+        @property
+        def urls(self) -> list[str]:  # what the client processes connect to (servers.Group)
+            return [self.url]
+
     template = servers.prepare_template(workdir, {"idle": ROOMS, "warmup": 1})
     module, settings = servers.APPS[args.app]
     db = workdir / "db.sqlite3"

@@ -151,7 +151,8 @@ def for_connection() -> Identity:
 
 
 def from_scope(scope: dict[str, Any]) -> Identity:
-    """The identity of a connection, from the scope filled by ``AuthMiddlewareStack``.
+    """The identity of a connection, from the scope filled by ``LiveChatAuthMiddleware`` (or
+    Channels' ``AuthMiddlewareStack``).
 
     The middleware has loaded the user (and so the session) before the consumer runs, so this
     touches no database.

@@ -15,17 +15,17 @@ if settings.DEBUG:  # let uvicorn/daphne serve static files too, as runserver do
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from django_livechat.middleware import LiveChatAuthMiddleware  # noqa: E402
 from django_livechat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            LiveChatAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )
