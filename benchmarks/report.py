@@ -350,6 +350,26 @@ def table(doc: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The same rows as :func:`table`, and the targets, as the README's Markdown table."""
+    _sizes.update(doc.get("sizes", {}))
+    out = ["| scenario | layer | metric | django_livechat | baseline | ratio |", "|---" * 6 + "|"]
+    for layer, by_name in doc["layers"].items():
+        for name, entry in by_name.items():
+            for metric, a, b, r in _rows(name, entry):
+                out.append(f"| {title(name)} | {layer} | {metric} | {a} | {b} | {r} |")
+    out += ["", "| target | layer | scenario | measured | met |", "|---|---|---|---|---|"]
+    for t in doc["targets"]:
+        if t["kind"] != "performance":
+            continue
+        value = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        if t["ratio"] is not None and not t.get("absolute"):
+            value += "x"
+        met = "yes" if t["ok"] else "**no**"
+        out.append(f"| {t['target']} | {t['layer']} | {title(t['scenario'])} | {value} | {met} |")
+    return "\n".join(out)
+
+
 # -- plot ------------------------------------------------------------------------------------
 
 
@@ -494,3 +514,10 @@ def profile_text(results: dict[str, dict[str, dict[str, Any]]]) -> str:
                 out.append("  inclusive %:")
                 out += [f"    {pct:5.1f}  {f}" for f, pct in prof["inclusive"]]
     return "\n".join(out)
+
+
+if __name__ == "__main__":  # python -m benchmarks.report results.json: the README's table
+    import json
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))

@@ -308,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\nJSON: {out}")
+    out.with_suffix(".md").write_text(report.markdown(doc) + "\n")
+    print(f"\nJSON: {out} (the README's table: {out.with_suffix('.md')})")
     if not args.no_plot:
         print(report.plot(doc, Path(args.plot)))
     if args.profile:
