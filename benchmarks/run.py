@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import socket
 import sys
@@ -56,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--manyrooms-rooms", type=int)
     p.add_argument("--idle10k-connections", type=int)
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne"])
+    p.add_argument(
+        "--server-args",
+        default="",
+        help='more flags for both servers, e.g. "--ws-ping-interval 60 --ws-ping-timeout 20" '
+        "(docs/deployment.md's recommended uvicorn flags)",
+    )
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--duration", type=float, help="seconds of sending (fan-out, many rooms)")
     p.add_argument("--latency-duration", type=float)
@@ -194,8 +201,9 @@ class Runner:
         prefix = f"bench{self.token}{layer}{app}{len(self.shared)}{run_dir.name}"
         count = self.args.servers if layer == self.args.several else 1
         server = servers.start(
-            app, self.args.server, self.template, run_dir, url, prefix, settings, count
-        )
+            app, self.args.server, self.template, run_dir, url, prefix, settings, count,
+            shlex.split(self.args.server_args),
+        )  # fmt: skip
         scenarios.warmup(server)
         if self.sizes.reuse_server:
             self.shared[key] = server

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.integration.harness import Server, manage, server_env
@@ -67,6 +68,7 @@ def start(
     prefix: str,
     settings: str | None = None,
     count: int = 1,
+    extra_args: Sequence[str] = (),
 ) -> Group:
     """Start ``count`` processes of ``app`` under ``kind``, each on a free port, all on one
     fresh copy of the template database (SQLite in WAL mode: several processes may share it);
@@ -83,7 +85,8 @@ def start(
         BASELINE_DB=str(db),
     )
     members = [
-        Server(kind, env, workdir, app, app=module, echo=app == "livechat") for _ in range(count)
+        Server(kind, env, workdir, app, app=module, echo=app == "livechat", extra_args=extra_args)
+        for _ in range(count)
     ]
 
     async def start_all() -> None:

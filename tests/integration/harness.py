@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -136,9 +137,11 @@ class Server:
         name: str,
         app: str = EXAMPLE_SITE,
         echo: bool = True,
+        extra_args: Sequence[str] = (),
     ) -> None:
         if kind not in ("uvicorn", "daphne"):
             raise ValueError(kind)
+        self.extra_args = list(extra_args)  # more command-line flags for the server
         self.kind = kind
         self.env = env
         self.name = name
@@ -158,10 +161,11 @@ class Server:
             return [
                 PYTHON, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
                 "--no-access-log", "--log-level", "warning", "--backlog", "4096",
-                "--timeout-graceful-shutdown", "2",
+                "--timeout-graceful-shutdown", "2", *self.extra_args,
             ]  # fmt: skip
         return [
-            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0", self.app,
+            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
+            *self.extra_args, self.app,
         ]  # fmt: skip
 
     async def start(self, within: float = 30) -> None:
