@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.utils import timezone
 
-from django_livechat import events, identity, notify, store
+from django_livechat import api, events, identity, notify, store
 from django_livechat.fanout import Member, RoomFeed, get_hub
 from django_livechat.models import Message
 from tests.conftest import receive_type
@@ -379,6 +379,33 @@ async def test_hub_leaves_every_group_with_its_last_room(room, clients):
     clients.open.remove(communicator)
     assert channel not in layer.groups.get(events.VISITORS_GROUP, {})
     assert channel not in layer.groups.get(events.room_group(room.pk), {})
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_with_the_in_memory_layer_the_hub_publishes_locally_only(room, clients):
+    """That layer reaches no other process: a send to it would only cost a scan of every
+    group and channel. What sync code sends by it still arrives."""
+    first, _ = await clients.connect()
+    second, _ = await clients.connect()
+    hub = get_hub()
+    if type(hub.layer) is not InMemoryChannelLayer:
+        pytest.skip("the stock in-memory layer only (pass 1 runs it)")
+    sent = []
+    real = hub.layer.group_send
+
+    async def counted(group, message):
+        sent.append(message["type"])
+        await real(group, message)
+
+    hub.layer.group_send = counted
+    try:
+        await first.send_json_to({"type": "message", "body": "hi", "client_id": "local-1"})
+        assert (await receive_type(second, "message"))["body"] == "hi"
+        await database_sync_to_async(api.post_message)(room, "from sync code")
+        assert (await receive_type(second, "message"))["body"] == "from sync code"
+    finally:
+        del hub.layer.group_send
+    assert sent == ["livechat.messages"]  # the API's; none from the hub
 
 
 @pytest.mark.django_db(transaction=True)

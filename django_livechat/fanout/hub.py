@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from django_livechat import events
 from django_livechat.fanout.feed import Member, RoomFeed
@@ -94,6 +94,10 @@ class Hub:
     def __init__(self, alias: str) -> None:
         self.alias = alias
         self.layer = get_channel_layer(alias)
+        # Channels' in-memory layer reaches this process only, whose sockets the hub serves
+        # itself: what it publishes needs no layer send (one that scans every group and channel
+        # of the process). What sync code sends (the admin, the API) still comes in by it.
+        self.alone = type(self.layer) is InMemoryChannelLayer
         self.instance = uuid.uuid4().hex[:16]
         self.channel: str | None = None
         self.feeds: dict[int, RoomFeed] = {}
@@ -233,6 +237,8 @@ class Hub:
         await self._group_send(event["room"], event)
 
     async def _group_send(self, room_pk: int, event: events.Event) -> None:
+        if self.alone:
+            return
         event = {**event, "origin": self.instance}
         try:
             await self.layer.group_send(events.room_group(room_pk), event)
