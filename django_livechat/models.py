@@ -105,6 +105,9 @@ class Room(WriterOwnedFields):
     def __str__(self) -> str:
         return self.title
 
+    def get_absolute_url(self) -> str:
+        return reverse("livechat:room", args=[self.slug])
+
     @property
     def members_only(self) -> bool:
         """Only the room's members (and staff) may enter it: a private or direct room."""
@@ -118,9 +121,6 @@ class Room(WriterOwnedFields):
             raise ValidationError(
                 {"kind": _("Direct rooms are opened with django_livechat.api.open_direct.")}
             )
-
-    def get_absolute_url(self) -> str:
-        return reverse("livechat:room", args=[self.slug])
 
 
 class Message(models.Model):
