@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from django_livechat import events, identity, notify, permissions
 from django_livechat.audit import audit
@@ -99,7 +100,7 @@ def add(room: Room, user: Any, role: str = permissions.MEMBER, by: Any = None) -
         if row is not None and before == role:
             return row
         if row is not None and before == OWNER and not _owners(room).exclude(pk=row.pk).exists():
-            raise ValueError("The room's last owner stays owner: make another owner first.")
+            raise ValueError(_("The room's last owner stays owner: make another owner first."))
         row = _put(room, user, role, who.name)
         audit(by, "add_member" if before == READER else "change_role", room, who.key, role=role)
     return row
