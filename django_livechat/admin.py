@@ -7,7 +7,7 @@ connections at once, exactly like the staff console's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_livechat import moderation
+from django_livechat import membership, moderation, permissions
 from django_livechat.models import (
     AuditEntry,
     Connection,
@@ -39,10 +39,56 @@ if TYPE_CHECKING:
     ParticipantModelAdmin = admin.ModelAdmin[Participant]
     ConnectionModelAdmin = admin.ModelAdmin[Connection]
     StaffPresenceModelAdmin = admin.ModelAdmin[StaffPresence]
+    MemberInlineBase = admin.TabularInline[Participant, Room]
+    MemberFormBase = ModelForm[Participant]
 else:
+    MemberInlineBase = admin.TabularInline
+    MemberFormBase = ModelForm
     RoomModelAdmin = MessageModelAdmin = ConversationModelAdmin = admin.ModelAdmin
     SanctionModelAdmin = AuditEntryModelAdmin = ParticipantModelAdmin = admin.ModelAdmin
     ConnectionModelAdmin = StaffPresenceModelAdmin = admin.ModelAdmin
+
+
+class MemberForm(MemberFormBase):
+    class Meta:
+        model = Participant
+        fields = ["user", "role"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].required = True
+
+
+class MemberInline(MemberInlineBase):
+    """The members of a private or direct room, their roles editable (a direct room's are
+    fixed). Saved through ``membership`` (``RoomAdmin.save_formset``): a member removed (or
+    set to "not a member") has their open sockets to the room closed at once."""
+
+    model = Participant
+    form = MemberForm
+    fields = ["user", "role", "display_name", "joined"]
+    readonly_fields = ["display_name", "joined"]
+    raw_id_fields = ["user"]
+    extra = 0
+    verbose_name = _("member")
+    verbose_name_plural = _("members")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Participant]:
+        members = super().get_queryset(request).filter(role__in=permissions.MEMBER_ROLES)
+        return members.select_related("user")
+
+    def _editable(self, obj: Room | None) -> bool:
+        return obj is None or obj.kind == Room.Kind.PRIVATE
+
+    def has_add_permission(self, request: HttpRequest, obj: Room | None = None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    # ``obj`` is the room (the inline's parent), not a Participant as the stubs say.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Room)
@@ -53,6 +99,30 @@ class RoomAdmin(RoomModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["last_seq", "created"]
     actions = ["lock", "unlock"]
+
+    def get_inlines(self, request: HttpRequest, obj: Room | None) -> list[type[Any]]:
+        """The members of a private or direct room (other rooms' members: Participants)."""
+        return [MemberInline] if obj is not None and obj.members_only else []
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Members are added, changed and removed through ``membership``, like the API's."""
+        if formset.model is not Participant:
+            super().save_formset(request, form, formset, change)
+            return
+        room = form.instance
+        rows = formset.save(commit=False)
+        try:
+            for row in formset.deleted_objects:
+                membership.remove(room, row.user)
+            for row in rows:
+                if row.pk is not None and "user" in _changed(formset, row):
+                    membership.remove(room, Participant.objects.get(pk=row.pk).user)
+                if row.role == Participant.Role.READER:
+                    membership.remove(room, row.user)
+                else:
+                    membership.add(room, row.user, row.role)
+        except ValueError as error:  # the last owner demoted: the other changes stand
+            self.message_user(request, str(error), messages.ERROR)
 
     @admin.action(description=_("Lock the selected rooms (live)"))
     def lock(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
@@ -236,12 +306,40 @@ class AuditEntryAdmin(AuditEntryModelAdmin):
         return False
 
 
+def _changed(formset: Any, row: Participant) -> list[str]:
+    """The fields changed in the inline form of ``row``."""
+    for inline_form in formset.forms:
+        if inline_form.instance is row:
+            return list(inline_form.changed_data)
+    return []
+
+
 @admin.register(Participant)
 class ParticipantAdmin(ParticipantModelAdmin):
     list_display = ["display_name", "room", "key", "role", "last_read", "joined"]
     list_filter = ["role", "room"]
     search_fields = ["display_name", "key"]
     readonly_fields = ["key", "joined"]
+
+    def save_model(
+        self, request: HttpRequest, obj: Participant, form: ModelForm[Participant], change: bool
+    ) -> None:
+        """A user's role goes through ``membership``: a member removed from a private room has
+        their open sockets closed."""
+        if not (change and "role" in form.changed_data and obj.user is not None):
+            super().save_model(request, obj, form, change)
+            return
+        role = obj.role
+        obj.role = form.initial["role"]  # stored as it was; membership changes it
+        super().save_model(request, obj, form, change)
+        try:
+            if role == Participant.Role.READER:
+                membership.remove(obj.room, obj.user)
+            else:
+                membership.add(obj.room, obj.user, role)
+        except ValueError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        obj.refresh_from_db()
 
 
 @admin.register(Connection)

@@ -5,6 +5,11 @@
     from django_livechat.api import post_message
     post_message("lobby", "The site goes down for maintenance at 18:00.")
 
+    from django_livechat import api
+    team = api.create_room("Design team", owner=alice, members=[bob, carol])
+    api.remove_member(team, carol, by=alice)  # carol's open sockets to it close (4403)
+    dm = api.open_direct(alice, bob)  # the same room as api.open_direct(bob, alice)
+
 It uses the same store, checks and events as the consumers: the message is committed before
 anything is sent, then the server processes get the same ``livechat.messages`` event that a
 process's hub sends, through ``async_to_sync(channel_layer.group_send)``. Should the layer be
@@ -15,12 +20,13 @@ database within ``2 x RECONCILE_INTERVAL`` seconds.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 
-from django_livechat import events, identity, notify, protocol, store, support
-from django_livechat.models import Message, Room
+from django_livechat import events, identity, membership, notify, protocol, store, support
+from django_livechat.models import Message, Participant, Room
 from django_livechat.permissions import resolve_author
 from django_livechat.protocol import Code, ProtocolError
 
@@ -37,19 +43,19 @@ def post_message(
     ``author`` is a user, or None for a system message. Raises ``Room.DoesNotExist``,
     :class:`RoomLocked`, or :class:`~django_livechat.protocol.ProtocolError` for an empty or
     over-long body, a body with a character the database cannot store (``invalid_characters``),
-    or an author who is muted or banned, or whose account is inactive (``code`` ``muted``,
-    ``banned`` or ``account_inactive``). Returns the stored message (or the one already stored
-    for ``client_id``).
+    or an author who is muted or banned, or whose account is inactive, or who is not a member
+    of a private or direct room (``code`` ``muted``, ``banned``, ``account_inactive`` or
+    ``forbidden``). Returns the stored message (or the one already stored for ``client_id``).
     """
     if not isinstance(room, Room):
         room = Room.objects.get(slug=room)
     body = protocol.valid_body(body or "")
     who = identity.SYSTEM if author is None else resolve_author(identity.for_user(author))
-    item = store.NewMessage(room.pk, who, body, client_id or uuid.uuid4().hex)
+    item = store.NewMessage(room.pk, who, body, client_id or uuid.uuid4().hex, room.members_only)
     (written,) = store.write_messages([item])
     if written.error == Code.ROOM_LOCKED:
         raise RoomLocked(room.slug)
-    if written.error is not None:  # the author is muted or banned there, or inactive
+    if written.error is not None:  # the author is muted or banned there, inactive, no member
         raise ProtocolError.refusal(written.error)
     message = written.message
     assert message is not None
@@ -65,3 +71,52 @@ def _wake(room: Room, event: events.Event, author_key: str) -> None:
     notify.group_send(events.room_group(room.pk), event)
     if room.kind == Room.Kind.SUPPORT:
         support.message_stored(room.pk, author_key)
+
+
+# -- private rooms and direct messages (django_livechat.membership) -------------------------
+
+
+def create_room(
+    title: str,
+    owner: Any,
+    members: Iterable[Any] = (),
+    private: bool = True,
+    slug: str | None = None,
+) -> Room:
+    """Create a room with ``owner`` as its owner and ``members`` (users) as members.
+
+    ``private=True`` (the default): only its members and staff may enter it, never an
+    anonymous visitor. ``private=False``: a public room whose owner (and the moderators the
+    owner names) may moderate it. ``slug`` None: made from the title, unique; a given one that
+    is taken raises ``ValueError``.
+    """
+    return membership.create_room(title, owner, members, private=private, slug=slug)
+
+
+def open_direct(user: Any, other: Any) -> Room:
+    """The direct room of two users, made on first use: the same room every time, in either
+    order, also when both open it at once from two server processes. ``ValueError`` when
+    ``user`` is ``other``. Its two members cannot change."""
+    return membership.open_direct(user, other)
+
+
+def add_member(room: Room, user: Any, role: str = "member", by: Any = None) -> Participant:
+    """Make ``user`` a member of ``room`` (``role``: ``owner``, ``moderator`` or ``member``),
+    or change their role. With ``by`` (the user asking), raises
+    ``django.core.exceptions.PermissionDenied`` unless ``by`` is live-chat staff, an owner of
+    the room, or a moderator of it (who cannot make or unmake owners). ``ValueError`` for a
+    direct room or a support conversation, or to demote the room's last owner."""
+    return membership.add(room, user, role, by)
+
+
+def remove_member(room: Room, user: Any, by: Any = None) -> bool:
+    """Remove ``user`` from the members of ``room`` (False: not a member). Their open sockets
+    to a private room close at once with 4403, on every server process, and they can no longer
+    read it. With ``by``, permission is checked as for :func:`add_member`."""
+    return membership.remove(room, user, by)
+
+
+def leave(room: Room, user: Any) -> bool:
+    """``user`` leaves ``room`` (False: not a member). The last owner leaving hands ownership
+    to the longest-standing member. ``ValueError`` for a direct room."""
+    return membership.leave(room, user)

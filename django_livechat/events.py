@@ -22,6 +22,7 @@ MESSAGES = "livechat.messages"  # stored messages of a room, in id order
 FRAME = "livechat.event"  # an ephemeral frame for a room (typing, presence, read)
 CHANGE = "livechat.change"  # a numbered change of a room (a deletion, a lock)
 SANCTION = "livechat.sanction"  # an identity was muted or banned
+REMOVED = "livechat.removed"  # an identity is no longer a member of a private or direct room
 STAFF_ONLINE = "livechat.staff_online"  # to visitors: staff online or not
 # To staff consoles.
 CONVERSATION = "livechat.conversation"  # a support conversation changed
@@ -54,6 +55,12 @@ def change(room_pk: int, number: int, text: str, deleted: int | None) -> Event:
 def sanction(room_pk: int, key: str, kind: str, until: str | None) -> Event:
     """Identity ``key`` was muted or banned (``kind``) until ``until`` (ISO, None: for ever)."""
     return {"type": SANCTION, "room": room_pk, "key": key, "kind": kind, "until": until}
+
+
+def removed(room_pk: int, key: str) -> Event:
+    """Identity ``key`` was removed from the members of a private or direct room (or left it):
+    its sockets there check again, and close (docs/protocol.md: 4403)."""
+    return {"type": REMOVED, "room": room_pk, "key": key}
 
 
 def staff_online(online: bool) -> Event:

@@ -29,6 +29,13 @@ def user_pk(key: str) -> int | None:
     return int(pk) if key.startswith("u:") and pk.isascii() and pk.isdigit() else None
 
 
+def pair_key(pk: Any, other_pk: Any) -> str:
+    """The key of a direct room's two users, the same in either order: ``<low pk>:<high pk>``
+    (``Room.pair``; numeric primary keys compare as numbers)."""
+    low, high = sorted((pk, other_pk))
+    return f"{low}:{high}"
+
+
 def kind_of(key: str) -> str:
     """``user``, ``guest`` or ``system``: the author kind of a key."""
     if key == SYSTEM_KEY:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -45,13 +46,24 @@ class Room(WriterOwnedFields):
     ``last_change`` numbers the room's changes to what was already sent (a deletion, a lock):
     see :class:`RoomChange`. Both counters belong to their writers (``store._allocate``,
     ``moderation``): a model save never writes them.
+
+    Kinds: ``public`` (anyone may join), ``private`` (its members only: :class:`Participant`
+    rows with a role), ``direct`` (exactly two users, both members; ``pair`` holds
+    ``identity.pair_key`` of the two, unique, so that a pair has one direct room whoever opens
+    it first: ``membership.open_direct``) and ``support`` (a visitor and the staff:
+    :class:`Conversation`). Site staff may enter every room.
     """
 
     writer_owned = ("last_seq", "last_change")
 
     class Kind(models.TextChoices):
         PUBLIC = "public", _("public room")
+        PRIVATE = "private", _("private room")
+        DIRECT = "direct", _("direct messages")
         SUPPORT = "support", _("support conversation")
+
+    #: The kinds whose rooms only their members (and staff) may enter.
+    MEMBERS_ONLY = frozenset({Kind.PRIVATE, Kind.DIRECT})
 
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
     title = models.CharField(_("title"), max_length=200)
@@ -64,18 +76,51 @@ class Room(WriterOwnedFields):
         _("last change"), default=0, db_default=0, editable=False
     )
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    pair = models.CharField(
+        _("direct pair"),
+        max_length=60,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("The two users of a direct room (their ids, lower first)."),
+    )
 
     class Meta:
         verbose_name = _("room")
         verbose_name_plural = _("rooms")
         ordering = ["title"]
         permissions = [("answer_support", _("Can answer support conversations and moderate"))]
+        constraints = [
+            # A direct room has its pair, and only a direct room has one.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="direct", pair__isnull=False)
+                    | (~models.Q(kind="direct") & models.Q(pair__isnull=True))
+                ),
+                name="livechat_room_direct_pair",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title
 
     def get_absolute_url(self) -> str:
         return reverse("livechat:room", args=[self.slug])
+
+    @property
+    def members_only(self) -> bool:
+        """Only the room's members (and staff) may enter it: a private or direct room."""
+        return self.kind in self.MEMBERS_ONLY
+
+    def clean(self) -> None:
+        """A form (the admin's) cannot make a direct room, nor turn one into another kind:
+        ``pair`` is set by ``open_direct`` alone."""
+        super().clean()
+        if (self.kind == self.Kind.DIRECT) != (self.pair is not None):
+            raise ValidationError(
+                {"kind": _("Direct rooms are opened with django_livechat.api.open_direct.")}
+            )
 
 
 class Message(models.Model):
@@ -161,11 +206,23 @@ class RoomChange(models.Model):
 
 
 class Participant(models.Model):
-    """An identity that has joined a room: its role and how far it has read."""
+    """An identity in a room: how far it has read and, for a member, its role.
+
+    A row is made when an identity first joins a room (its read position) with the empty role
+    (``READER``): a reader is not a member. A member is a row with a role, ``owner``,
+    ``moderator`` or ``member``, given by ``membership`` (``api.create_room``, ``add_member``,
+    ``open_direct``, the admin's members inline) to users only. Members are who may enter a
+    private or direct room (``permissions.join_refusal``); owners and moderators may moderate
+    their room and change its members (``permissions.may_moderate``, ``may_manage``), in any
+    kind of room. Removing a member (``membership.remove``) sets the role back to ``READER``
+    and keeps the row. ``joined``: when the identity became a member (else first joined).
+    """
 
     class Role(models.TextChoices):
-        MEMBER = "member", _("member")
+        READER = "", _("not a member")
+        OWNER = "owner", _("owner")
         MODERATOR = "moderator", _("moderator")
+        MEMBER = "member", _("member")
 
     room = models.ForeignKey(
         Room, on_delete=models.CASCADE, related_name="participants", verbose_name=_("room")
@@ -180,7 +237,9 @@ class Participant(models.Model):
         verbose_name=_("user"),
     )
     display_name = models.CharField(_("display name"), max_length=150)
-    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+    role = models.CharField(
+        _("role"), max_length=16, choices=Role.choices, blank=True, default=Role.READER
+    )
     last_read = models.PositiveBigIntegerField(_("last read id"), default=0)
     joined = models.DateTimeField(_("joined"), default=timezone.now)
 

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django_livechat import events, notify, protocol
 from django_livechat.audit import audit
 from django_livechat.models import Connection, Message, Room, RoomChange, Sanction
-from django_livechat.permissions import is_staff_key, user_is_staff
+from django_livechat.permissions import is_staff_key, may_moderate, user_is_staff
 from django_livechat.protocol import Code, ProtocolError
 
 
@@ -84,12 +84,15 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> list[e
     command's own ``room`` wins), and return the layer events that announce it (the caller
     publishes them). Raises ProtocolError when it is refused.
 
-    The actor's staff status is read from the database on every call.
+    Staff may moderate everywhere, a room's owners and moderators in that room
+    (``permissions.may_moderate``); a site-wide mute or ban is staff's only. The actor's
+    staff status and role are read from the database on every call.
     """
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    if not user_is_staff(actor):
-        raise ProtocolError(Code.FORBIDDEN, _("Only staff can moderate."))
     room = Room.objects.filter(slug=command.room or room_slug).first()
+    site_wide = command.type in ("mute", "ban") and command.site
+    if not (user_is_staff(actor) if site_wide else may_moderate(room, actor)):
+        raise ProtocolError(Code.FORBIDDEN, _("Only staff and the room's moderators can moderate."))
     if room is None and not (command.type == "ban" and command.site):
         raise ProtocolError(Code.NOT_FOUND, _("No such room."))
     if command.type == "delete":

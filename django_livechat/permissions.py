@@ -1,9 +1,23 @@
 """Who may do what. Checked by the server, on connect and on every action; the client is trusted
-with nothing. Sync code (it may query); async code calls it through ``store``."""
+with nothing. Sync code (it may query); async code calls it through ``store``.
+
+Rooms and their members, in one place:
+
+- who may enter a room (``join_refusal``, ``admit``): public rooms anyone (anonymous visitors
+  with ``ALLOW_ANONYMOUS``); private and direct rooms their members (a ``Participant`` with a
+  role) and staff, never an anonymous visitor; support conversations their visitor and staff;
+- who may post: whoever may enter (the message writer checks members of private and direct
+  rooms again, per batch: ``outsiders``);
+- who may moderate a room (delete, mute, ban there, lock: ``may_moderate``): staff, and the
+  room's owners and moderators;
+- who may change a room's members (``may_manage``): staff and its owners; its moderators too,
+  but not to make or unmake an owner.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -13,10 +27,19 @@ from django.utils import timezone
 from django_livechat import identity
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
-from django_livechat.models import Room, Sanction
+from django_livechat.models import Participant, Room, Sanction
 from django_livechat.protocol import Close
 
 STAFF_PERMISSION = "django_livechat.answer_support"
+
+READER = Participant.Role.READER  # a row for read positions: not a member
+OWNER = Participant.Role.OWNER
+MODERATOR = Participant.Role.MODERATOR
+MEMBER = Participant.Role.MEMBER
+#: The roles of members; the empty role (``READER``) is not one.
+MEMBER_ROLES = frozenset({OWNER, MODERATOR, MEMBER})
+#: The roles that may moderate their room.
+MODERATOR_ROLES = frozenset({OWNER, MODERATOR})
 
 
 class Refused(Exception):
@@ -84,12 +107,38 @@ def resolve_author(who: Identity, reserved: dict[str, set[str]] | None = None) -
     return identity.unreserved(who, reserved["names"])
 
 
+def role_of(room: Room, user_pk: Any) -> str:
+    """The role of the user ``user_pk`` in ``room``: ``READER`` (empty) for a non-member (one
+    query, on the room's (room, key) index)."""
+    if user_pk is None:
+        return READER
+    role = (
+        Participant.objects.filter(room_id=room.pk, key=identity.user_key(user_pk))
+        .values_list("role", flat=True)
+        .first()
+    )
+    return role or READER
+
+
+def is_member(room: Room, user_pk: Any) -> bool:
+    """Whether the user ``user_pk`` is a member of ``room`` (any role)."""
+    return role_of(room, user_pk) in MEMBER_ROLES
+
+
 def join_refusal(room: Room, who: Identity) -> int | None:
     """The close code refusing ``who`` entry to ``room``, or None when it may join.
 
-    Public rooms: anyone, anonymous visitors only with ``ALLOW_ANONYMOUS``. Support
-    conversations: their visitor and staff; nobody else learns that they exist.
+    Public rooms: anyone, anonymous visitors only with ``ALLOW_ANONYMOUS``. Private and direct
+    rooms: their members and staff (a query); an anonymous visitor gets ``LOGIN_REQUIRED``,
+    a user who is not a member ``FORBIDDEN``. Support conversations: their visitor and staff;
+    nobody else learns that they exist.
     """
+    if room.members_only:
+        if who.is_anonymous or who.user_id is None:
+            return Close.LOGIN_REQUIRED
+        if who.is_staff or is_member(room, who.user_id):
+            return None
+        return Close.FORBIDDEN
     if room.kind == Room.Kind.SUPPORT:
         if who.is_staff:
             return None
@@ -125,6 +174,57 @@ def may_stay(room: Room, who: Identity) -> bool:
     """Whether ``who`` may still be in ``room``, staff status read again (a conversation
     entered as staff: a member demoted or deactivated since is closed out)."""
     return join_refusal(room, resolve_staff(who)) is None
+
+
+def _active_user(user: Any) -> bool:
+    return user is not None and bool(user.is_authenticated) and bool(user.is_active)
+
+
+def may_moderate(room: Room | None, user: Any) -> bool:
+    """Whether ``user`` may delete messages in ``room``, mute or ban there, and lock it:
+    live-chat staff everywhere, the room's owners and moderators in their room (queries)."""
+    if user_is_staff(user):
+        return True
+    if room is None or not _active_user(user):
+        return False
+    return role_of(room, user.pk) in MODERATOR_ROLES
+
+
+def may_manage(room: Room, by: Any, before: str, after: str) -> bool:
+    """Whether ``by`` may change a user's role in ``room`` from ``before`` to ``after``
+    (``READER``: not a member; so adding and removing are changes too). Staff and the room's
+    owners may make any change; its moderators any that neither makes nor unmakes an owner;
+    members none (leaving is ``membership.leave``, no permission needed)."""
+    if user_is_staff(by):
+        return True
+    if not _active_user(by):
+        return False
+    mine = role_of(room, by.pk)
+    if mine == OWNER:
+        return True
+    return mine == MODERATOR and OWNER not in (before, after)
+
+
+def outsiders(entries: Iterable[tuple[int, Identity]]) -> set[tuple[int, str]]:
+    """Of ``entries`` (room pk, identity), each in a private or direct room, the (room pk, key)
+    of those who may not post there: neither staff nor the system nor a member (one query).
+    The message writer's check, so that a removed member's messages are refused whether or not
+    the removal reached their socket."""
+    wanted = {(room_pk, who.key) for room_pk, who in entries if not _always_posts(who)}
+    if not wanted:
+        return set()
+    members = set(
+        Participant.objects.filter(
+            room_id__in={room_pk for room_pk, _ in wanted},
+            key__in={key for _, key in wanted},
+            role__in=MEMBER_ROLES,
+        ).values_list("room_id", "key")
+    )
+    return wanted - members
+
+
+def _always_posts(who: Identity) -> bool:
+    return who.is_staff or who.key == identity.SYSTEM_KEY
 
 
 def active_sanction(key: str, room_pk: int | None, kind: str) -> Sanction | None:

@@ -242,3 +242,76 @@ def test_the_staff_mark_of_a_message_is_read_only(admin_client, chat):
     message = Message.objects.get()
     form = admin_client.get(admin_url(Message, "change", message.pk)).context["adminform"].form
     assert "author_staff" not in form.fields and "body" in form.fields
+
+
+# -- private and direct rooms: the kinds, the members inline -------------------------------
+
+
+def test_the_room_kinds_include_private_and_direct(admin_client, db):
+    form = admin_client.get(admin_url(Room, "add")).context["adminform"].form
+    kinds = [value for value, _ in form.fields["kind"].choices]
+    assert {"public", "private", "direct", "support"} <= set(kinds)
+
+
+def test_a_direct_room_cannot_be_made_in_the_admin(admin_client, db):
+    data = {"title": "DM", "slug": "dm", "kind": "direct"}
+    response = admin_client.post(admin_url(Room, "add"), data)
+    assert response.status_code == 200 and "kind" in response.context["adminform"].form.errors
+    assert not Room.objects.exists()
+
+
+def members_post(response, **roles):
+    """The change form's data as shown, with the members' roles changed by username."""
+    form = response.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if name in form.fields}
+    formset = response.context["inline_admin_formsets"][0].formset
+    data.update(
+        {
+            f"{formset.prefix}-TOTAL_FORMS": len(formset.forms),
+            f"{formset.prefix}-INITIAL_FORMS": len(formset.forms),
+        }
+    )
+    for inline in formset.forms:
+        user = inline.instance.user
+        data[f"{inline.prefix}-id"] = inline.instance.pk
+        data[f"{inline.prefix}-room"] = inline.instance.room_id
+        data[f"{inline.prefix}-user"] = user.pk
+        data[f"{inline.prefix}-role"] = roles.get(user.username, inline.instance.role)
+    return data
+
+
+def test_members_inline_changes_roles_through_membership(
+    admin_client, db, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth import get_user_model
+
+    from django_livechat import membership
+
+    sent = []
+    monkeypatch.setattr(notify, "room_events", sent.extend)
+    make = get_user_model().objects.create_user
+    ann, bob, cat = make("ann"), make("bob"), make("cat")
+    team = membership.create_room("Team", ann, [bob, cat], slug="team")
+    url = admin_url(Room, "change", team.pk)
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert len(page.context["inline_admin_formsets"][0].formset.forms) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, members_post(page, bob="moderator", cat=""))
+    assert response.status_code == 302, response.context and response.context["errors"]
+    roles = dict(team.participants.values_list("user__username", "role"))
+    assert roles == {"ann": "owner", "bob": "moderator", "cat": ""}
+    assert sent == [events.removed(team.pk, f"u:{cat.pk}")]  # cat's sockets close
+
+
+def test_members_of_a_direct_room_are_shown_read_only(admin_client, db):
+    from django.contrib.auth import get_user_model
+
+    from django_livechat import membership
+
+    make = get_user_model().objects.create_user
+    room = membership.open_direct(make("ann"), make("bob"))
+    page = admin_client.get(admin_url(Room, "change", room.pk))
+    inline = page.context["inline_admin_formsets"][0]
+    assert len(inline.formset.forms) == 2
+    assert not inline.has_add_permission and not inline.has_delete_permission

@@ -181,3 +181,56 @@ def test_group_send_failure_is_not_raised_to_the_caller(room, monkeypatch):
     monkeypatch.setattr(get_channel_layer(), "group_send", broken)
     assert api.post_message(room, "b").seq == 1  # logged, not raised
     assert Message.objects.filter(body="b").exists()
+
+
+# -- private rooms and direct messages -----------------------------------------------------
+
+
+@pytest.fixture
+def people(db):
+    make = get_user_model().objects.create_user
+    return {name: make(name, is_staff=name == "staff") for name in ("ann", "bob", "cat", "staff")}
+
+
+def test_create_room_and_open_direct(people):
+    ann, bob, cat = people["ann"], people["bob"], people["cat"]
+    team = api.create_room("Team", ann, members=[bob])
+    assert (team.kind, team.slug) == (Room.Kind.PRIVATE, "team")
+    assert api.create_room("Lobby 2", ann, private=False, slug="lobby-2").kind == Room.Kind.PUBLIC
+    direct = api.open_direct(ann, cat)
+    assert api.open_direct(cat, ann) == direct and direct.kind == Room.Kind.DIRECT
+    with pytest.raises(ValueError):
+        api.open_direct(bob, bob)
+
+
+def test_with_by_the_permission_is_checked(people):
+    from django.core.exceptions import PermissionDenied
+
+    ann, bob, cat, staff = people["ann"], people["bob"], people["cat"], people["staff"]
+    team = api.create_room("Team", ann, members=[bob])
+    with pytest.raises(PermissionDenied):  # a member adds nobody
+        api.add_member(team, cat, by=bob)
+    with pytest.raises(PermissionDenied):  # nor removes anybody
+        api.remove_member(team, ann, by=bob)
+    api.add_member(team, cat, role="moderator", by=ann)
+    with pytest.raises(PermissionDenied):  # a moderator makes no owner
+        api.add_member(team, bob, role="owner", by=cat)
+    with pytest.raises(PermissionDenied):  # nor removes one
+        api.remove_member(team, ann, by=cat)
+    assert api.remove_member(team, bob, by=cat) is True  # but removes a member
+    assert api.add_member(team, bob, role="owner", by=staff).role == "owner"  # staff may all
+    assert api.leave(team, ann) is True
+    roles = dict(team.participants.exclude(role="").values_list("user__username", "role"))
+    assert roles == {"bob": "owner", "cat": "moderator"}
+
+
+def test_post_message_in_a_private_room_is_for_members_staff_and_the_system(people):
+    ann, bob, staff = people["ann"], people["bob"], people["staff"]
+    team = api.create_room("Team", ann)
+    assert api.post_message(team, "from the owner", author=ann).seq == 1
+    assert api.post_message(team, "from staff", author=staff).seq == 2
+    assert api.post_message(team, "from the system").seq == 3
+    with pytest.raises(ProtocolError) as refused:
+        api.post_message(team, "from outside", author=bob)
+    assert refused.value.code == Code.FORBIDDEN
+    assert list(team.messages.values_list("seq", flat=True)) == [1, 2, 3]

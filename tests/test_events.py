@@ -11,6 +11,7 @@ def test_event_types_are_namespaced_and_distinct():
         events.FRAME,
         events.CHANGE,
         events.SANCTION,
+        events.REMOVED,
         events.STAFF_ONLINE,
         events.CONVERSATION,
         events.STAFF,
@@ -34,6 +35,7 @@ def test_each_builder_gives_its_type_and_the_room_it_concerns():
         events.FRAME: events.frame(3, "{}", skip="g:1"),
         events.CHANGE: events.change(3, 2, "{}", deleted=5),
         events.SANCTION: events.sanction(3, "g:1", "ban", None),
+        events.REMOVED: events.removed(3, "u:1"),
         events.CONVERSATION: events.conversation(3),
     }
     for kind, event in built.items():

@@ -343,7 +343,7 @@ async def test_a_leave_of_a_member_that_never_joined_keeps_the_room_feed(room):
     assert room.pk not in hub.feeds
 
 
-async def test_hub_hands_sanctions_to_that_identity_and_staff_notices_to_visitors():
+async def test_hub_hands_sanctions_and_removals_to_that_identity_and_staff_notices_to_visitors():
     """Room sockets have no layer channel: the hub's channel carries what is meant for them."""
     hub = get_hub()
     feed = hub.feeds[7] = RoomFeed(7, "help")
@@ -359,10 +359,15 @@ async def test_hub_hands_sanctions_to_that_identity_and_staff_notices_to_visitor
         hub.handle({"type": "livechat.sanction", "room": 7, "key": "u:2", "kind": "mute"})
         hub.handle({"type": "livechat.sanction", "room": 8, "key": "u:1", "kind": "ban"})
         hub.handle({"type": "livechat.staff_online", "online": True})
+        hub.handle({"type": "livechat.removed", "room": 7, "key": "u:1"})  # a member removed
         await asyncio.gather(*(set(hub._tasks) - running))
     finally:
         del hub.feeds[7]
-    assert heard == {"u:1": [], "u:2": ["livechat.sanction"], "g:v": ["livechat.staff_online"]}
+    assert heard == {
+        "u:1": ["livechat.removed"],
+        "u:2": ["livechat.sanction"],
+        "g:v": ["livechat.staff_online"],
+    }
 
 
 @pytest.mark.django_db(transaction=True)

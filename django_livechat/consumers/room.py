@@ -33,6 +33,7 @@ class RoomConsumer(LiveChatConsumer):
     _typing_announced = False  # the last typing frame passed on said active: true
     _read_noted = 0  # the last read position handed to the hub's receipts
     _participant: int | None = None  # the identity's Participant row (read positions)
+    _role = ""  # its role in the room (empty: not a member), for the welcome
     _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
     _start_after = 0  # every message id above it reaches this socket in order
 
@@ -74,12 +75,18 @@ class RoomConsumer(LiveChatConsumer):
             return
         self.room = joined.room
         self.identity = joined.identity  # staff status read from the database
+        self._role = joined.role
         self.is_visitor = self.room.kind == self.room.Kind.SUPPORT and not self.identity.is_staff
         # Register before reading the snapshot: whatever is stored after the read arrives live.
         # Sanctions and (for a visitor) staff online or not reach ``dispatch`` through the hub.
         self.member = Member(self.base_send, self.identity.key, self.dispatch, self.is_visitor)
         feed = await self.hub.join(self.room.pk, self.room.slug, self.member)
         try:
+            # Removed from a private room between the join's check and the registration? The
+            # removal's event found no socket to close: check again, now that one would.
+            if self.room.members_only and not await store.amay_stay(self.room, self.identity):
+                await self.close(code=Close.FORBIDDEN)
+                return
             await self._catch_up(feed, after, changes)
         except DatabaseError:
             logger.warning("livechat: catch-up in %s failed", slug, exc_info=True)
@@ -121,6 +128,7 @@ class RoomConsumer(LiveChatConsumer):
             deleted=snap.deleted,
             reads=roster.reads,
             support=support_status,
+            role=self._role,
         )
         await self.send_frame(welcome)
         has_more, messages = snap.has_more, snap.messages
@@ -155,13 +163,22 @@ class RoomConsumer(LiveChatConsumer):
             return
         try:
             command = protocol.parse(text_data, bytes_data)
-            staff_in_support = self.room.kind == self.room.Kind.SUPPORT and self.identity.is_staff
-            if staff_in_support and not await store.amay_stay(self.room, self.identity):
+            if self._checks_again(command.type) and not await store.amay_stay(
+                self.room, self.identity
+            ):
                 await self.close(code=Close.FORBIDDEN)
                 return
             await getattr(self, f"on_{command.type}")(command)
         except ProtocolError as error:
             await self.send_frame(error.frame())
+
+    def _checks_again(self, frame_type: str) -> bool:
+        """Whether this frame first checks again that the socket may stay (a query): every
+        frame of staff in a support conversation; a ``history`` frame in a private or direct
+        room (a message is checked by the writer, a moderation frame by ``moderation``)."""
+        if self.room.kind == self.room.Kind.SUPPORT:
+            return self.identity.is_staff
+        return self.room.members_only and frame_type == "history"
 
     async def on_message(self, command: protocol.SendMessage) -> None:
         if not (limits.allow("message", self.identity.key) and limits.allow("ip", self.client_ip)):
@@ -174,7 +191,9 @@ class RoomConsumer(LiveChatConsumer):
         task.add_done_callback(self._tasks.discard)
 
     async def _store_and_publish(self, command: protocol.SendMessage) -> None:
-        item = store.NewMessage(self.room.pk, self.identity, command.body, command.client_id)
+        item = store.NewMessage(
+            self.room.pk, self.identity, command.body, command.client_id, self.room.members_only
+        )
         try:
             written = await get_writer().write(item)
         except Exception:
@@ -269,8 +288,9 @@ class RoomConsumer(LiveChatConsumer):
     async def on_moderation(
         self, command: protocol.Delete | protocol.Sanction | protocol.Lock
     ) -> None:
-        """Staff only; the staff check reads the database on every frame. What it changes
-        reaches this process's sockets at once, through the hub, and the others by the layer."""
+        """Staff, and the room's owners and moderators (``permissions.may_moderate``, read from
+        the database on every frame). What it changes reaches this process's sockets at once,
+        through the hub, and the others by the layer."""
         for event in await store.amoderate(command, self.identity.user_id, self.room.slug):
             await self.hub.publish(event)
 
@@ -284,6 +304,19 @@ class RoomConsumer(LiveChatConsumer):
         await self.send_frame(ProtocolError.refusal(code).frame())
         if code == Code.BANNED:
             await self.close(code=Close.BANNED)
+
+    async def livechat_removed(self, event: dict[str, Any]) -> None:
+        """This identity was removed from this private room (or left it): unless it may stay
+        all the same (staff; added again since), ``error`` ``forbidden`` and close 4403."""
+        try:
+            if await store.amay_stay(self.room, self.identity):
+                return
+        except DatabaseError:  # cannot tell: the client rejoins, and its join is checked
+            await self.close(code=Close.UNAVAILABLE)
+            return
+        detail = _("You are no longer a member of this room.")
+        await self.send_frame(protocol.error_frame(Code.FORBIDDEN, detail))
+        await self.close(code=Close.FORBIDDEN)
 
     async def livechat_slow(self, event: dict[str, Any]) -> None:
         """This socket did not read its frames and held up the room: the hub dropped it."""

@@ -269,7 +269,7 @@ class Hub:
             feed.broadcast(event["text"], event.get("skip"))
         elif kind == events.CHANGE:
             self._on_change(feed, int(event["change"]), event["text"], event.get("deleted"))
-        elif kind == events.SANCTION:
+        elif kind in (events.SANCTION, events.REMOVED):  # for that identity's sockets only
             self.notify((m for m in feed.members if m.key == event.get("key")), event)
 
     def _on_change(self, feed: RoomFeed, change: int, text: str, deleted: int | None) -> None:
@@ -291,7 +291,8 @@ class Hub:
             feed.last_change = change
 
     def notify(self, members: Iterable[Member], event: events.Event) -> None:
-        """Hand an event to the consumers of ``members`` (a sanction, staff online, slow)."""
+        """Hand an event to the consumers of ``members`` (a sanction, a removal, staff online,
+        slow)."""
         for member in list(members):
             if member.notice is not None:
                 self.spawn(member.notice(event))

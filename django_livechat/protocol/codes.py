@@ -56,9 +56,14 @@ REFUSALS: dict[str, Promise] = {
     Code.MUTED: gettext_lazy("You are muted here for now."),
     Code.BANNED: gettext_lazy("You are banned from this room."),
     Code.ACCOUNT_INACTIVE: gettext_lazy("Your account was deleted or deactivated."),
+    Code.FORBIDDEN: gettext_lazy("You are not a member of this room."),
 }
 #: Refusals that also close the socket: the identity may not post here again.
-CLOSING_REFUSALS = {Code.BANNED: Close.BANNED, Code.ACCOUNT_INACTIVE: Close.FORBIDDEN}
+CLOSING_REFUSALS = {
+    Code.BANNED: Close.BANNED,
+    Code.ACCOUNT_INACTIVE: Close.FORBIDDEN,
+    Code.FORBIDDEN: Close.FORBIDDEN,
+}
 
 
 class ProtocolError(Exception):

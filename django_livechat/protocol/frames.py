@@ -85,12 +85,17 @@ def welcome_frame(
     deleted: list[int],
     reads: Sequence[tuple[dict[str, Any], int]] = (),
     support: dict[str, Any] | None = None,
+    role: str = "",
 ) -> Frame:
-    """The first frame of a joined connection; ``you`` is its author object."""
+    """The first frame of a joined connection; ``you`` is its author object, ``role`` its
+    role in the room (``owner``, ``moderator``, ``member``; empty: not a member)."""
+    mine = {**you, "can_post": can_post, "is_staff": bool(you.get("staff"))}
+    if role:
+        mine["role"] = role
     frame: Frame = {
         "type": "welcome",
         "room": room_info(room),
-        "you": {**you, "can_post": can_post, "is_staff": bool(you.get("staff"))},
+        "you": mine,
         "presence": presence,
         "presence_count": presence_count,
         "messages": _messages(room.slug, messages),

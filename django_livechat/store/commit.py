@@ -26,6 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Field, Model
 from django.utils import timezone
 
+from django_livechat import permissions
 from django_livechat.identity import Identity
 from django_livechat.models import Conversation, Message, Room, Sanction
 from django_livechat.protocol import Code
@@ -40,6 +41,7 @@ class NewMessage:
     author: Identity
     body: str
     client_id: str
+    members_only: bool = False  # a private or direct room: the author must be a member
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
             first_of[key] = i
             fresh[item.room_pk].append(i)
     refusals = _sanctioned(connection, batch, fresh, now)
+    refusals.update(_outsiders(batch, fresh))
     refusals.update(_inactive_authors(batch, fresh))
     created: list[Message] = []
     for room_pk in sorted(fresh):  # a fixed order: no deadlock between two writers
@@ -179,6 +182,17 @@ def _sanctioned(
             elif Sanction.Kind.MUTE in kinds:
                 refusals[i] = Code.MUTED
     return refusals
+
+
+def _outsiders(batch: Sequence[NewMessage], fresh: dict[int, list[int]]) -> dict[int, str]:
+    """Index -> ``forbidden``, for new messages in private or direct rooms whose author is not
+    a member there (removed since the socket joined), nor staff (one query, only for batches
+    with such messages)."""
+    indexes = [i for found in fresh.values() for i in found if batch[i].members_only]
+    if not indexes:
+        return {}
+    out = permissions.outsiders((batch[i].room_pk, batch[i].author) for i in indexes)
+    return {i: Code.FORBIDDEN for i in indexes if (batch[i].room_pk, batch[i].author.key) in out}
 
 
 def _inactive_authors(batch: Sequence[NewMessage], fresh: dict[int, list[int]]) -> dict[int, str]:

@@ -30,6 +30,7 @@ class Joined:
     identity: Identity  # with ``is_staff`` resolved against the database
     first_connection: bool  # the identity had no other live connection in the room
     participant: int | None = None  # its Participant row (none for a one-connection guest)
+    role: str = ""  # its role in the room: owner, moderator, member; empty: not a member
 
 
 @dataclass(slots=True)
@@ -85,7 +86,7 @@ def join_room(
         row.save(force_insert=True)
         return Joined(room=room, identity=who, first_connection=True)
     with transaction.atomic():
-        participant = _participant(room, who)
+        participant, role = _participant(room, who)
         cutoff = row.connected - timedelta(seconds=conf.PRESENCE_TIMEOUT)
         live = Connection.objects.filter(key=who.key, last_seen__gte=cutoff)
         rooms = list(live.values_list("room_id", flat=True))  # of every live connection
@@ -93,29 +94,35 @@ def join_room(
             raise Refused(Close.TOO_MANY_CONNECTIONS)
         row.save(force_insert=True)
     return Joined(
-        room=room, identity=who, first_connection=room.pk not in rooms, participant=participant
+        room=room,
+        identity=who,
+        first_connection=room.pk not in rooms,
+        participant=participant,
+        role=role,
     )
 
 
-def _participant(room: Room, who: Identity) -> int:
-    """The pk of ``who``'s Participant row in ``room``: made, or its name brought up to date."""
+def _participant(room: Room, who: Identity) -> tuple[int, str]:
+    """The pk and role of ``who``'s Participant row in ``room``: made (a reader's), or its
+    name brought up to date."""
     found = (
         Participant.objects.filter(room=room, key=who.key)
-        .values_list("pk", "display_name", "user_id")
+        .values_list("pk", "display_name", "user_id", "role")
         .first()
     )
     if found is None:
         try:
             with transaction.atomic():  # another process may make it first
-                return Participant.objects.create(
+                row = Participant.objects.create(
                     room=room, key=who.key, display_name=who.name, user_id=who.user_id
-                ).pk
+                )
+                return row.pk, row.role
         except IntegrityError:
             return _participant(room, who)
-    pk, name, user_id = found
+    pk, name, user_id, role = found
     if (name, user_id) != (who.name, who.user_id):
         Participant.objects.filter(pk=pk).update(display_name=who.name, user_id=who.user_id)
-    return int(pk)
+    return int(pk), role
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
-from django_livechat import identity
+from django_livechat import identity, permissions
 from django_livechat.conf import conf
 from django_livechat.models import Room
 from django_livechat.protocol import DEFAULT_HISTORY_LIMIT
@@ -25,7 +25,8 @@ def livechat_room(context: template.Context, room: Room | str) -> dict[str, Any]
 
     An unknown slug raises ``TemplateSyntaxError`` when ``DEBUG`` is on, so a typo shows at
     once; in production the tag renders nothing rather than break the host page. An anonymous
-    visitor gets a session (with ``ALLOW_ANONYMOUS``), as on the room page.
+    visitor gets a session (with ``ALLOW_ANONYMOUS``), as on the room page. A private or
+    direct room renders nothing for whom may not enter it (``permissions.join_refusal``).
     """
     if conf.ALLOW_ANONYMOUS and "request" in context:
         identity.ensure_session(context["request"])
@@ -38,11 +39,22 @@ def livechat_room(context: template.Context, room: Room | str) -> dict[str, Any]
                     f"livechat_room: no room with the slug {room!r}."
                 ) from None
             return {"room": None}
+    if room.members_only and not _may_enter(context, room):
+        return {"room": None}  # a private room shows nothing to whom may not enter it
     return {
         "room": room,
         "ws_path": room_ws_path(room.slug),
         "history_url": reverse("livechat:history", args=[room.slug]),
     }
+
+
+def _may_enter(context: template.Context, room: Room) -> bool:
+    """Whether the page's user may enter the private or direct ``room`` (its member, staff)."""
+    user = getattr(context.get("request"), "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    who = permissions.resolve_staff(identity.for_user(user))
+    return permissions.join_refusal(room, who) is None
 
 
 @register.simple_tag
