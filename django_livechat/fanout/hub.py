@@ -94,10 +94,6 @@ class Hub:
     def __init__(self, alias: str) -> None:
         self.alias = alias
         self.layer = get_channel_layer(alias)
-        # Channels' in-memory layer reaches this process only, whose sockets the hub serves
-        # itself: what it publishes needs no layer send (one that scans every group and channel
-        # of the process). What sync code sends (the admin, the API) still comes in by it.
-        self.alone = type(self.layer) is InMemoryChannelLayer
         self.instance = uuid.uuid4().hex[:16]
         self.channel: str | None = None
         self.feeds: dict[int, RoomFeed] = {}
@@ -108,6 +104,13 @@ class Hub:
         self._outgoing: dict[int, list[list[Any]]] = {}  # room pk -> [[seq, text], ...]
         self._sender: asyncio.Task[None] | None = None
         self._discarding: dict[int, asyncio.Future[None]] = {}  # room pk -> its group discard
+
+    @property
+    def alone(self) -> bool:
+        """Whether the layer is Channels' in-memory one, which reaches this process only: the
+        hub serves this process's sockets itself, so what it publishes needs no layer send (one
+        that scans every group and channel). What sync code sends (admin, API) still comes in."""
+        return type(self.layer) is InMemoryChannelLayer
 
     # -- membership ---------------------------------------------------------------------
 
