@@ -5,8 +5,10 @@ Each function is plain sync code (for views, commands, admin actions and the syn
 for async code. No async code in the app touches the ORM otherwise: the consumers and the hub
 call only the ``a`` functions below (the features' own sync functions included).
 
-- :mod:`~django_livechat.store.rooms`: joining and leaving, presence, what a joining or
-  resuming connection reads, the hub's recovery reads, read positions, presence upkeep;
+- :mod:`~django_livechat.store.connections`: joining and leaving (admission, connection rows,
+  participants);
+- :mod:`~django_livechat.store.rooms`: presence, what a joining or resuming connection reads,
+  the hub's recovery reads, read positions, presence upkeep;
 - :mod:`~django_livechat.store.commit`: the group commit's SQL (``write_messages``);
 - :mod:`~django_livechat.store.thread`: the writer thread, where the hot path's writes run
   (messages, connection rows, read positions) apart from the reads.
@@ -23,23 +25,26 @@ from django_livechat.store.commit import (
     write_each,
     write_messages,
 )
-from django_livechat.store.rooms import (
-    REPLAY_LIMIT,
+from django_livechat.store.connections import (
     Join,
     Joined,
+    JoinReads,
+    join_room,
+    leave_room,
+    record_connections,
+)
+from django_livechat.store.rooms import (
+    REPLAY_LIMIT,
     Roster,
     Snapshot,
     backlog,
     changes_after,
     heartbeat,
     history,
-    join_room,
-    leave_room,
     messages_between,
     presence,
     presence_counts,
     reap,
-    record_connections,
     room_heads,
     roster,
     save_reads,
@@ -51,6 +56,7 @@ from django_livechat.store.thread import on_writer_thread
 __all__ = [
     "REPLAY_LIMIT",
     "Join",
+    "JoinReads",
     "Joined",
     "NewMessage",
     "Roster",
