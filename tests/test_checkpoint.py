@@ -58,22 +58,28 @@ def test_for_database_only_for_an_sqlite_file():
         assert (checkpointer is None) == connection.is_in_memory_db()
 
 
-@pytest.mark.django_db(transaction=True)
-@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
-async def test_the_writer_checkpoints_an_sqlite_wal_database_after_its_commits(room, clients):
+def skip_unless_sqlite_file() -> None:
     connection = connections["default"]
     if connection.vendor != "sqlite" or connection.is_in_memory_db():
         pytest.skip("the WAL checkpointer is for an SQLite file (pass 1 runs it)")
 
-    def journal_mode(mode: str) -> None:
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"PRAGMA journal_mode={mode}")
+
+@database_sync_to_async
+def journal_mode(mode: str) -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"PRAGMA journal_mode={mode}")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
+async def test_the_writer_checkpoints_an_sqlite_wal_database_after_its_commits(room, clients):
+    skip_unless_sqlite_file()
 
     async def post(communicator, client_id: str) -> None:
         await communicator.send_json_to({"type": "message", "body": "x", "client_id": client_id})
         await receive_type(communicator, "message")
 
-    await database_sync_to_async(journal_mode)("wal")
+    await journal_mode("wal")
     try:
         communicator, _ = await clients.connect()
         checkpoints = get_writer().checkpoints
@@ -86,27 +92,20 @@ async def test_the_writer_checkpoints_an_sqlite_wal_database_after_its_commits(r
         assert len(tasks) >= 2  # one per interval with commits, each in a task of its own
         await asyncio.wait_for(asyncio.gather(*tasks), 2)
         assert not checkpoints._failing and not checkpoints._off
-        await database_sync_to_async(journal_mode)("delete")  # no log: checkpoints stop
+        await journal_mode("delete")  # no log: checkpoints stop
         await post(communicator, "w5")
         await asyncio.wait_for(checkpoints._task, 2)
         assert checkpoints._off
     finally:
-        await database_sync_to_async(journal_mode)("delete")
+        await journal_mode("delete")
 
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True, "SQLITE_CHECKPOINT_INTERVAL": 0.05})
 async def test_connection_rows_alone_make_the_log_checkpointed(room, clients):
     """A burst of joins and no message: the connection writer's commits grow the log too."""
-    connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
-        pytest.skip("the WAL checkpointer is for an SQLite file (pass 1 runs it)")
-
-    def journal_mode(mode: str) -> None:
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"PRAGMA journal_mode={mode}")
-
-    await database_sync_to_async(journal_mode)("wal")
+    skip_unless_sqlite_file()
+    await journal_mode("wal")
     try:
         checkpoints = get_connection_writer().checkpoints
         assert checkpoints is get_writer().checkpoints  # one per event loop
@@ -115,4 +114,4 @@ async def test_connection_rows_alone_make_the_log_checkpointed(room, clients):
         await asyncio.wait_for(checkpoints._task, 2)
         assert not checkpoints._failing and not checkpoints._off
     finally:
-        await database_sync_to_async(journal_mode)("delete")
+        await journal_mode("delete")
