@@ -146,3 +146,24 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# -- helpers of the room tests ---------------------------------------------------------------
+
+ONLINE = '[data-livechat-room][data-state="online"]'
+
+
+def open_room(context, server, slug="lobby", on_page=None):
+    """A new page of ``context`` on the room ``slug``, once its socket is online; ``on_page``
+    is called with the page before it opens its socket (to listen to it)."""
+    page = context.new_page()
+    if on_page is not None:
+        on_page(page)
+    page.goto(f"{server.url}/chat/rooms/{slug}/")
+    page.wait_for_selector(ONLINE, timeout=15000)
+    return page
+
+
+def send(page, text):
+    page.fill("[data-livechat-input]", text)
+    page.keyboard.press("Enter")

@@ -11,11 +11,10 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import ROOT, screenshot
+from tests.e2e.conftest import ONLINE, ROOT, open_room, screenshot, send
 
 pytestmark = pytest.mark.e2e
 
-ONLINE = '[data-livechat-room][data-state="online"]'
 COUNT = "[data-livechat-presence-count]"
 CLIENT = "document.querySelector('[data-livechat-room]').livechat"
 
@@ -36,20 +35,6 @@ def new_room(server) -> str:
         timeout=120,
     )
     return slug
-
-
-def open_room(context, server, slug, on_page=None):
-    page = context.new_page()
-    if on_page is not None:
-        on_page(page)  # before the page opens its socket
-    page.goto(f"{server.url}/chat/rooms/{slug}/")
-    page.wait_for_selector(ONLINE, timeout=15000)
-    return page
-
-
-def send(page, text):
-    page.fill("[data-livechat-input]", text)
-    page.keyboard.press("Enter")
 
 
 def wait_count(page, n: int) -> None:

@@ -7,23 +7,9 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import ONLINE, open_room, screenshot, send
 
 pytestmark = pytest.mark.e2e
-
-ONLINE = '[data-livechat-room][data-state="online"]'
-
-
-def open_room(context, server, slug="lobby"):
-    page = context.new_page()
-    page.goto(f"{server.url}/chat/rooms/{slug}/")
-    page.wait_for_selector(ONLINE, timeout=15000)
-    return page
-
-
-def send(page, text):
-    page.fill("[data-livechat-input]", text)
-    page.keyboard.press("Enter")
 
 
 def shown_ids(page):
