@@ -29,4 +29,4 @@ def test_inbox_page_in_simplified_chinese(client, django_user_model):
     html = response.content.decode()
     assert "<h1>我的聊天</h1>" in html
     assert 'data-i18n-kind-direct="私信"' in html
-    assert 'data-i18n-unread="%(n)s 条未读"' in html
+    assert 'data-i18n-unread="未读：%(n)s"' in html
