@@ -32,7 +32,6 @@ from django_livechat.models import (
     Connection,
     Message,
     Participant,
-    Room,
     RoomChange,
     Sanction,
 )
