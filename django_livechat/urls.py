@@ -8,6 +8,7 @@ app_name = "livechat"
 
 urlpatterns = [
     path("", views.room_list, name="room-list"),
+    path("inbox/", views.inbox_page, name="inbox"),
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("rooms/<slug:slug>/history/", views.history, name="history"),
     path("support/start/", views.support_start, name="support-start"),

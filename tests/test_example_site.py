@@ -68,3 +68,25 @@ def test_environment_reaches_the_layer_flavour_and_the_proxy_setting():
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]  # after shell's own auto-import notice
     assert last.split() == ["channels_redis.core.RedisChannelLayer", "1"]
+
+
+def test_demo_users_log_in_on_the_sites_own_page_and_land_in_their_inbox(tmp_path):
+    """Non-staff users cannot use the admin's log-in: the example site has its own."""
+    database = f"sqlite:///{tmp_path}/db.sqlite3"
+    env = {
+        "DATABASE_URL": database,
+        "DEBUG": "true",
+        "REDIS_URL": "",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    assert manage("migrate", "--noinput", "-v0", **env).returncode == 0
+    assert manage("demo_users", **env).returncode == 0
+    script = (
+        "from django.test import Client; c = Client(); "
+        "r = c.post('/accounts/login/', {'username': 'alice', 'password': 'alice'}); "
+        "print(r.status_code, r['Location']); "
+        "r = c.get('/chat/inbox/'); print(r.status_code, b'data-livechat-inbox' in r.content)"
+    )
+    out = manage("shell", "-c", script, **env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-4:] == ["302", "/chat/inbox/", "200", "True"]
