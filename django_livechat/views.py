@@ -73,13 +73,14 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     room = get_object_or_404(Room, slug=slug)
-    who = _identity(request)
-    if permissions.join_refusal(room, who) is not None:
+    # Checked before a session is given: a refused visitor gets none (crawlers of private rooms).
+    if permissions.join_refusal(room, _identity(request, read_only=True)) is not None:
         if room.kind == Room.Kind.SUPPORT:  # reveal nothing of other people's conversations
             raise Http404(_("No such room."))
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         raise Http404(_("No such room."))
+    identity.ensure_session(request)  # the page opens a socket: one identity across reloads
     context = {
         "room": room,
         "ws_path": room_ws_path(room.slug),

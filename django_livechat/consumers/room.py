@@ -159,8 +159,8 @@ class RoomConsumer(LiveChatConsumer):
     # -- frames from the client -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.member is None:  # refused or closing
-            return
+        if self.member is None or self.closed:  # refused, or closed by the server: a frame
+            return  # still on its way in does nothing (a removed member's typing, say)
         try:
             command = protocol.parse(text_data, bytes_data)
             if self._checks_again(command.type) and not await store.amay_stay(
