@@ -8,11 +8,16 @@ ACCOUNTS = [
     # username, password, is_staff, is_superuser
     ("staff", "staff", True, True),
     ("alice", "alice", False, False),
+    ("bob", "bob", False, False),
+    ("carol", "carol", False, False),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts staff/staff (superuser) and alice/alice, if missing."
+    help = (
+        "Create the demo accounts staff/staff (superuser), alice/alice, bob/bob and carol/carol, "
+        "if missing."
+    )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
