@@ -157,11 +157,11 @@ def rename(room: Room, title: str, by: Any = None) -> Room:
     support conversation (their titles are made by the app)."""
     if room.kind in (Room.Kind.DIRECT, Room.Kind.SUPPORT):
         raise ValueError(_("This room cannot be renamed."))
+    if by is not None and not permissions.may_moderate(room, by):
+        raise PermissionDenied("You may not rename this room.")
     title = title.strip()[:200]
     if not title:
         raise ValueError(_("A room needs a title."))
-    if by is not None and not permissions.may_moderate(room, by):
-        raise PermissionDenied("You may not rename this room.")
     if title == room.title:
         return room
     with transaction.atomic():

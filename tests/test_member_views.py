@@ -506,3 +506,13 @@ async def test_changes_reach_the_rooms_sockets_as_members_and_renamed_frames(peo
     assert await as_owner({"action": "explode"}) == 400  # refused: nothing is sent
     await socket.send_json_to({"type": "ping", "ts": 1})
     assert (await socket.receive_json_from(timeout=5))["type"] == "pong"
+
+
+def test_the_panel_and_the_errors_speak_simplified_chinese(people):
+    client = client_for(people["mem"])
+    page = client.get(reverse("livechat:room", args=["team"]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    html = page.content.decode()
+    assert "离开聊天室" in html and 'data-i18n-role-owner="所有者"' in html
+    assert 'data-i18n-remove-confirm="要将 %(name)s 移出此聊天室吗？"' in html
+    refused = client.post(members_url(), {"action": "rename"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert refused.json()["detail"] == "您无权在此聊天室中执行此操作。"
