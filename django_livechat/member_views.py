@@ -71,13 +71,22 @@ def _find(users: QuerySet[Any], value: str, *, by_pk: bool = True) -> Any:
     if not value:
         return None
     if by_pk:
-        try:
-            found = users.filter(pk=value).first()
-        except (ValueError, TypeError, ValidationError):  # not a pk of this user model
-            found = None
+        pk = _as_pk(users.model, value)
+        found = users.filter(pk=pk).first() if pk is not None else None
         if found is not None:
             return found
     return users.filter(**{get_user_model().USERNAME_FIELD: value}).first()
+
+
+def _as_pk(model: Any, value: str) -> Any:
+    """``value`` as a primary key of ``model``, or None (no query could store it)."""
+    try:
+        pk = model._meta.pk.to_python(value)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    if isinstance(pk, int) and not -(2**63) < pk < 2**63:  # beyond any database's integers
+        return None
+    return pk
 
 
 def _picked(users: QuerySet[Any], data: Any) -> Any:

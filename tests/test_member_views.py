@@ -133,7 +133,15 @@ def test_direct_refuses_anonymous_unknown_inactive_and_oneself(people):
     gone = make_user("gone", is_active=False)
     assert is_error(Client().post(DIRECT, {"user": people["out"].pk}), 401, "forbidden")
     ann = client_for(people["ann"])
-    for data in ({"user": 9999}, {"user": "nobody"}, {"user": gone.pk}, {"user": people["ann"].pk}):
+    for data in (
+        {"user": 9999},
+        {"user": "nobody"},
+        {"user": "1" * 40},
+        {"user": gone.pk},
+        {"user": people["ann"].pk},
+        {"username": ""},
+        {},
+    ):
         assert is_error(ann.post(DIRECT, data), 404, "not_found"), data
     assert ann.get(DIRECT).status_code == 405
     assert not Room.objects.filter(kind=Room.Kind.DIRECT).exists()
@@ -399,6 +407,8 @@ def test_rename_by_role(people, who, allowed):
         ({}, 400, "invalid_frame"),
         ({"action": "explode"}, 400, "invalid_frame"),
         ({"action": "add", "user": "nobody"}, 404, "not_found"),
+        ({"action": "add", "user": "9" * 30}, 404, "not_found"),  # no database's integer
+        ({"action": "remove", "user": "-1"}, 404, "not_found"),
         ({"action": "add", "user": ""}, 404, "not_found"),
         ({"action": "add", "user": "out", "role": "admin"}, 400, "invalid_frame"),
         ({"action": "role", "user": "mem"}, 400, "invalid_frame"),
