@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between a process's coalesced ``read`` frames (and batched writes of the read
     # positions) per room; the bundled client sends at most one receipt per interval too.
     "READ_INTERVAL": 1.0,
+    # Seconds between an inbox socket's coalesced frames (``activity``, ``seen``) per room.
+    "INBOX_INTERVAL": 1.0,
     # Identities listed in one ``read`` frame at most (those that read furthest).
     "READ_LIST_MAX": 20,
     # Seconds between a process's coalesced ``presence`` frames per room.
@@ -179,6 +181,10 @@ class Settings:
     @property
     def READ_INTERVAL(self) -> float:
         return float(self._get("READ_INTERVAL"))
+
+    @property
+    def INBOX_INTERVAL(self) -> float:
+        return float(self._get("INBOX_INTERVAL"))
 
     @property
     def READ_LIST_MAX(self) -> int:

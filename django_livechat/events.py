@@ -24,6 +24,8 @@ CHANGE = "livechat.change"  # a numbered change of a room (a deletion, a lock)
 SANCTION = "livechat.sanction"  # an identity was muted or banned
 REMOVED = "livechat.removed"  # an identity is no longer a member of a private or direct room
 STAFF_ONLINE = "livechat.staff_online"  # to visitors: staff online or not
+# To a user's inbox sockets (their own layer channels, in the user's group).
+LISTED = "livechat.listed"  # a room is now in the user's inbox (added as a member)
 # To staff consoles.
 CONVERSATION = "livechat.conversation"  # a support conversation changed
 STAFF = "livechat.staff"  # staff presence changed
@@ -37,14 +39,26 @@ def room_group(room_pk: int) -> str:
     return f"livechat.room.{room_pk}"
 
 
+def user_group(user_pk: object) -> str:
+    """The group of a user's inbox sockets (one group per user, never one per user and room)."""
+    return f"livechat.user.{user_pk}"
+
+
 def messages(room_pk: int, items: list[list[Any]]) -> Event:
     """Stored messages ``[[id, encoded frame], ...]`` of a room, in id order."""
     return {"type": MESSAGES, "room": room_pk, "messages": items}
 
 
-def frame(room_pk: int, text: str, skip: str | None = None) -> Event:
-    """An encoded ephemeral frame for every member of a room but those of identity ``skip``."""
-    return {"type": FRAME, "room": room_pk, "text": text, "skip": skip}
+def frame(
+    room_pk: int, text: str | None, skip: str | None = None, reads: dict[str, int] | None = None
+) -> Event:
+    """An encoded ephemeral frame for every member of a room but those of identity ``skip``;
+    ``reads`` (with a coalesced ``read`` frame, or alone: ``text`` None): every identity's new
+    read position, for the inbox sockets of those identities (the frame lists the furthest)."""
+    event: Event = {"type": FRAME, "room": room_pk, "text": text, "skip": skip}
+    if reads:
+        event["reads"] = reads
+    return event
 
 
 def change(room_pk: int, number: int, text: str, deleted: int | None) -> Event:
@@ -61,6 +75,11 @@ def removed(room_pk: int, key: str) -> Event:
     """Identity ``key`` was removed from the members of a private or direct room (or left it):
     its sockets there check again, and close (docs/protocol.md: 4403)."""
     return {"type": REMOVED, "room": room_pk, "key": key}
+
+
+def listed(room_pk: int, slug: str) -> Event:
+    """To a user's group: the room is now in their inbox (they were made a member)."""
+    return {"type": LISTED, "room": room_pk, "slug": slug}
 
 
 def staff_online(online: bool) -> Event:

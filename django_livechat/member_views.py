@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -122,11 +122,14 @@ def users(request: HttpRequest) -> JsonResponse:
 @require_POST
 def direct(request: HttpRequest) -> HttpResponse:
     """``user=<pk>`` or ``username=<name>``: the requester's direct room with that user (made on
-    first use), if a contact; a redirect to it, or ``{"room", "url"}`` for ``Accept: JSON``."""
+    first use), if a contact; a redirect to it, or ``{"room", "url"}`` for ``Accept: JSON``
+    (404 for anyone else: JSON, or the 404 page for a plain form's post)."""
     if not request.user.is_authenticated:
         return _login_required()
     other = _picked(contacts(request.user), request.POST)
     if other is None:
+        if not _wants_json(request):  # a form's post (the inbox): a page, not JSON
+            raise Http404(_("No such user."))
         return _error(Code.NOT_FOUND, _("No such user."), 404)
     room = membership.open_direct(request.user, other)
     url = reverse("livechat:room", args=[room.slug])

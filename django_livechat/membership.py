@@ -5,7 +5,9 @@ Sync functions, for the sync API (``django_livechat.api``), the admin and host c
 module stores the changes and announces them. A member is a ``Participant`` of a user with a
 role (``owner``, ``moderator``, ``member``); a row with the empty role is only a read position.
 
-A room's membership changes are serialized by its row's lock. Removing a member (or a member
+A room's membership changes are serialized by its row's lock. A user made a member gets, once
+committed, a ``livechat.listed`` event in their group (``events.user_group``): their open inbox
+sockets list the room at once. Removing a member (or a member
 leaving) of a private or direct room sends, once committed, one ``livechat.removed`` event to
 the room's group: every server process's hub hands it to that identity's sockets there, which
 check again and close with 4403. The rule holds without the event too: a new join is refused,
@@ -196,6 +198,10 @@ def _put(room: Room, user: Any, role: str, name: str | None = None) -> Participa
     if name is None:
         name = permissions.resolve_author(identity.for_user(user)).name
     row = Participant.objects.filter(room_id=room.pk, key=key).first()
+    if row is None or row.role == READER:  # a new member: their inbox lists the room
+        event = events.listed(room.pk, room.slug)
+        group = events.user_group(user.pk)
+        transaction.on_commit(lambda: notify.group_send(group, event))
     if row is None:
         return Participant.objects.create(
             room=room, key=key, user=user, display_name=name, role=role, joined=timezone.now()

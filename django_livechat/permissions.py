@@ -223,6 +223,27 @@ def outsiders(entries: Iterable[tuple[int, Identity]]) -> set[tuple[int, str]]:
     return wanted - members
 
 
+def not_members(pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Of ``pairs`` (room pk, identity key), those of private and direct rooms whose identity
+    is not a member (two queries): the hub's periodic check, which closes the sockets of a
+    removal whose event the layer lost (staff among them check again, and stay)."""
+    pairs = set(pairs)
+    rooms = set(
+        Room.objects.filter(
+            pk__in={room_pk for room_pk, _ in pairs}, kind__in=Room.MEMBERS_ONLY
+        ).values_list("pk", flat=True)
+    )
+    wanted = {(room_pk, key) for room_pk, key in pairs if room_pk in rooms}
+    if not wanted:
+        return set()
+    members = set(
+        Participant.objects.filter(
+            room_id__in=rooms, key__in={key for _, key in wanted}, role__in=MEMBER_ROLES
+        ).values_list("room_id", "key")
+    )
+    return wanted - members
+
+
 def _always_posts(who: Identity) -> bool:
     return who.is_staff or who.key == identity.SYSTEM_KEY
 

@@ -9,6 +9,7 @@ app_name = "livechat"
 urlpatterns = [
     path("", views.room_list, name="room-list"),
     path("rooms/new/", member_views.room_create, name="room-create"),
+    path("inbox/", views.inbox_page, name="inbox"),
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("rooms/<slug:slug>/history/", views.history, name="history"),
     path("rooms/<slug:slug>/members/", member_views.members, name="members"),

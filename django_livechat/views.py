@@ -1,4 +1,4 @@
-"""HTTP pages: the room list, a room, and its JSON history."""
+"""HTTP pages: the room list, the inbox, a room, and its JSON history."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from django_livechat import identity, limits, permissions, protocol, store, support
+from django_livechat import identity, inbox, limits, permissions, protocol, store, support
 from django_livechat.conf import conf
 from django_livechat.models import Conversation, Participant, Room
-from django_livechat.routing import ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
+from django_livechat.routing import INBOX_WS_PATH, ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 
 
 def _identity(request: HttpRequest, *, read_only: bool = False) -> identity.Identity:
@@ -54,6 +54,22 @@ def room_list(request: HttpRequest) -> HttpResponse:
         unread = F("last_seq") - Coalesce(Subquery(last_read), 0)
         rooms = rooms.annotate(unread=Greatest(unread, 0))
     return render(request, "django_livechat/room_list.html", {"rooms": rooms})
+
+
+@require_GET
+def inbox_page(request: HttpRequest) -> HttpResponse:
+    """ "My chats": the user's rooms with their unread counts, kept live over
+    ``ws/livechat/inbox/``; starts direct messages and private rooms."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    listing = inbox.listing(request.user.pk)
+    context = {
+        "entries": listing.entries,
+        "others": listing.others,
+        "inbox_ws_path": INBOX_WS_PATH,
+        "you": identity.user_key(request.user.pk),
+    }
+    return render(request, "django_livechat/inbox.html", context)
 
 
 @require_GET

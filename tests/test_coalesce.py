@@ -26,9 +26,11 @@ def recording_hub():
     hub = new_hub("default")
     sent = []
 
-    async def publish_event(room_pk, text, skip=None):
+    async def publish_event(room_pk, text, skip=None, reads=None):
         sent.append((room_pk, json.loads(text), skip))
+        hub.positions.append(reads)
 
+    hub.positions = []  # the read positions of each frame, for the inbox sockets
     hub.publish_event = publish_event
     return hub, sent
 
@@ -55,6 +57,8 @@ async def test_receipts_are_one_frame_per_interval_furthest_first_and_stored_in_
         "reads": [{"user": users[1], "last_read": 5}, {"user": users[3], "last_read": 4}],
         "more": 2,
     }
+    # every identity's position goes to the inbox sockets, not only the two listed
+    assert hub.positions[1] == {u["id"]: n for u, n in zip(users, [2, 5, 3, 4], strict=True)}
     stored = await database_sync_to_async(
         lambda: dict(Participant.objects.values_list("key", "last_read"))
     )()
@@ -92,7 +96,7 @@ async def test_read_positions_outlive_the_process_in_unread_counts_and_seen_mark
     """Stored, not only announced: after every socket closed and the hub is new (a restart),
     the welcome tells who read how far, and the position is the participant's."""
     reader, welcome = await clients.connect(cookie=await asession_cookie_for(None))
-    writer, _ = await clients.connect(cookie=await asession_cookie_for(None))
+    writer, written = await clients.connect(cookie=await asession_cookie_for(None))
     for n in range(3):
         await writer.send_json_to({"type": "message", "body": f"m{n}", "client_id": f"m{n}"})
         await receive_type(reader, "message")
@@ -106,7 +110,10 @@ async def test_read_positions_outlive_the_process_in_unread_counts_and_seen_mark
     )()
     assert position == 3
     _, again = await clients.connect()
-    assert [(r["user"]["id"], r["last_read"]) for r in again["reads"]] == [(reader_id, 3)]
+    # the writer has read what it wrote (stored, though no ``read`` frame announced it)
+    assert sorted((r["user"]["id"], r["last_read"]) for r in again["reads"]) == sorted(
+        [(reader_id, 3), (written["you"]["id"], 3)]
+    )
 
 
 async def test_read_past_what_the_socket_has_is_refused_without_a_query(room, clients):

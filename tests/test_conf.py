@@ -67,6 +67,7 @@ USER_VALUES = {
     "BACKLOG_PAGE_SIZE": (7, 7),
     "HISTORY_PAGE_SIZE": (9, 9),
     "READ_INTERVAL": (2, 2.0),
+    "INBOX_INTERVAL": (3, 3.0),
     "READ_LIST_MAX": (6, 6),
     "PRESENCE_INTERVAL": (0.25, 0.25),
     "PRESENCE_LIST_MAX": (8, 8),

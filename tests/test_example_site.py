@@ -92,3 +92,25 @@ def test_demo_users_are_staff_and_three_non_staff_users(tmp_path):
             ("staff", True, True),
         ]
     )
+
+
+def test_demo_users_log_in_on_the_sites_own_page_and_land_in_their_inbox(tmp_path):
+    """Non-staff users cannot use the admin's log-in: the example site has its own."""
+    database = f"sqlite:///{tmp_path}/db.sqlite3"
+    env = {
+        "DATABASE_URL": database,
+        "DEBUG": "true",
+        "REDIS_URL": "",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    assert manage("migrate", "--noinput", "-v0", **env).returncode == 0
+    assert manage("demo_users", **env).returncode == 0
+    script = (
+        "from django.test import Client; c = Client(); "
+        "r = c.post('/accounts/login/', {'username': 'alice', 'password': 'alice'}); "
+        "print(r.status_code, r['Location']); "
+        "r = c.get('/chat/inbox/'); print(r.status_code, b'data-livechat-inbox' in r.content)"
+    )
+    out = manage("shell", "-c", script, **env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-4:] == ["302", "/chat/inbox/", "200", "True"]

@@ -450,3 +450,45 @@ async def test_dead_process_connections_leave_presence(room, clients):
         "left": [{"id": "u:999", "name": "ghost", "kind": "user"}],
         "count": 1,  # the watcher
     }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_removal_whose_event_was_lost_still_closes_the_sockets(clients):
+    """The membership check with the heartbeat: the role is taken away without any event (as
+    if the layer lost it); the member's room socket closes and their inbox unlists the room,
+    the staff member's socket stays."""
+    from django.contrib.auth import get_user_model
+    from django.test import override_settings
+
+    from django_livechat.models import Participant
+    from tests.conftest import asession_cookie_for
+
+    def setup():
+        users = get_user_model().objects
+        ann = users.create_user("ann", password="pw")
+        cat = users.create_user("cat", password="pw")
+        sam = users.create_user("sam", password="pw", is_staff=True)
+        return ann, cat, sam, api.create_room("Team", ann, [cat])
+
+    ann, cat, sam, team = await database_sync_to_async(setup)()
+    fast = {"PRESENCE_HEARTBEAT": 0.3, "RECONCILE_INTERVAL": 0.1}
+    with override_settings(LIVECHAT=fast):
+        room, _ = await clients.connect(team.slug, cookie=await asession_cookie_for(cat))
+        staff, _ = await clients.connect(team.slug, cookie=await asession_cookie_for(sam))
+        inbox, _ = await clients.connect(
+            path="/ws/livechat/inbox/",
+            cookie=await asession_cookie_for(cat),
+            expect_welcome=False,
+        )
+        assert (await inbox.receive_json_from(timeout=5))["type"] == "inbox"
+        await database_sync_to_async(
+            Participant.objects.filter(room=team, key=f"u:{cat.pk}").update
+        )(role="")
+        assert (await receive_type(room, "error", wait=5))["code"] == "forbidden"
+        assert (await room.receive_output(timeout=5))["code"] == 4403
+        assert await inbox.receive_json_from(timeout=5) == {
+            "type": "unlisted",
+            "room": team.slug,
+        }
+        await staff.send_json_to({"type": "ping", "ts": 1})
+        assert (await receive_type(staff, "pong"))["ts"] == 1

@@ -20,3 +20,13 @@ def test_error_frames_are_translated():
     with translation.override("zh-hans"), pytest.raises(protocol.ProtocolError) as error:
         protocol.parse('{"type": "message", "body": " ", "client_id": "c1"}')
     assert error.value.detail == "消息不能为空。"
+
+
+@pytest.mark.django_db
+def test_inbox_page_in_simplified_chinese(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("li", password="pw"))
+    response = client.get(reverse("livechat:inbox"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    html = response.content.decode()
+    assert "<h1>我的聊天</h1>" in html
+    assert 'data-i18n-kind-direct="私信"' in html
+    assert 'data-i18n-unread="未读：%(n)s"' in html

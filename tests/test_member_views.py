@@ -142,7 +142,8 @@ def test_direct_refuses_anonymous_unknown_inactive_and_oneself(people):
         {"username": ""},
         {},
     ):
-        assert is_error(ann.post(DIRECT, data), 404, "not_found"), data
+        assert is_error(ann.post(DIRECT, data, **JSON), 404, "not_found"), data
+        assert ann.post(DIRECT, data).status_code == 404  # a form's post: the 404 page
     assert ann.get(DIRECT).status_code == 405
     assert not Room.objects.filter(kind=Room.Kind.DIRECT).exists()
 
@@ -150,7 +151,7 @@ def test_direct_refuses_anonymous_unknown_inactive_and_oneself(people):
 def test_direct_honours_direct_message_users(people):
     with dm_users("tests.test_member_views.colleagues"):
         ann = client_for(people["ann"])
-        assert is_error(ann.post(DIRECT, {"user": people["mem"].pk}), 404, "not_found")
+        assert is_error(ann.post(DIRECT, {"user": people["mem"].pk}, **JSON), 404, "not_found")
         assert ann.post(DIRECT, {"user": people["out"].pk}).status_code == 302
     assert Room.objects.filter(kind=Room.Kind.DIRECT).count() == 1
 

@@ -56,4 +56,4 @@ def test_staff_ws_path_resolves_to_the_console():
 
 def test_routes_are_named():
     names = {pattern.name for pattern in websocket_urlpatterns}
-    assert names == {"livechat-room", "livechat-staff", "livechat-echo"}
+    assert names == {"livechat-room", "livechat-staff", "livechat-inbox", "livechat-echo"}

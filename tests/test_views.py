@@ -246,3 +246,28 @@ def test_cookieless_history_reads_create_no_session(client, room):
         assert "sessionid" not in response.cookies
         client.cookies.clear()
     assert Session.objects.count() == 0
+
+
+# -- the inbox page ------------------------------------------------------------------------
+
+
+def test_inbox_page_needs_a_login(client):
+    response = client.get(reverse("livechat:inbox"))
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_inbox_page_lists_the_users_rooms_escaped(client, django_user_model):
+    from django_livechat import api
+
+    alice = django_user_model.objects.create_user("alice", password="pw")
+    bob = django_user_model.objects.create_user("bob", password="pw")
+    team = api.create_room("<b>Team</b>", alice, [bob])
+    api.post_message(team, "<img src=x onerror=alert(1)>", bob)
+    client.force_login(alice)
+    response = client.get(reverse("livechat:inbox"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-ws-path="/ws/livechat/inbox/"' in html
+    assert f'data-room="{team.slug}"' in html and 'data-unread="1"' in html
+    assert "&lt;b&gt;Team&lt;/b&gt;" in html and "<b>Team</b>" not in html
+    assert "&lt;img src=x" in html and "<img src=x" not in html

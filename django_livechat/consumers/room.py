@@ -214,6 +214,11 @@ class RoomConsumer(LiveChatConsumer):
             return
         text = protocol.encode(protocol.message_frame(self.room.slug, message))
         await self.hub.publish_message(self.room.pk, message.seq, text)
+        if message.seq > self._read_noted:  # who writes has read the room (inbox counts)
+            who = self.identity
+            self.hub.reads.note(
+                self.room.pk, who.key, who.public(), message.seq, self._participant, announce=False
+            )
         if self.room.kind == self.room.Kind.SUPPORT:
             await self._support_message_stored()
 

@@ -74,22 +74,38 @@ class ReadReceipts(Batcher):
         super().__init__(hub, lambda: conf.READ_INTERVAL)
 
     def note(
-        self, room_pk: int, key: str, user: dict[str, Any], last_read: int, participant: int | None
+        self,
+        room_pk: int,
+        key: str,
+        user: dict[str, Any],
+        last_read: int,
+        participant: int | None,
+        *,
+        announce: bool = True,
     ) -> None:
-        """Identity ``key`` (its ``Participant`` row, if it has one) read up to ``last_read``."""
+        """Identity ``key`` (its ``Participant`` row, if it has one) read up to ``last_read``.
+        ``announce`` False (it wrote that message): stored and told to the identity's inbox
+        sockets, but not to the room, unless it also read something meanwhile."""
         entry = self.pending.get(room_pk, {}).get(key)
-        if entry is None or last_read > entry[1]:
-            self.add(room_pk, key, (user, last_read, participant))
+        if entry is None:
+            self.add(room_pk, key, (user, last_read, participant, announce))
+        elif last_read > entry[1] or (announce and not entry[3]):
+            position = max(last_read, entry[1])
+            self.add(room_pk, key, (user, position, participant, announce or entry[3]))
 
     async def flush(self, batch: dict[int, dict[str, Any]]) -> None:
-        rows = [(p, n) for entries in batch.values() for _, n, p in entries.values() if p]
+        rows = [(p, n) for entries in batch.values() for _, n, p, _ in entries.values() if p]
         if rows:
             await store.asave_reads(rows)  # before the room hears of it: unread counts agree
         limit = conf.READ_LIST_MAX
         for room_pk, entries in batch.items():
-            reads = sorted(entries.values(), key=lambda entry: -entry[1])
-            frame = protocol.read_frame([(u, n) for u, n, _ in reads[:limit]], len(reads) - limit)
-            await self.hub.publish_event(room_pk, protocol.encode(frame))
+            reads = sorted((e for e in entries.values() if e[3]), key=lambda entry: -entry[1])
+            text = None
+            if reads:
+                listed = [(u, n) for u, n, _, _ in reads[:limit]]
+                text = protocol.encode(protocol.read_frame(listed, len(reads) - limit))
+            positions = {key: entry[1] for key, entry in entries.items()}  # for inbox sockets
+            await self.hub.publish_event(room_pk, text, reads=positions)
 
 
 class PresenceChanges(Batcher):

@@ -32,6 +32,9 @@ class Member:
 
     __slots__ = ("send", "key", "last_id", "last_change", "pending", "notice", "visitor")
 
+    #: An inbox's watch of the room (``fanout.inbox.Watch``), not a room socket.
+    watch = False
+
     def __init__(
         self,
         send: Send,
@@ -65,6 +68,9 @@ class Member:
                 return
             self.last_change = change
         await self.send(event)
+
+    def seen(self, room_slug: str, last_read: int) -> None:
+        """This identity read the room up to ``last_read`` (only an inbox's watch cares)."""
 
     async def go_live(self, last_id: int, last_change: int = 0) -> None:
         """Send what arrived during the catch-up (ids above ``last_id``, changes above

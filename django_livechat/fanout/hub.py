@@ -229,9 +229,16 @@ class Hub:
                         room_pk, events.messages(room_pk, items[start : start + LAYER_BATCH])
                     )
 
-    async def publish_event(self, room_pk: int, text: str, skip: str | None = None) -> None:
-        """An ephemeral frame for the whole room, in every process."""
-        await self.publish(events.frame(room_pk, text, skip))
+    async def publish_event(
+        self,
+        room_pk: int,
+        text: str | None,
+        skip: str | None = None,
+        reads: dict[str, int] | None = None,
+    ) -> None:
+        """An ephemeral frame for the whole room, in every process (``reads``: see
+        ``events.frame``)."""
+        await self.publish(events.frame(room_pk, text, skip, reads))
 
     async def publish(self, event: events.Event) -> None:
         """An event of a room (a frame, a change, a sanction): handled here at once, as if it
@@ -269,7 +276,12 @@ class Hub:
             for seq, text in event["messages"]:
                 self.offer(feed, int(seq), text)
         elif kind == events.FRAME:
-            feed.broadcast(event["text"], event.get("skip"))
+            if event["text"] is not None:
+                feed.broadcast(event["text"], event.get("skip"))
+            reads = event.get("reads")
+            if reads:  # to the inbox watches of the identities that read
+                for member in [m for m in feed.members if m.watch and m.key in reads]:
+                    member.seen(feed.slug, int(reads[member.key]))
         elif kind == events.CHANGE:
             self._on_change(feed, int(event["change"]), event["text"], event.get("deleted"))
         elif kind in (events.SANCTION, events.REMOVED):  # for that identity's sockets only

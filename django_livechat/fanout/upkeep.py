@@ -11,7 +11,10 @@ bring:
 - every ``PRESENCE_HEARTBEAT`` seconds it marks this process's connections alive and reaps
   those of processes that stopped theirs (announcing ``left``);
 - the rows of connections that closed while the database was down are deleted once it is back
-  (:meth:`Upkeep.leave_later`): the heartbeat would keep them alive otherwise.
+  (:meth:`Upkeep.leave_later`): the heartbeat would keep them alive otherwise;
+- with the heartbeat, it checks that the users with sockets here to private and direct rooms
+  are still members (:meth:`Upkeep.check_members`): a removal whose layer event was lost still
+  closes their sockets, within ``PRESENCE_HEARTBEAT`` seconds.
 
 Reconciliation, group refresh and heartbeat are independent steps: Redis being down never stops
 the heartbeat (others would reap this process's connections), nor the database the group
@@ -27,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from django_livechat import protocol, store
+from django_livechat import events, protocol, store
 from django_livechat.conf import conf
 from django_livechat.fanout.feed import RoomFeed
 from django_livechat.fanout.hub import Hub
@@ -65,6 +68,7 @@ class Upkeep:
                 "presence heartbeat", self.heartbeat, database=True
             ):
                 next_heartbeat = now + conf.PRESENCE_HEARTBEAT
+                await self.step("membership check", self.check_members, database=True)
 
     async def step(
         self, what: str, step: Callable[[], Awaitable[None]], database: bool = False
@@ -181,6 +185,21 @@ class Upkeep:
             return
         for room_pk, author in await store.areap():
             self.hub.presence.note(room_pk, "left", author)
+
+    async def check_members(self) -> None:
+        """Hand a removal to the sockets here (room and inbox) of users who are no longer
+        members of a private or direct room: its event may have been lost. Each checks again
+        (staff stay) before it closes."""
+        pairs = {
+            (feed.room_pk, member.key)
+            for feed in self.hub.feeds.values()
+            for member in feed.members
+            if member.key.startswith("u:")
+        }
+        if not pairs:
+            return
+        for room_pk, key in await store.anot_members(pairs):
+            self.hub.handle(events.removed(room_pk, key))
 
     def leave_later(self, channel_name: str, room_pk: int, author: dict[str, Any]) -> None:
         """A connection closed but its presence row could not be deleted (database down).

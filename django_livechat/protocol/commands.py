@@ -316,6 +316,9 @@ STAFF_PARSERS: dict[str, Parser] = {
     **MODERATION_PARSERS,
 }
 
+#: Frames of the inbox consumer.
+INBOX_PARSERS: dict[str, Parser] = {"ping": _parse_ping}
+
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN, Infinity, -Infinity

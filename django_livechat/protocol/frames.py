@@ -212,6 +212,91 @@ def staff_list_frame(staff: list[dict[str, Any]]) -> Frame:
     return {"type": "staff", "staff": staff}
 
 
+# -- the inbox (ws/livechat/inbox/) --------------------------------------------------------
+
+#: Characters of a message in an inbox excerpt at most.
+EXCERPT_LENGTH = 140
+
+
+def excerpt(message: Message) -> dict[str, Any]:
+    """The inbox's view of a message: id, author, the start of its body on one line, time."""
+    return {
+        "id": message.seq,
+        "author": author_of(message),
+        "excerpt": " ".join(message.body.split())[:EXCERPT_LENGTH],
+        "created": message.created.isoformat(),
+    }
+
+
+def inbox_entry(
+    room: Room,
+    *,
+    url: str,
+    title: str,
+    role: str,
+    last_read: int,
+    last: dict[str, Any] | None,
+    partner: dict[str, Any] | None,
+    since: str,
+) -> dict[str, Any]:
+    """One room of an inbox. ``title``: a direct room's is the other person's name
+    (``with``); ``activity``: when its newest message came (else when the user joined)."""
+    entry = {
+        "slug": room.slug,
+        "title": title,
+        "kind": room.kind,
+        "url": url,
+        "role": role,
+        "last_id": room.last_seq,
+        "last_read": min(last_read, room.last_seq),
+        "unread": max(0, room.last_seq - last_read),
+        "last": last,
+        "activity": since,
+    }
+    if partner is not None:
+        entry["with"] = partner
+    return entry
+
+
+def inbox_frame(
+    you: dict[str, Any], entries: list[dict[str, Any]], others: list[dict[str, Any]]
+) -> Frame:
+    """The first frame of an inbox socket: the user's rooms, newest activity first, and
+    public rooms they never joined (``others``: slug, title, url)."""
+    return {"type": "inbox", "you": you, "rooms": entries, "others": others}
+
+
+def listed_frame(entry: dict[str, Any]) -> Frame:
+    """A room now in the inbox (an invitation, a direct room opened), or its fresh entry."""
+    return {"type": "listed", "room": entry}
+
+
+def unlisted_frame(room_slug: str) -> Frame:
+    """A room left the inbox (the user was removed from it, or left it)."""
+    return {"type": "unlisted", "room": room_slug}
+
+
+def activity_frame(message: Frame) -> Frame:
+    """New messages in a room, from the ``message`` frame of its newest: the count follows
+    from ``last_id`` and the entry's ``last_read``."""
+    return {
+        "type": "activity",
+        "room": message["room"],
+        "last_id": message["id"],
+        "last": {
+            "id": message["id"],
+            "author": message["author"],
+            "excerpt": " ".join(str(message["body"]).split())[:EXCERPT_LENGTH],
+            "created": message["created"],
+        },
+    }
+
+
+def seen_frame(room_slug: str, last_read: int) -> Frame:
+    """The user read the room up to ``last_read``, in some tab or device."""
+    return {"type": "seen", "room": room_slug, "last_read": last_read}
+
+
 # -- diagnostics ---------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from django_livechat import moderation, permissions, support
+from django_livechat import inbox, moderation, permissions, support
 from django_livechat.store.commit import (
     NewMessage,
     Written,
@@ -101,6 +101,12 @@ aheartbeat = database_sync_to_async(heartbeat)
 areap = database_sync_to_async(reap)
 # The features' sync functions that the room consumer calls.
 amay_stay = database_sync_to_async(permissions.may_stay)
+anot_members = database_sync_to_async(permissions.not_members)
 amoderate = database_sync_to_async(moderation.perform)
 avisitor_status = database_sync_to_async(support.visitor_status)
+# The inbox consumer's.
+ainbox_watched = database_sync_to_async(inbox.watched)
+ainbox_listing = database_sync_to_async(inbox.listing)
+ainbox_entry = database_sync_to_async(inbox.entry)
+ainbox_is_listed = database_sync_to_async(inbox.is_listed)
 aoffline_notice = database_sync_to_async(support.offline_notice)

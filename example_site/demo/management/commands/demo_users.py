@@ -14,10 +14,7 @@ ACCOUNTS = [
 
 
 class Command(BaseCommand):
-    help = (
-        "Create the demo accounts staff/staff (superuser), alice/alice, bob/bob and carol/carol, "
-        "if missing."
-    )
+    help = "Create the demo accounts staff/staff (superuser), alice, bob and carol, if missing."
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
