@@ -33,6 +33,7 @@ demo: $(STAMP)
 	cd example_site && ../$(PY) manage.py demo_users
 	@echo "Open http://$(HOST):$(PORT)/ in two browsers (Ctrl-C stops the server)."
 	@echo "Staff console: http://$(HOST):$(PORT)/chat/console/ (log in as staff/staff)."
+	@echo "Private rooms and direct messages: log in as alice/alice, bob/bob or carol/carol."
 	cd example_site && ../$(PY) manage.py runserver $(HOST):$(PORT)
 
 # The browser tests need Debian's Chromium: installed here when missing (as root); without it

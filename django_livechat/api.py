@@ -9,6 +9,7 @@
     team = api.create_room("Design team", owner=alice, members=[bob, carol])
     api.remove_member(team, carol, by=alice)  # carol's open sockets to it close (4403)
     dm = api.open_direct(alice, bob)  # the same room as api.open_direct(bob, alice)
+    api.rename_room(team, "Design", by=alice)  # open room pages show the new title
 
 It uses the same store, checks and events as the consumers: the message is committed before
 anything is sent, then the server processes get the same ``livechat.messages`` event that a
@@ -120,3 +121,10 @@ def leave(room: Room, user: Any) -> bool:
     """``user`` leaves ``room`` (False: not a member). The last owner leaving hands ownership
     to the longest-standing member. ``ValueError`` for a direct room."""
     return membership.leave(room, user)
+
+
+def rename_room(room: Room, title: str, by: Any = None) -> Room:
+    """Give ``room`` a new title; open room pages show it at once (a ``renamed`` frame). With
+    ``by``, ``PermissionDenied`` unless ``by`` is staff or an owner or moderator of the room.
+    ``ValueError`` for a blank title, or a direct room or a support conversation."""
+    return membership.rename(room, title, by)

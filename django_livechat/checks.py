@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from django_livechat.conf import DEFAULTS, conf, parse_rate
 
@@ -181,6 +182,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="django_livechat.E010",
                 )
             )
+    errors.extend(_check_direct_message_users(user))
     if not errors and conf.PRESENCE_TIMEOUT < 2 * conf.PRESENCE_HEARTBEAT:
         errors.append(
             checks.Warning(
@@ -191,3 +193,27 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     return errors
+
+
+def _check_direct_message_users(user: dict[str, Any]) -> list[checks.CheckMessage]:
+    value = user.get("DIRECT_MESSAGE_USERS")
+    if value is None or value == "" or callable(value):
+        return []
+    try:
+        found = import_string(str(value))
+    except ImportError as exc:
+        problem = f"does not import ({exc})"
+    else:
+        if callable(found):
+            return []
+        problem = "is not callable"
+    return [
+        checks.Error(
+            f"LIVECHAT['DIRECT_MESSAGE_USERS'] {value!r} {problem}.",
+            hint=(
+                "The dotted path of a function (user) -> QuerySet of the users that user may "
+                "message, e.g. 'mysite.chat.colleagues'; or None for every active user."
+            ),
+            id="django_livechat.E011",
+        )
+    ]

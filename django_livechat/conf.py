@@ -10,11 +10,13 @@ works without any cache to clear::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
     # Anonymous visitors may join and post in public rooms.
@@ -80,6 +82,9 @@ DEFAULTS: dict[str, Any] = {
     "SUPPORT_EMAILS": None,
     # Shown in the widget while no staff member is online, e.g. "We answer Mon-Fri, 9-17 CET."
     "SUPPORT_HOURS_TEXT": "",
+    # Whom a user may start a direct message with (and add to their rooms): the dotted path of
+    # a callable ``(user) -> QuerySet`` of users, or None for every active user.
+    "DIRECT_MESSAGE_USERS": None,
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
@@ -239,6 +244,18 @@ class Settings:
     @property
     def SUPPORT_HOURS_TEXT(self) -> str:
         return str(self._get("SUPPORT_HOURS_TEXT") or "")
+
+    @property
+    def DIRECT_MESSAGE_USERS(self) -> Callable[[Any], Any] | None:
+        """The callable named by the dotted path (or given), None when unset; ImportError for a
+        path that does not import (system check ``E011``)."""
+        value = self._get("DIRECT_MESSAGE_USERS")
+        if value is None or value == "":
+            return None
+        found = value if callable(value) else import_string(str(value))
+        if not callable(found):
+            raise ImportError(f"{value!r} is not callable.")
+        return found  # type: ignore[no-any-return]
 
 
 conf = Settings()

@@ -12,6 +12,9 @@ leaving) of a private or direct room sends, once committed, one ``livechat.remov
 the room's group: every server process's hub hands it to that identity's sockets there, which
 check again and close with 4403. The rule holds without the event too: a new join is refused,
 and the message writer refuses a non-member's messages.
+
+Every committed change of the members (or of a role) sends the room's sockets a ``members``
+frame, a rename a ``renamed`` frame (docs/protocol.md): open room pages refresh their panel.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from django_livechat import events, identity, notify, permissions
+from django_livechat import events, identity, notify, permissions, protocol
 from django_livechat.audit import audit
 from django_livechat.models import Participant, Room
 from django_livechat.permissions import MEMBER_ROLES, OWNER, READER
 
 SLUG_TRIES = 5
+#: Slugs no new room gets: ``rooms/new/`` is the page that creates one.
+RESERVED_SLUGS = frozenset({"new"})
 
 
 def create_room(
@@ -105,6 +110,7 @@ def add(room: Room, user: Any, role: str = permissions.MEMBER, by: Any = None) -
             raise ValueError(_("The room's last owner stays owner: make another owner first."))
         row = _put(room, user, role, who.name)
         audit(by, "add_member" if before == READER else "change_role", room, who.key, role=role)
+        _announce(room, protocol.members_frame(room.slug))
     return row
 
 
@@ -125,6 +131,7 @@ def remove(room: Room, user: Any, by: Any = None) -> bool:
             return False
         _demote(room, row)
         audit(by, "remove_member", room, key)
+        _announce(room, protocol.members_frame(room.slug), skip=key)
     return True
 
 
@@ -141,7 +148,30 @@ def leave(room: Room, user: Any) -> bool:
             return False
         _demote(room, row)
         audit(user, "leave", room, key)
+        _announce(room, protocol.members_frame(room.slug), skip=key)
     return True
+
+
+def rename(room: Room, title: str, by: Any = None) -> Room:
+    """Give ``room`` the title ``title`` (stripped, at most 200 characters). With ``by``,
+    ``PermissionDenied`` unless ``by`` may moderate the room (``permissions.may_moderate``:
+    staff, its owners and moderators). ValueError for a blank title, or a direct room or a
+    support conversation (their titles are made by the app)."""
+    if room.kind in (Room.Kind.DIRECT, Room.Kind.SUPPORT):
+        raise ValueError(_("This room cannot be renamed."))
+    if by is not None and not permissions.may_moderate(room, by):
+        raise PermissionDenied("You may not rename this room.")
+    title = title.strip()[:200]
+    if not title:
+        raise ValueError(_("A room needs a title."))
+    if title == room.title:
+        return room
+    with transaction.atomic():
+        Room.objects.filter(pk=room.pk).update(title=title)
+        audit(by, "rename_room", room, room.slug, title=title, was=room.title)
+        room.title = title
+        _announce(room, protocol.renamed_frame(room.slug, title))
+    return room
 
 
 # -- the writes ----------------------------------------------------------------------------
@@ -204,16 +234,23 @@ def _demote(room: Room, row: Participant) -> None:
         transaction.on_commit(lambda: notify.room_events([event]))
 
 
+def _announce(room: Room, frame: protocol.Frame, skip: str | None = None) -> None:
+    """Send ``frame`` to the room's sockets (but those of identity ``skip``) once the
+    transaction commits (none on rollback)."""
+    event = events.frame(room.pk, protocol.encode(frame), skip)
+    transaction.on_commit(lambda: notify.room_events([event]))
+
+
 def _new_room(title: str, kind: str, slug: str | None, base: str) -> Room:
     """Create the room with ``slug``, or (None) with ``base`` or ``base-<random>``, the first
     that is free."""
     if slug is not None:
-        if Room.objects.filter(slug=slug).exists():
+        if slug in RESERVED_SLUGS or Room.objects.filter(slug=slug).exists():
             raise ValueError(f"A room with the slug {slug!r} exists already.")
         return Room.objects.create(slug=slug, title=title, kind=kind)
     candidates = [base] + [_random_slug(base) for _ in range(SLUG_TRIES)]
     for candidate in candidates:
-        if Room.objects.filter(slug=candidate).exists():
+        if candidate in RESERVED_SLUGS or Room.objects.filter(slug=candidate).exists():
             continue
         try:
             with transaction.atomic():

@@ -2,15 +2,19 @@
 
 from django.urls import path
 
-from django_livechat import views
+from django_livechat import member_views, views
 
 app_name = "livechat"
 
 urlpatterns = [
     path("", views.room_list, name="room-list"),
+    path("rooms/new/", member_views.room_create, name="room-create"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("rooms/<slug:slug>/history/", views.history, name="history"),
+    path("rooms/<slug:slug>/members/", member_views.members, name="members"),
+    path("users/", member_views.users, name="users"),
+    path("direct/", member_views.direct, name="direct"),
     path("support/start/", views.support_start, name="support-start"),
     path("support/current/", views.support_current, name="support-current"),
     path("console/", views.console, name="console"),

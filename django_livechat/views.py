@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import F, OuterRef, Subquery
@@ -83,10 +85,30 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     identity.ensure_session(request)  # the page opens a socket: one identity across reloads
     context = {
         "room": room,
+        "title": _title_for(room, request.user),
         "ws_path": room_ws_path(room.slug),
         "history_url": reverse("livechat:history", args=[room.slug]),
     }
+    if room.members_only or (
+        room.kind == Room.Kind.PUBLIC
+        and Participant.objects.filter(room_id=room.pk, role__in=permissions.MEMBER_ROLES).exists()
+    ):  # the members panel (static/django_livechat/js/members.js)
+        context["members_url"] = reverse("livechat:members", args=[room.slug])
+        context["users_url"] = reverse("livechat:users")
+        context["left_url"] = reverse("livechat:room-list")
     return render(request, "django_livechat/room.html", context)
+
+
+def _title_for(room: Room, user: Any) -> str:
+    """The title of ``room`` for ``user``: in a direct room of theirs, the other member's name."""
+    if room.kind != Room.Kind.DIRECT or not user.is_authenticated:
+        return room.title
+    rows = Participant.objects.filter(room_id=room.pk, role__in=permissions.MEMBER_ROLES)
+    users = [row.user for row in rows.select_related("user") if row.user is not None]
+    others = [other for other in users if other.pk != user.pk]
+    if len(others) != 1 or len(users) != 2:  # not one of the two (staff)
+        return room.title
+    return identity.display_name(others[0])
 
 
 @require_GET

@@ -110,9 +110,10 @@ async def clients():
 
 
 async def receive_type(communicator, type_, wait=5):
-    """The next frame of ``type_``, skipping presence/typing/read frames in between."""
+    """The next frame of ``type_``, skipping ephemeral frames in between (presence, typing,
+    read, and the members/renamed hints of membership changes)."""
     while True:
         frame = await communicator.receive_json_from(timeout=wait)
         if frame["type"] == type_:
             return frame
-        assert frame["type"] in ("presence", "typing", "read"), frame
+        assert frame["type"] in ("presence", "typing", "read", "members", "renamed"), frame

@@ -301,7 +301,10 @@ def test_members_inline_changes_roles_through_membership(
     assert response.status_code == 302, response.context and response.context["errors"]
     roles = dict(team.participants.values_list("user__username", "role"))
     assert roles == {"ann": "owner", "bob": "moderator", "cat": ""}
-    assert sent == [events.removed(team.pk, f"u:{cat.pk}")]  # cat's sockets close
+    removals = [event for event in sent if event["type"] == events.REMOVED]
+    assert removals == [events.removed(team.pk, f"u:{cat.pk}")]  # cat's sockets close
+    hints = [event["text"] for event in sent if event["type"] == events.FRAME]
+    assert hints == ['{"type":"members","room":"team"}'] * 2  # bob's role, cat's removal
 
 
 def test_members_of_a_direct_room_are_shown_read_only(admin_client, db):

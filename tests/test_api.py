@@ -234,3 +234,23 @@ def test_post_message_in_a_private_room_is_for_members_staff_and_the_system(peop
         api.post_message(team, "from outside", author=bob)
     assert refused.value.code == Code.FORBIDDEN
     assert list(team.messages.values_list("seq", flat=True)) == [1, 2, 3]
+
+
+def test_rename_room(people, monkeypatch, django_capture_on_commit_callbacks):
+    from django.core.exceptions import PermissionDenied
+
+    sent = []
+    monkeypatch.setattr(notify, "room_events", sent.extend)
+    ann, bob, cat = people["ann"], people["bob"], people["cat"]
+    team = api.create_room("Team", ann, members=[bob])
+    with pytest.raises(PermissionDenied):  # a member renames nothing
+        api.rename_room(team, "Ours", by=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.rename_room(team, "  Design ", by=ann).title == "Design"
+    assert Room.objects.get(pk=team.pk).title == "Design"
+    text = '{"type":"renamed","room":"team","title":"Design"}'
+    assert sent == [events.frame(team.pk, text)]
+    with pytest.raises(ValueError):
+        api.rename_room(team, " ", by=ann)
+    with pytest.raises(ValueError):
+        api.rename_room(api.open_direct(ann, cat), "Us")

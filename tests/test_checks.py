@@ -183,6 +183,22 @@ def test_bad_values_each_have_their_check_id(livechat, check_id):
     assert isinstance(result[0], Error) and result[0].hint
 
 
+@pytest.mark.parametrize(
+    "path", ["django_livechat.nowhere.users", "no_such_module", "django_livechat.conf.DEFAULTS"]
+)
+def test_e011_direct_message_users_must_import_a_callable(path):
+    with override_settings(LIVECHAT={"DIRECT_MESSAGE_USERS": path}):
+        result = checks.check_settings()
+    assert ids(result) == ["django_livechat.E011"]
+    assert path in result[0].msg and "QuerySet" in result[0].hint
+
+
+@pytest.mark.parametrize("value", [None, "django_livechat.conf.parse_rate", len])
+def test_e011_not_raised_for_a_callable_or_none(value):
+    with override_settings(LIVECHAT={"DIRECT_MESSAGE_USERS": value}):
+        assert checks.check_settings() == []
+
+
 def test_every_bad_value_is_reported():
     with override_settings(LIVECHAT={"RATE_LIMIT": "x", "MAX_BODY_LENGTH": 0, "GAP_GRACE": -1}):
         assert sorted(ids(checks.check_settings())) == [

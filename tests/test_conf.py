@@ -82,6 +82,7 @@ USER_VALUES = {
     "SUPPORT_ALLOW_ANONYMOUS": (0, False),
     "SUPPORT_EMAILS": (("a@example.com", "b@example.com"), ["a@example.com", "b@example.com"]),
     "SUPPORT_HOURS_TEXT": ("Mon-Fri", "Mon-Fri"),
+    "DIRECT_MESSAGE_USERS": ("django_livechat.conf.parse_rate", parse_rate),
 }
 
 
@@ -183,3 +184,22 @@ def test_parse_rate_rejects_unhashable_values_with_value_error(unhashable):
 def test_rate_per_second():
     assert Rate(10, 5).per_second == 2.0
     assert Rate(1, 0.5).per_second == 2.0
+
+
+# -- DIRECT_MESSAGE_USERS ------------------------------------------------------------------
+
+
+def test_direct_message_users_is_none_by_default_and_imports_a_path():
+    assert conf.DIRECT_MESSAGE_USERS is None
+    with override_settings(LIVECHAT={"DIRECT_MESSAGE_USERS": "django_livechat.conf.parse_rate"}):
+        assert conf.DIRECT_MESSAGE_USERS is parse_rate
+    with override_settings(LIVECHAT={"DIRECT_MESSAGE_USERS": parse_rate}):  # or the callable
+        assert conf.DIRECT_MESSAGE_USERS is parse_rate
+
+
+@pytest.mark.parametrize(
+    "bad", ["django_livechat.conf.nothing", "nowhere.at_all", "django_livechat.conf.DEFAULTS"]
+)
+def test_direct_message_users_that_does_not_import_raises_import_error(bad):
+    with override_settings(LIVECHAT={"DIRECT_MESSAGE_USERS": bad}), pytest.raises(ImportError):
+        _ = conf.DIRECT_MESSAGE_USERS

@@ -70,6 +70,30 @@ def test_environment_reaches_the_layer_flavour_and_the_proxy_setting():
     assert last.split() == ["channels_redis.core.RedisChannelLayer", "1"]
 
 
+def test_demo_users_are_staff_and_three_non_staff_users(tmp_path):
+    """``make demo``'s accounts: staff/staff, and alice, bob and carol (password = name) for
+    private rooms and direct messages."""
+    database = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "DEBUG": "true"}
+    assert manage("migrate", "--noinput", **database).returncode == 0
+    result = manage("demo_users", **database)
+    assert result.returncode == 0, result.stderr
+    assert manage("demo_users", **database).stdout.count("(exists)") == 4  # run twice: kept
+    script = (
+        "from django.contrib.auth import get_user_model; "
+        "print(sorted((u.username, u.is_staff, u.check_password(u.username)) "
+        "for u in get_user_model().objects.all()))"
+    )
+    listed = manage("shell", "-c", script, **database).stdout.strip().splitlines()[-1]
+    assert listed == str(
+        [
+            ("alice", False, True),
+            ("bob", False, True),
+            ("carol", False, True),
+            ("staff", True, True),
+        ]
+    )
+
+
 def test_demo_users_log_in_on_the_sites_own_page_and_land_in_their_inbox(tmp_path):
     """Non-staff users cannot use the admin's log-in: the example site has its own."""
     database = f"sqlite:///{tmp_path}/db.sqlite3"

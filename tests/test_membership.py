@@ -243,3 +243,59 @@ async def test_a_member_added_back_at_once_stays(team, ann, cat, clients):
     await remove_and_add_back()  # the event arrives after the commit: cat is a member again
     await asyncio.sleep(0.3)
     assert await still_open(socket)
+
+
+# -- renaming, and what open room pages are told ---------------------------------------------
+
+
+def test_rename_checks_the_title_the_kind_and_the_permission(ann, bob, cat):
+    from django.core.exceptions import PermissionDenied
+
+    team = membership.create_room("Team", ann, [bob])
+    membership.add(team, cat, "moderator")
+    with pytest.raises(PermissionDenied):
+        membership.rename(team, "Ours", by=bob)  # a member
+    assert membership.rename(team, "Design", by=cat).title == "Design"  # a moderator
+    assert Room.objects.get(pk=team.pk).title == "Design"
+    entry = AuditEntry.objects.get(action="rename_room")
+    assert entry.actor == cat and entry.detail == {"title": "Design", "was": "Team"}
+    for blank in ("", "   "):
+        with pytest.raises(ValueError):
+            membership.rename(team, blank)
+    assert membership.rename(team, "x" * 300).title == "x" * 200
+    support = Room.objects.create(slug="help-1", title="Help", kind=Room.Kind.SUPPORT)
+    for fixed in (membership.open_direct(ann, bob), support):
+        with pytest.raises(ValueError):
+            membership.rename(fixed, "Ours")
+
+
+def test_membership_changes_tell_the_room_once_committed(
+    ann, bob, cat, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_livechat import events, notify
+
+    sent = []
+    monkeypatch.setattr(notify, "room_events", sent.extend)
+    team = membership.create_room("Team", ann, [bob], slug="team")
+    hint = '{"type":"members","room":"team"}'
+    with django_capture_on_commit_callbacks(execute=True):
+        membership.add(team, cat)
+        membership.add(team, cat)  # no change: nothing to tell
+        membership.add(team, cat, "moderator")
+    assert sent == [events.frame(team.pk, hint)] * 2
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        membership.remove(team, cat)
+    removed = f"u:{cat.pk}"
+    assert sent == [events.removed(team.pk, removed), events.frame(team.pk, hint, removed)]
+    sent.clear()
+    with transaction.atomic():  # rolled back: nothing is told
+        membership.leave(team, bob)
+        transaction.set_rollback(True)
+    assert sent == []
+
+
+def test_no_room_gets_the_slug_of_the_create_page(ann):
+    assert membership.create_room("New", ann).slug.startswith("new-")
+    with pytest.raises(ValueError):
+        membership.create_room("Other", ann, slug="new")

@@ -168,6 +168,16 @@ def presence_frame(
     return {"type": "presence", "joined": joined, "left": left, "count": count}
 
 
+def members_frame(room_slug: str) -> Frame:
+    """The room's members or their roles changed: a client fetches ``livechat:members`` again."""
+    return {"type": "members", "room": room_slug}
+
+
+def renamed_frame(room_slug: str, title: str) -> Frame:
+    """The room has a new title."""
+    return {"type": "renamed", "room": room_slug, "title": title}
+
+
 def pong_frame(ts: Any) -> Frame:
     return {"type": "pong", "ts": ts}
 

@@ -5,15 +5,18 @@
  *
  * The parts: `LiveChatClient` (client.js, with outbox.js and typing.js) holds the room's
  * protocol state and knows nothing of the DOM; `DomView` (view.js) renders it. Both are
- * exported here, as before, for host scripts and the widget and console.
+ * exported here, as before, for host scripts and the widget and console. A room page's members
+ * panel is members.js's `MembersPanel`.
  */
 
 import { LiveChatClient } from "./client.js";
+import { mountMembers } from "./members.js";
 import { DomView } from "./view.js";
 
 export { LiveChatClient, MESSAGES_KEPT, READ_INTERVAL_MS, SEEN_KEPT } from "./client.js";
 export { RETRY_ERROR_CODES, STORE_FAILED_LIMIT, newClientId, storeRetryDelay } from "./outbox.js";
 export { DomView } from "./view.js";
+export { MembersPanel, mountMembers } from "./members.js";
 
 /** sessionStorage, or null where the browser refuses it (blocked storage, sandboxed frames). */
 function sessionStore() {
@@ -91,6 +94,7 @@ export function mount(root, { View = DomView } = {}) {
   if (view.lock) view.lock.addEventListener("click", () => client.setLocked(!(view.room && view.room.locked)));
   const markRead = (now = false) => document.visibilityState === "visible" && client.markRead({ now });
   for (const type of ["welcome", "backlog", "message"]) client.on(type, () => markRead());
+  root.livechatMembers = mountMembers(root, client); // the members panel, and renamed titles
   followPage(() => client, () => markRead(true));
   client.connect();
   return client;
