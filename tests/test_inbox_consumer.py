@@ -170,3 +170,12 @@ async def test_many_inboxes_of_one_room_share_one_feed(people, clients):
     for socket in inboxes:
         await socket.disconnect()
     assert team.pk not in get_hub().feeds  # the last watch left: the feed is gone
+
+
+async def test_a_rename_reaches_the_inbox(people, clients):
+    alice, bob = people["alice"], people["bob"]
+    team = await database_sync_to_async(api.create_room)("Team", alice, [bob])
+    inbox, _ = await open_inbox(clients, bob)
+    await database_sync_to_async(api.rename_room)(team, "Design", by=alice)
+    frame = await next_inbox_frame(inbox, "renamed")
+    assert frame == {"type": "renamed", "room": team.slug, "title": "Design"}

@@ -4,10 +4,10 @@ An inbox socket registers a :class:`Watch` in the feed (``fanout.feed.RoomFeed``
 its inbox lists, as a room socket registers its ``Member``: the process subscribes to each room's
 group once, however many sockets watch it, and no group per user and room exists. A watch keeps
 only the newest message the feed released; its :class:`InboxFeed` sends, per interval
-(``INBOX_INTERVAL``), one ``activity`` frame per room that had messages and one ``seen`` frame per
+(``INBOX_INTERVAL``), one ``activity`` frame per room that had messages, one ``seen`` frame per
 room the user read (the hub passes the read positions of a coalesced ``read`` event on to the
-watches of the identities that read). The ``activity`` frame of a message is built once per
-process, whoever watches its room (:func:`activity_text`).
+watches of the identities that read), and a room's ``renamed`` frame as it is. The ``activity``
+frame of a message is built once per process, whoever watches its room (:func:`activity_text`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from django_livechat.conf import conf
 from django_livechat.fanout.coalesce import Batcher
 from django_livechat.fanout.feed import Member, Notice, Send
 from django_livechat.fanout.hub import Hub
+
+#: How the encoded ``renamed`` frame starts (``protocol.encode`` keeps the key order).
+RENAMED_PREFIX = '{"type":"renamed",'
 
 
 @functools.lru_cache(maxsize=4096)
@@ -44,9 +47,12 @@ class Watch(Member):
         self.read = 0
 
     async def push(self, seq: int | None, event: dict[str, Any], change: int | None = None) -> None:
-        if seq is not None and seq > self.last_id:
-            self.last_id = seq
-            self.inbox.add(self.room_pk, "activity", event["text"])
+        if seq is not None:
+            if seq > self.last_id:
+                self.last_id = seq
+                self.inbox.add(self.room_pk, "activity", event["text"])
+        elif change is None and event["text"].startswith(RENAMED_PREFIX):
+            self.inbox.add(self.room_pk, "renamed", event["text"])  # the same frame, passed on
 
     def seen(self, room_slug: str, last_read: int) -> None:
         if last_read > self.read:  # positions from two processes may cross
@@ -107,6 +113,9 @@ class InboxFeed(Batcher):
             text = entries.get("activity")
             if text is not None:
                 await self.send({"type": "websocket.send", "text": activity_text(text)})
+            renamed = entries.get("renamed")
+            if renamed is not None:
+                await self.send({"type": "websocket.send", "text": renamed})
             seen = entries.get("seen")
             if seen is not None:
                 frame = protocol.encode(protocol.seen_frame(*seen))

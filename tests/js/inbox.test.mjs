@@ -80,3 +80,12 @@ test("the client renders each frame and stops on a final close", () => {
   assert.equal(client.state, "closed");
   assert.equal(FakeSocket.all.length, 1, "no reconnect after 4401");
 });
+
+test("a rename changes a room's title, not a direct room's other name", () => {
+  const model = new InboxModel();
+  model.replace([entry("team"), entry("dm", { kind: "direct", title: "Bob" })], ME);
+  assert.equal(model.rename({ type: "renamed", room: "team", title: "Design" }), true);
+  assert.equal(model.entries.get("team").title, "Design");
+  assert.equal(model.rename({ type: "renamed", room: "dm", title: "alice & Bob" }), false);
+  assert.equal(model.entries.get("dm").title, "Bob");
+});

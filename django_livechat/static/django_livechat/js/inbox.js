@@ -6,7 +6,7 @@
  *
  * Frames (docs/protocol.md, "The inbox"): `inbox` (the whole list), `listed` (a room added or
  * refreshed), `activity` (a room's newest message), `seen` (the user read a room somewhere),
- * `unlisted` (a room taken away). The unread count is `last_id - last_read`.
+ * `renamed` (a room's new title), `unlisted` (a room taken away). The unread count is `last_id - last_read`.
  */
 
 import { Connection } from "./connection.js";
@@ -77,6 +77,14 @@ export class InboxModel {
     return true;
   }
 
+  /** @returns {boolean} whether the list changed (a direct room keeps the other's name) */
+  rename(frame) {
+    const entry = this.entries.get(frame.room);
+    if (!entry || entry.kind === "direct" || typeof frame.title !== "string") return false;
+    entry.title = frame.title;
+    return true;
+  }
+
   /** @returns {boolean} whether the list changed */
   remove(slug) {
     this.early.delete(slug);
@@ -134,6 +142,10 @@ export class InboxClient extends Connection {
 
   on_seen(frame) {
     if (this.model.seen(frame)) this.render();
+  }
+
+  on_renamed(frame) {
+    if (this.model.rename(frame)) this.render();
   }
 
   on_unlisted(frame) {
