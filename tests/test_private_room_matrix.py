@@ -440,12 +440,15 @@ async def test_a_message_sent_as_the_member_is_removed_is_refused(
     assert errors and {e["code"] for e in errors} == {"forbidden"}, frames
     if event == "held back":  # the writer refused it: the error names the message
         assert [e.get("client_id") for e in errors] == ["last"]
-        assert [e["type"] for e in held] == ["livechat.removed"]
+        # held: the removal, and the ``members`` hint to the room's pages
+        assert sorted(e["type"] for e in held) == ["livechat.event", "livechat.removed"]
         monkeypatch.undo()
         await database_sync_to_async(notify.room_events)(held)
     assert not [f for f in frames if f["type"] == "message"], frames
     await asyncio.sleep(0.3)  # a write under way has finished
     assert not await Message.objects.filter(room=room, author_key=key(cast.member)).aexists()
+    # the owner's page hears that the members changed, and nothing of the removed member
+    assert (await observer.receive_json_from(timeout=5))["type"] == "members"
     assert await silent(observer)
     assert await still_open(observer)
 
