@@ -109,6 +109,22 @@ async def clients():
     await pool.close_all()
 
 
+async def join(clients, slug, user):
+    """A socket to room ``slug`` logged in as ``user``, and its welcome."""
+    return await clients.connect(slug, cookie=await asession_cookie_for(user))
+
+
+async def join_refused(clients, slug, user):
+    """The close code of ``user``'s join of ``slug``, refused after the accept (nothing else
+    comes first)."""
+    socket, _ = await clients.connect(
+        slug, cookie=await asession_cookie_for(user), expect_welcome=False
+    )
+    out = await socket.receive_output(timeout=5)
+    assert out["type"] == "websocket.close", out
+    return out["code"]
+
+
 async def receive_type(communicator, type_, wait=5):
     """The next frame of ``type_``, skipping ephemeral frames in between (presence, typing,
     read, and the members/renamed hints of membership changes)."""

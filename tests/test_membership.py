@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from django_livechat import membership
 from django_livechat.models import AuditEntry, Participant, Room
-from tests.conftest import asession_cookie_for, receive_type
+from tests.conftest import asession_cookie_for, join, receive_type
 from tests.test_store import in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -177,10 +177,6 @@ def test_an_owner_leaving_another_owner_hands_nothing_over(ann, bob, cat):
 
 
 # -- removal closes the removed user's sockets ---------------------------------------------
-
-
-async def join(clients, slug, user):
-    return await clients.connect(slug, cookie=await asession_cookie_for(user))
 
 
 async def closed_with(socket):

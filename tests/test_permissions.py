@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from django_livechat import membership, permissions
 from django_livechat.models import Message, Participant, Room, RoomChange, Sanction
-from tests.conftest import asession_cookie_for, receive_type
+from tests.conftest import join, join_refused, receive_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,20 +48,6 @@ def direct(cast):
     return membership.open_direct(cast.owner, cast.member)
 
 
-async def join(clients, slug, user):
-    return await clients.connect(slug, cookie=await asession_cookie_for(user))
-
-
-async def refusal(clients, slug, user):
-    """The close code of a join refused (after the accept)."""
-    socket, _ = await clients.connect(
-        slug, cookie=await asession_cookie_for(user), expect_welcome=False
-    )
-    out = await socket.receive_output(timeout=5)
-    assert out["type"] == "websocket.close", out
-    return out["code"]
-
-
 async def closed_with(socket):
     """The close code the server sends next, skipping the frames before it."""
     while True:
@@ -79,7 +65,7 @@ async def post(socket, body, client_id):
 
 @pytest.mark.parametrize(("who", "code"), [("anonymous", 4401), ("outsider", 4403)])
 async def test_a_private_room_refuses_the_anonymous_and_non_members(team, cast, clients, who, code):
-    assert await refusal(clients, "team", getattr(cast, who)) == code
+    assert await join_refused(clients, "team", getattr(cast, who)) == code
 
 
 @pytest.mark.parametrize(
@@ -98,7 +84,7 @@ async def test_a_private_room_admits_its_members_and_staff(team, cast, clients, 
 async def test_a_direct_room_refuses_everyone_but_its_pair_and_staff(
     direct, cast, clients, who, code
 ):
-    assert await refusal(clients, direct.slug, getattr(cast, who)) == code
+    assert await join_refused(clients, direct.slug, getattr(cast, who)) == code
 
 
 @pytest.mark.parametrize("who", ["owner", "member", "staff"])

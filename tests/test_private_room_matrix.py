@@ -35,7 +35,7 @@ from django_livechat.models import (
     RoomChange,
     Sanction,
 )
-from tests.conftest import asession_cookie_for, receive_type
+from tests.conftest import join, join_refused, receive_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,20 +56,6 @@ def cast(db):
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-async def join(clients, slug, user):
-    return await clients.connect(slug, cookie=await asession_cookie_for(user))
-
-
-async def join_refused(clients, slug, user):
-    """The close code of a join that is refused after the accept (nothing else comes first)."""
-    socket, _ = await clients.connect(
-        slug, cookie=await asession_cookie_for(user), expect_welcome=False
-    )
-    out = await socket.receive_output(timeout=5)
-    assert out["type"] == "websocket.close", out
-    return out["code"]
 
 
 async def closed_with(socket, frames=None):

@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.db import DatabaseError
 
-from django_livechat import events, protocol
+from django_livechat import events, limits, protocol
 from django_livechat.conf import conf
 from django_livechat.layers import (
     RETRY_DELAY_CAP,
@@ -240,3 +240,25 @@ class LiveChatConsumer(ConsumerLife, AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=protocol.encode(frame))
+
+    # -- the per-address connection cap -----------------------------------------------------
+
+    client_ip: str | None = None
+    _counted = False  # counted in limits.connections (released on disconnect)
+
+    async def take_connection(self) -> bool:
+        """Count this socket against ``MAX_CONNECTIONS_PER_IP``; one too many is closed with
+        4429 (False)."""
+        self.client_ip = limits.client_ip(self.scope)
+        if self.client_ip is not None:
+            if not limits.connections.take(self.client_ip):
+                await self.close(code=Close.TOO_MANY_CONNECTIONS)
+                return False
+            self._counted = True
+        return True
+
+    def release_connection(self) -> None:
+        """Give the count back (once), in ``disconnect``."""
+        if self._counted and self.client_ip is not None:
+            self._counted = False
+            limits.connections.release(self.client_ip)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from django_livechat import events, identity, limits, protocol, store
+from django_livechat import events, identity, protocol, store
 from django_livechat.consumers.base import LiveChatConsumer
 from django_livechat.fanout import get_hub
 from django_livechat.fanout.inbox import InboxFeed
@@ -23,7 +23,6 @@ class InboxConsumer(LiveChatConsumer):
 
     user_pk: Any = None  # set once accepted
     feed: InboxFeed | None = None
-    _counted = False
 
     async def connect(self) -> None:
         await self.accept()  # then close with a code: a refusal before accept is a bare 403
@@ -33,12 +32,8 @@ class InboxConsumer(LiveChatConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=Close.LOGIN_REQUIRED)
             return
-        self.client_ip = limits.client_ip(self.scope)
-        if self.client_ip is not None:
-            if not limits.connections.take(self.client_ip):
-                await self.close(code=Close.TOO_MANY_CONNECTIONS)
-                return
-            self._counted = True
+        if not await self.take_connection():
+            return
         self.user_pk = user.pk
         self.you = identity.for_user(user).public()
         key = identity.user_key(user.pk)
@@ -67,9 +62,7 @@ class InboxConsumer(LiveChatConsumer):
         self.feed.go_live()
 
     async def disconnect(self, code: int) -> None:
-        if self._counted and self.client_ip is not None:
-            self._counted = False
-            limits.connections.release(self.client_ip)
+        self.release_connection()
         if self.feed is not None:
             await self.feed.close()
 

@@ -28,7 +28,6 @@ class RoomConsumer(LiveChatConsumer):
     room: Room  # set once joined (``member`` is not None)
     member: Member | None = None
     is_visitor = False
-    _counted = False  # counted in limits.connections (released on disconnect)
     _joining = False  # the join submitted, and it has not refused
     _typing_announced = False  # the last typing frame passed on said active: true
     _read_noted = 0  # the last read position handed to the hub's receipts
@@ -45,12 +44,8 @@ class RoomConsumer(LiveChatConsumer):
         if self.closed:  # the client left during the handshake
             return
         self.identity = identity.from_scope(self.scope)
-        self.client_ip = limits.client_ip(self.scope)
-        if self.client_ip is not None:
-            if not limits.connections.take(self.client_ip):
-                await self.close(code=Close.TOO_MANY_CONNECTIONS)
-                return
-            self._counted = True
+        if not await self.take_connection():
+            return
         query = self.scope.get("query_string", b"")
         try:
             after = protocol.parse_after(query)
@@ -139,9 +134,7 @@ class RoomConsumer(LiveChatConsumer):
         await self.member.go_live(snap.last_seq, snap.last_change)
 
     async def disconnect(self, code: int) -> None:
-        if self._counted and self.client_ip is not None:
-            self._counted = False
-            limits.connections.release(self.client_ip)
+        self.release_connection()
         if self.member is None:
             if self._joining:  # never announced: only its row is to go
                 await get_connection_writer().leave(self.channel_name)
