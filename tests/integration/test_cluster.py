@@ -258,11 +258,18 @@ async def test_a_read_on_one_server_reaches_the_other_coalesced_and_the_welcomes
         assert_read_frame_shape(frame)
         assert all(r["user"]["id"] == me["id"] for r in frame["reads"])  # B never sent one
 
-    for server in (one, two):  # B heard of it after it was stored: every welcome has it
+    # B heard of it after it was stored: every welcome has it (and B at its own newest message:
+    # who writes has read the room)
+    expected = [{"user": me, "last_read": newest}, {"user": author_of(b), "last_read": newest}]
+    for server in (one, two):
         fresh = await clients.guest(server, slug, f"fresh-{server.name}")
         welcome = fresh.welcomes[-1]
-        assert welcome["reads"] == [{"user": me, "last_read": newest}], welcome["reads"]
+        assert by_reader(welcome["reads"]) == by_reader(expected), welcome["reads"]
     print(f"\n[reads] B got {len(naming_a)} read frames naming A for 5 receipts: {positions}")
+
+
+def by_reader(reads: list[dict]) -> dict[str, int]:
+    return {read["user"]["id"]: read["last_read"] for read in reads}
 
 
 def unread_badge(port: int, slug: str, cookie: str) -> int:
@@ -300,13 +307,23 @@ async def test_read_positions_and_unread_counts_survive_a_restart_of_both_server
     for server in (one, two):
         await server.start()
 
-    expected = [{"user": me, "last_read": read_up_to}]
+    # A at 5. B wrote 1..7 on the other server, so it is listed too, at whatever its server
+    # stored before it was killed (the last interval's positions die with it): its own client
+    # does not count it.
+    writer = author_of(b)["id"]
+
+    def reads_of(welcome: dict) -> dict[str, int]:
+        reads = by_reader(welcome["reads"])
+        assert 1 <= reads.pop(writer) <= newest, welcome["reads"]
+        return reads
+
+    expected = {me["id"]: read_up_to}
     for server in (one, two):
         fresh = await clients.guest(server, slug, f"fresh-{server.name}")
-        assert fresh.welcomes[-1]["reads"] == expected
+        assert reads_of(fresh.welcomes[-1]) == expected
         assert fresh.welcomes[-1]["last_id"] == newest
     await b.wait_until(lambda: len(b.welcomes) >= 2 and b.ready, 30, "B to resume")
-    assert b.welcomes[-1]["reads"] == expected  # its messages 1..5 are marked seen again
+    assert reads_of(b.welcomes[-1]) == expected  # its messages 1..5 are marked seen again
     for server in (one, two):
         assert await asyncio.to_thread(unread_badge, server.port, slug, cookie) == 2
     await a.wait_until(lambda: len(a.welcomes) >= 2 and a.ready, 30, "A to resume")
