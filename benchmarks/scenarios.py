@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import direct as dm
+from benchmarks.servers import SECRET_KEY
 from benchmarks.servers import Group as Server
 from benchmarks.workers import WorkerProc, broadcast, close_all, gather
 from tests.integration.client import Realistic
@@ -56,6 +58,10 @@ class Sizes:
     idle10k_rooms: int = 1000
     idle10k_procs: int = 4
     idle_cpu_seconds: float = 10.0
+    # issue 14: direct rooms of two logged-in users, each with a room socket and an inbox socket
+    direct_rooms: int = 1000
+    direct_window: int = 1
+    direct_procs: int = 2
     client_procs: int = 1
     idle_client_procs: int = 2
     drain_timeout: float = 15.0
@@ -83,6 +89,8 @@ class Sizes:
             idle10k_rooms=10,
             idle10k_procs=1,
             idle_cpu_seconds=1.0,
+            direct_rooms=20,
+            direct_procs=1,
             drain_timeout=5.0,
             reuse_server=True,
         )
@@ -254,6 +262,11 @@ def traffic(
         },
     }
     samples = [r["error_sample"] for r in results if r.get("error_sample")]
+    inbox_keys = sorted({key for r in results for key in r if key.startswith("inbox_")})
+    if inbox_keys:  # the inbox sockets (``direct``)
+        out["inbox"] = {key[6:]: sum(r.get(key, 0) for r in results) for key in inbox_keys} | {
+            "connections": sum(r.get("inbox_connected", 0) for r in ready)
+        }
     if samples:
         out["error_sample"] = samples[0]
     if profile_file:
@@ -468,6 +481,46 @@ def latency_light(server: Server, sizes: Sizes, workdir: Path, profile: Path | N
     return traffic(server, sizes, workdir, clients, mode, sizes.light_duration, profile)
 
 
+def direct_clients(sizes: Sizes) -> Clients:
+    """The room sockets of ``direct``: users ``2n`` and ``2n + 1`` in ``direct-<n>``, both
+    senders (client index = user index of benchmarks/direct.py)."""
+    return [
+        (2 * n + side, dm.room_name(n), True) for n in range(sizes.direct_rooms) for side in (0, 1)
+    ]
+
+
+def direct(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``direct_rooms`` direct rooms (issue 14): both users of each pair send (a window of
+    ``direct_window``) and behave like the JS client (read receipts, typing, pings); for
+    django_livechat each is logged in (a session cookie) and also keeps an inbox socket open,
+    whose ``activity`` and ``seen`` frames are counted. The baseline has neither login nor
+    inbox: the same room sockets and traffic, anonymous."""
+    clients = direct_clients(sizes)
+    mode: dict[str, Any] = {
+        "mode": "window",
+        "window": sizes.direct_window,
+        "connect_concurrency": 50,
+    }
+    if server.name == "livechat":
+        mode["cookies"] = {str(i): dm.cookie(SECRET_KEY, i) for i, _, _ in clients}
+        mode["inbox"] = True
+    out = traffic(
+        server,
+        sizes,
+        workdir,
+        clients,
+        _realistic(sizes, mode),
+        sizes.duration,
+        profile,
+        sizes.direct_procs,
+    )
+    if "inbox" in out:
+        out["inbox"]["activity_per_message"] = round(
+            out["inbox"]["activity"] / max(1, out["messages"]), 3
+        )
+    return out
+
+
 def room_counts(sizes: Sizes) -> dict[str, int]:
     """The rooms each scenario uses (``<scenario>-<n>``), for the template database."""
     return {
@@ -498,5 +551,7 @@ SCENARIOS = {
     "manyrooms": manyrooms,
     "latency-light": latency_light,
     "idle-10k": idle_10k,
+    "direct": direct,
 }
-SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms")  # also run on 2 servers
+# also run on N servers (the layer "redis xN")
+SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms", "direct")
