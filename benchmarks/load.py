@@ -200,7 +200,7 @@ class Worker:
             await asyncio.wait_for(
                 asyncio.gather(*(c.done.wait() for c in self.clients)), self.drain_timeout
             )
-        await self.drain_inboxes()
+        settle = await self.drain_inboxes()
         totals: dict[str, int] = {}
         for client in [*self.clients, *self.inboxes.values()]:
             for key, value in client.counts().items():
@@ -217,12 +217,16 @@ class Worker:
             cpu_seconds=process_cpu() - cpu0,
             error_sample=next((c.error_sample for c in self.clients if c.error_sample), None)
             or next((c.error_sample for c in self.inboxes.values() if c.error_sample), None),
+            **({"inbox_settle_ms": settle} if self.inboxes else {}),
         )
         await self.command("exit")
 
-    async def drain_inboxes(self) -> None:
-        """Wait (up to the drain timeout) until each inbox socket had an ``activity`` for the
-        newest message its user's room socket received: the inbox shows the last message."""
+    async def drain_inboxes(self) -> int:
+        """Once the room sockets are drained, wait (up to the drain timeout) until each inbox
+        socket had an ``activity`` and a ``seen`` for the newest message its user's room socket
+        received (which that socket reads within ``read_interval``, or wrote): the inbox shows
+        the last message, read. Returns how long that took, in ms."""
+        start = mono()
         by_index = {c.index: c for c in self.clients}
         for index, inbox in self.inboxes.items():
             client = by_index.get(index)
@@ -230,6 +234,7 @@ class Worker:
         waits = [inbox.caught_up.wait() for inbox in self.inboxes.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), self.drain_timeout)
+        return (mono() - start) // 1_000_000
 
     async def idle(self) -> None:
         opened = await self.open_all(self.spec.get("connect_concurrency", 100))

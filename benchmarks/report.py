@@ -99,7 +99,8 @@ def _inbox(fig: dict[str, Any]) -> str:
     return (
         f"{inbox['connections']} sockets: activity {_num(inbox['activity'])} "
         f"({inbox['activity_per_message']:.2f}/message), seen {_num(inbox['seen'])}, "
-        f"behind {inbox['behind']}"
+        f"behind {inbox['behind']}, seen behind {inbox.get('seen_behind', 0)}, "
+        f"settled {_num(inbox.get('settle_ms'))} ms after the rooms"
     )
 
 
@@ -110,7 +111,9 @@ def inbox_problems(fig: dict[str, Any]) -> dict[str, Any]:
     """What is wrong with the inbox sockets of a run (``direct``): none open or no ``activity``
     at all (the scenario measured nothing of the inbox), a user's direct room missing from
     their ``inbox`` frame, an ``activity`` for another room, an inbox that never announced its
-    room's newest message, a socket closed by the server, an ``error`` frame."""
+    room's newest message, a socket closed by the server, an ``error`` frame. A ``seen`` that
+    never reached the newest id (``seen_behind``) is reported, not a failure: read positions
+    are coalesced, and a process that dies loses up to an interval of them (fanout/coalesce.py)."""
     inbox = fig.get("inbox")
     if inbox is None:
         return {}
@@ -290,6 +293,10 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"{_num(inbox['activity'])} ({inbox['activity_per_message']:.2f})", "n/a", "")
             )  # fmt: skip
             rows.append(("inbox: seen frames", _num(inbox["seen"]), "n/a", ""))
+            rows.append(
+                ("inbox: last message shown and read, ms after the rooms",
+                 _num(inbox.get("settle_ms")), "n/a", "")
+            )  # fmt: skip
     elif name in LATENCY:
         for q in ("p50", "p99"):
             rows.append(

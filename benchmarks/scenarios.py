@@ -268,9 +268,13 @@ def traffic(
     samples = [r["error_sample"] for r in results if r.get("error_sample")]
     inbox_keys = sorted({key for r in results for key in r if key.startswith("inbox_")})
     if inbox_keys:  # the inbox sockets (``direct``)
-        out["inbox"] = {key[6:]: sum(r.get(key, 0) for r in results) for key in inbox_keys} | {
-            "connections": sum(r.get("inbox_connected", 0) for r in ready)
-        }
+        out["inbox"] = (
+            {  # counts summed; times (``_ms``) the longest
+                key[6:]: (max if key.endswith("_ms") else sum)(r.get(key, 0) for r in results)
+                for key in inbox_keys
+            }
+            | {"connections": sum(r.get("inbox_connected", 0) for r in ready)}
+        )
     if samples:
         out["error_sample"] = samples[0]
     if profile_file:

@@ -144,7 +144,8 @@ async def test_inbox_load_client_counts_its_frames():
     assert counts["inbox_other"] == 2 and counts["inbox_errors"] == 1
     assert (counts["inbox_stale"], counts["inbox_foreign"]) == (1, 1)
     assert client.newest == 4 and counts["inbox_behind"] == 0
-    assert client.caught_up.is_set()
+    assert client.read_up_to == 2 and counts["inbox_seen_behind"] == 1  # read up to 2 of 4
+    assert not counts["inbox_closed_early"]
 
     behind = InboxLoadClient("ws://x", 1, "direct-0", "sessionid=y")
     behind.ws = FakeSocket([activity("direct-0", 3)])
@@ -154,16 +155,39 @@ async def test_inbox_load_client_counts_its_frames():
     assert counts["inbox_behind"] == 1 and counts["inbox_closed_early"] == 1
 
 
-async def test_inbox_load_client_waits_for_the_rooms_newest_message():
+class SlowSocket(FakeSocket):
+    """Frames one at a time, each once the test lets it go."""
+
+    def __init__(self, frames):
+        super().__init__(frames)
+        self.go = asyncio.Queue()
+
+    async def _gen(self):
+        for frame in self.frames:
+            await self.go.get()
+            yield frame
+
+
+async def test_inbox_load_client_waits_for_the_newest_message_shown_and_read():
     client = InboxLoadClient("ws://x", 0, "direct-0", "sessionid=x")
     client.expect(3)
     assert not client.caught_up.is_set()
-    client.ws = FakeSocket([activity("direct-0", 2), activity("direct-0", 3)])
+    client.ws = SlowSocket([
+        activity("direct-0", 3), {"type": "seen", "room": "direct-9", "last_read": 3},
+        {"type": "seen", "room": "direct-0", "last_read": 2},
+        {"type": "seen", "room": "direct-0", "last_read": 3},
+    ])  # fmt: skip
     client.closing = True
     task = asyncio.create_task(client.read())
+    for _ in range(3):  # shown, but read only up to 2 (and another room's seen is not it)
+        client.ws.go.put_nowait(None)
+        await asyncio.sleep(0.01)
+        assert not client.caught_up.is_set()
+    client.ws.go.put_nowait(None)
     await asyncio.wait_for(client.caught_up.wait(), 1)
     await task
-    assert client.counts()["inbox_behind"] == 0
+    counts = client.counts()
+    assert counts["inbox_behind"] == 0 and counts["inbox_seen_behind"] == 0
 
 
 def test_inbox_problems_make_a_run_incorrect():

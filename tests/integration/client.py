@@ -805,10 +805,11 @@ class InboxLoadClient:
     ``realistic``, sends a ``ping`` every ``ping_every`` seconds (its only client frame).
 
     It watches one room (``room``, the user's direct room in the benchmark): the ``inbox`` frame
-    must list it (else ``unlisted_room``), an ``activity`` for another room is ``foreign``, and
-    ``newest`` is the highest ``last_id`` its ``activity`` frames announced. Once ``target`` is
-    set (the room's newest id, as its room sockets saw it), ``caught_up`` is set when ``newest``
-    reaches it: the inbox showed the room's last message."""
+    must list it (else ``unlisted_room``), an ``activity`` for another room is ``foreign``,
+    ``newest`` is the highest ``last_id`` its ``activity`` frames announced and ``read_up_to``
+    the highest ``last_read`` of its ``seen`` frames. Once ``target`` is set (the room's newest
+    id, as its user's room socket saw it, which that socket reads or wrote), ``caught_up`` is set
+    when both reach it: the inbox showed the room's last message, and read."""
 
     url: str  # the server, ws://host:port
     index: int
@@ -823,6 +824,7 @@ class InboxLoadClient:
     foreign: int = 0
     stale: int = 0  # ``activity`` not above what an earlier one announced (allowed, counted)
     newest: int = 0
+    read_up_to: int = 0
     target: int | None = None
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
@@ -861,6 +863,10 @@ class InboxLoadClient:
                     else:
                         self.newest = frame["last_id"]
                         self._check()
+                elif kind == "seen":
+                    if frame["room"] == self.room and frame["last_read"] > self.read_up_to:
+                        self.read_up_to = frame["last_read"]
+                        self._check()
                 elif kind == "error" and self.error_sample is None:
                     self.error_sample = frame
         except ConnectionClosed:
@@ -870,15 +876,15 @@ class InboxLoadClient:
         self.caught_up.set()
 
     def expect(self, target: int | None) -> None:
-        """The room's newest id: ``caught_up`` once an ``activity`` announced it (at once
-        without one: nothing to wait for)."""
+        """The room's newest id: ``caught_up`` once an ``activity`` announced it and a ``seen``
+        reached it (at once without one: nothing to wait for)."""
         self.target = target
         if target is None:
             self.caught_up.set()
         self._check()
 
     def _check(self) -> None:
-        if self.target is not None and self.newest >= self.target:
+        if self.target is not None and min(self.newest, self.read_up_to) >= self.target:
             self.caught_up.set()
 
     async def chatter(self, deadline: int) -> None:
@@ -900,6 +906,7 @@ class InboxLoadClient:
     def counts(self) -> dict[str, int]:
         """Its figures, ``inbox_``-prefixed (summed with the room sockets' by the worker)."""
         behind = self.target is not None and self.newest < self.target
+        seen_behind = self.target is not None and self.read_up_to < self.target
         return {
             "inbox_activity": self.frames["activity"],
             "inbox_seen": self.frames["seen"],
@@ -910,6 +917,7 @@ class InboxLoadClient:
             "inbox_foreign": self.foreign,
             "inbox_stale": self.stale,
             "inbox_behind": int(behind),
+            "inbox_seen_behind": int(seen_behind),
             "inbox_closed_early": int(self.closed_early),
             "inbox_sent_ping": self.frames_sent["ping"],
         }
