@@ -2,13 +2,13 @@
 
 ``make_direct_rooms(count, secret)`` runs inside Django (``manage.py shell`` with the example
 site's settings, on the template database, before any server starts; or in a test): it makes
-the users ``bench-dm-<i>`` (``i`` from 0 to ``2 * count - 1``), a logged-in session for each
-(key :func:`session_key`), and for each pair ``2n, 2n + 1`` the direct room ``direct-<n>``, as
-``api.open_direct`` makes it (kind ``direct``, ``pair = identity.pair_key(a.pk, b.pk)``, the
-title ``"<a> & <b>"``, two ``member`` rows), in bulk: one room at a time through
-``open_direct`` would take minutes for 1,000 rooms on SQLite with ``synchronous=FULL``. The slug is
-the scenario's ``direct-<n>`` rather than ``open_direct``'s random ``dm-<hex>``, so that the
-client processes and the baseline (which needs no database) name the same rooms.
+the users ``bench-dm-<i>`` (``i`` from 0 to ``2 * count - 1``), a logged-in database session
+for each (key :func:`session_key`), and for each pair ``2n, 2n + 1`` the direct room
+``direct-<n>``, as ``api.open_direct`` makes it (kind ``direct``, ``pair =
+identity.pair_key(a.pk, b.pk)``, the title ``"<a> & <b>"``, two ``member`` rows), in bulk, in
+one transaction (``open_direct`` commits once per room, on SQLite with ``synchronous=FULL``).
+The slug is the scenario's ``direct-<n>`` rather than ``open_direct``'s random ``dm-<hex>``, so
+that the client processes and the baseline (which needs no database) name the same rooms.
 
 The session keys derive from a per-run secret (the one the servers get as ``SECRET_KEY``,
 which also signs the sessions): the client processes compute each user's cookie without a
