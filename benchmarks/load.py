@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from tests.integration.client import LoadClient, Realistic
+from tests.integration.client import InboxLoadClient, LoadClient, Realistic
 from tests.integration.harness import raise_nofile
 
 mono = time.monotonic_ns
@@ -50,7 +50,12 @@ class Worker:
         self.latencies: list[int] = []
         self.realistic = Realistic(**spec["realistic"]) if spec.get("realistic") else None
         self.chatters: list[asyncio.Task] = []
+        self.cookies: dict[str, str] = spec.get("cookies") or {}  # index -> a logged-in session
         self.clients = [self.client(i, room, bool(s)) for i, room, s in spec.get("clients", [])]
+        # with ``inbox``: each room client's user also keeps an inbox socket open (issue 14)
+        self.inboxes: dict[int, InboxLoadClient] = {}
+        if spec.get("inbox"):
+            self.inboxes = {c.index: self.inbox_client(c) for c in self.clients}
         self.readers: list[asyncio.Task] = []
         self.lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -71,12 +76,26 @@ class Worker:
             drain_timeout=self.drain_timeout,
             realistic=realistic,
             churn=bool(one_in) and not sender and index % one_in == one_in - 1,
+            cookie=self.cookies.get(str(index)),
         )
+
+    def inbox_client(self, client: LoadClient) -> InboxLoadClient:
+        """The inbox socket of ``client``'s user: on the next server (with several, the inbox
+        and the room socket of a user are on different processes, as two tabs may be)."""
+        urls = self.spec["urls"]
+        cookie = self.cookies.get(str(client.index))
+        if cookie is None:
+            raise ValueError(f"client {client.index}: an inbox socket needs a login cookie")
+        url = urls[(client.index + 1) % len(urls)]
+        return InboxLoadClient(url, client.index, client.room, cookie, self.realistic)
 
     def chatter(self, deadline: int) -> None:
         """Start the pings, and the rejoins of the churning clients, until ``deadline``."""
         if self.realistic is not None:
             self.chatters = [asyncio.create_task(c.chatter(deadline)) for c in self.clients]
+            self.chatters += [
+                asyncio.create_task(inbox.chatter(deadline)) for inbox in self.inboxes.values()
+            ]
 
     async def command(self, expect: str) -> dict[str, Any]:
         msg = await self.lines.get()
@@ -106,12 +125,30 @@ class Worker:
                     return
                 opened.append(mono())
                 self.readers.append(asyncio.create_task(client.read()))
+                inbox = self.inboxes.get(client.index)
+                if inbox is None:
+                    return
+                try:
+                    await inbox.open()
+                except Exception as exc:
+                    failed.append(f"inbox: {exc!r}"[:200])
+                    return
+                inboxes.append(mono())
+                self.readers.append(asyncio.create_task(inbox.read()))
 
         start = mono()
+        inboxes: list[int] = []
         await asyncio.gather(*(one(c) for c in self.clients))
         self.clients = [c for c in self.clients if c.ws is not None and c.ws.state.name == "OPEN"]
+        self.inboxes = {
+            i: inbox
+            for i, inbox in self.inboxes.items()
+            if inbox.ws is not None and inbox.ws.state.name == "OPEN"
+        }
+        opened += inboxes
         return {
-            "connected": len(opened),
+            "connected": len(opened) - len(inboxes),
+            "inbox_connected": len(inboxes),
             "failed": len(failed),
             "failures": failed[:3],
             "open_start": start,
@@ -119,7 +156,7 @@ class Worker:
         }
 
     async def close_all(self) -> None:
-        for client in self.clients:
+        for client in [*self.clients, *self.inboxes.values()]:
             client.abort()
         for task in self.readers + self.chatters:
             task.cancel()
@@ -163,8 +200,9 @@ class Worker:
             await asyncio.wait_for(
                 asyncio.gather(*(c.done.wait() for c in self.clients)), self.drain_timeout
             )
+        settle = await self.drain_inboxes()
         totals: dict[str, int] = {}
-        for client in self.clients:
+        for client in [*self.clients, *self.inboxes.values()]:
             for key, value in client.counts().items():
                 totals[key] = totals.get(key, 0) + value
         lat = self.latencies
@@ -177,9 +215,26 @@ class Worker:
             latencies_us=[x // 1000 for x in lat],
             latency_count=len(self.latencies),
             cpu_seconds=process_cpu() - cpu0,
-            error_sample=next((c.error_sample for c in self.clients if c.error_sample), None),
+            error_sample=next((c.error_sample for c in self.clients if c.error_sample), None)
+            or next((c.error_sample for c in self.inboxes.values() if c.error_sample), None),
+            **({"inbox_settle_ms": settle} if self.inboxes else {}),
         )
         await self.command("exit")
+
+    async def drain_inboxes(self) -> int:
+        """Once the room sockets are drained, wait (up to the drain timeout) until each inbox
+        socket had an ``activity`` and a ``seen`` for the newest message its user's room socket
+        received (which that socket reads within ``read_interval``, or wrote): the inbox shows
+        the last message, read. Returns how long that took, in ms."""
+        start = mono()
+        by_index = {c.index: c for c in self.clients}
+        for index, inbox in self.inboxes.items():
+            client = by_index.get(index)
+            inbox.expect(client.last_id if client is not None else None)
+        waits = [inbox.caught_up.wait() for inbox in self.inboxes.values()]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), self.drain_timeout)
+        return (mono() - start) // 1_000_000
 
     async def idle(self) -> None:
         opened = await self.open_all(self.spec.get("connect_concurrency", 100))

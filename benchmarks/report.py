@@ -25,8 +25,9 @@ TITLES = {
     "manyrooms": "{manyrooms_rooms} rooms x{manyrooms_clients}, reads",
     "latency-light": "latency ~50/s {rooms}x{room_clients}",
     "idle-10k": "idle {idle10k_connections} conns",
+    "direct": "{direct_rooms} direct rooms x2, inbox",
 }
-TRAFFIC = ("fanout", "rooms", "fanout-read", "rooms-read", "bigroom", "manyrooms")
+TRAFFIC = ("fanout", "rooms", "fanout-read", "rooms-read", "bigroom", "manyrooms", "direct")
 LATENCY = ("latency", "latency-light")
 IDLE = ("idle", "idle-10k")
 _sizes: dict[str, Any] = {}
@@ -74,6 +75,7 @@ def one_line(name: str, fig: dict[str, Any]) -> str:
             f"{'/'.join(f'{c:.0%}' for c in fig['client_cpu'])}, joins {fig['join_seconds']} s"
             + (f", sent read/typing/ping {sent['read']}/{sent['typing']}/{sent['ping']}, "
                f"rejoins {fig['rejoins']}" if any(sent.values()) else "")
+            + (f", inbox {_inbox(fig)}" if "inbox" in fig else "")
         )  # fmt: skip
     if name in LATENCY:
         lat = fig["latency_ms"]
@@ -90,6 +92,37 @@ def one_line(name: str, fig: dict[str, Any]) -> str:
     if name == "catchup":
         return f"median {fig['median_ms']} ms for {fig['messages']}, lost {fig['lost']}"
     return str(fig)
+
+
+def _inbox(fig: dict[str, Any]) -> str:
+    inbox = fig["inbox"]
+    return (
+        f"{inbox['connections']} sockets: activity {_num(inbox['activity'])} "
+        f"({inbox['activity_per_message']:.2f}/message), seen {_num(inbox['seen'])}, "
+        f"behind {inbox['behind']}, seen behind {inbox.get('seen_behind', 0)}, "
+        f"settled {_num(inbox.get('settle_ms'))} ms after the rooms"
+    )
+
+
+INBOX_CHECKS = ("unlisted_room", "foreign", "behind", "closed_early", "errors")
+
+
+def inbox_problems(fig: dict[str, Any]) -> dict[str, Any]:
+    """What is wrong with the inbox sockets of a run (``direct``): none open or no ``activity``
+    at all (the scenario measured nothing of the inbox), a user's direct room missing from
+    their ``inbox`` frame, an ``activity`` for another room, an inbox that never announced its
+    room's newest message, a socket closed by the server, an ``error`` frame. A ``seen`` that
+    never reached the newest id (``seen_behind``) is reported, not a failure: read positions
+    are coalesced, and a process that dies loses up to an interval of them (fanout/coalesce.py)."""
+    inbox = fig.get("inbox")
+    if inbox is None:
+        return {}
+    bad = {f"inbox_{k}": inbox.get(k) for k in INBOX_CHECKS if inbox.get(k)}
+    if not inbox.get("connections"):
+        bad["inbox_connections"] = 0
+    if not inbox.get("activity"):
+        bad["inbox_activity"] = 0
+    return bad
 
 
 def best(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,6 +234,7 @@ def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any
             for k in ("connect_failed", "closed_early", "errors", "rejoin_failed"):
                 if fig.get(k):
                     bad[k] = fig[k]
+            bad |= inbox_problems(fig)
             out.append(
                 {"kind": "correctness", "layer": layer, "scenario": name,
                  "target": "zero lost, duplicated, gaps, out of order", "ok": not bad,
@@ -251,6 +285,17 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if any(sent.values()):
             rows.append(
                 ("frames sent: read / typing / ping", _sent(a), _sent(b), "")
+            )  # fmt: skip
+        if "inbox" in a:
+            inbox = a["inbox"]
+            rows.append(
+                (f"inbox ({_num(inbox['connections'])} sockets): activity (per message)",
+                 f"{_num(inbox['activity'])} ({inbox['activity_per_message']:.2f})", "n/a", "")
+            )  # fmt: skip
+            rows.append(("inbox: seen frames", _num(inbox["seen"]), "n/a", ""))
+            rows.append(
+                ("inbox: last message shown and read, ms after the rooms",
+                 _num(inbox.get("settle_ms")), "n/a", "")
             )  # fmt: skip
     elif name in LATENCY:
         for q in ("p50", "p99"):

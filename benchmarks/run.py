@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bigroom-clients", type=int)
     p.add_argument("--manyrooms-rooms", type=int)
     p.add_argument("--idle10k-connections", type=int)
+    p.add_argument("--direct-rooms", type=int, help="direct rooms of the direct scenario")
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne"])
     p.add_argument(
         "--server-args",
@@ -121,6 +122,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         "bigroom_clients",
         "manyrooms_rooms",
         "idle10k_connections",
+        "direct_rooms",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -167,7 +169,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-# bigroom and the idle ones run once per side: 1,000 joins take over a minute on a busy machine
+# bigroom, direct and the idle ones run once per side: 1,000 joins take over a minute on a busy
+# machine (direct opens 4,000 sockets)
 REPEATED = ("fanout", "rooms", "latency", "fanout-read", "rooms-read", "manyrooms", "latency-light")
 
 
@@ -270,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = round(os.getloadavg()[0], 2)
     print(f"benchmarks: scenarios {', '.join(names)}; layers {', '.join(layers)}; "
           f"server {args.server}; work dir {workdir}", flush=True)  # fmt: skip
-    template = servers.prepare_template(workdir, scenarios.room_counts(sizes))
+    direct = sizes.direct_rooms if "direct" in names else 0  # users, sessions, direct rooms
+    template = servers.prepare_template(workdir, scenarios.room_counts(sizes), direct)
     runner = Runner(args, sizes, template, workdir)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     try:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import direct as dm
+from benchmarks.servers import SECRET_KEY
 from benchmarks.servers import Group as Server
 from benchmarks.workers import WorkerProc, broadcast, close_all, gather
 from tests.integration.client import Realistic
@@ -56,6 +58,10 @@ class Sizes:
     idle10k_rooms: int = 1000
     idle10k_procs: int = 4
     idle_cpu_seconds: float = 10.0
+    # issue 14: direct rooms of two logged-in users, each with a room socket and an inbox socket
+    direct_rooms: int = 1000
+    direct_window: int = 1
+    direct_procs: int = 2
     client_procs: int = 1
     idle_client_procs: int = 2
     drain_timeout: float = 15.0
@@ -83,6 +89,8 @@ class Sizes:
             idle10k_rooms=10,
             idle10k_procs=1,
             idle_cpu_seconds=1.0,
+            direct_rooms=20,
+            direct_procs=1,
             drain_timeout=5.0,
             reuse_server=True,
         )
@@ -182,8 +190,12 @@ def traffic(
     duration: float,
     profile: Path | None = None,
     procs: int | None = None,
+    ready_timeout: float = 120,
+    grace: float = 60,
 ) -> dict[str, Any]:
-    """Connect every client, send for ``duration`` seconds, drain, and count."""
+    """Connect every client (within ``ready_timeout`` seconds), send for ``duration`` seconds,
+    drain, and count; a sender waits for the acknowledgement of its last message, so sending
+    may end ``grace`` seconds after the drain timeout."""
     parts = partition(clients, procs or sizes.client_procs)
     workers = [
         WorkerProc(
@@ -196,13 +208,13 @@ def traffic(
     join_profile = profile.with_suffix(".join.txt") if profile else None
     try:
         joins = Profiler(server.process.pid, join_profile) if join_profile else None
-        ready = gather(workers, "ready", 120)
+        ready = gather(workers, "ready", ready_timeout)
         join_profile = joins.stop() if joins else None
         failed = sum(r["failed"] for r in ready)
         profiler = Profiler(server.process.pid, profile) if profile else None
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
         broadcast(workers, cmd="go")
-        sent = gather(workers, "sent", duration + sizes.drain_timeout + 60)
+        sent = gather(workers, "sent", duration + sizes.drain_timeout + grace)
         expect: dict[str, int] = {}
         first_send = min((s["first_send"] for s in sent if s["first_send"]), default=0)
         for s in sent:
@@ -210,7 +222,7 @@ def traffic(
                 room = s["rooms"][index]
                 expect[room] = expect.get(room, 0) + count
         broadcast(workers, cmd="expect", expect=expect)
-        results = gather(workers, "result", sizes.drain_timeout + 60)
+        results = gather(workers, "result", 2 * sizes.drain_timeout + grace)
         cpu1, t1 = server.cpu_seconds(), time.monotonic()
         profile_file = profiler.stop() if profiler else None
     finally:
@@ -254,6 +266,15 @@ def traffic(
         },
     }
     samples = [r["error_sample"] for r in results if r.get("error_sample")]
+    inbox_keys = sorted({key for r in results for key in r if key.startswith("inbox_")})
+    if inbox_keys:  # the inbox sockets (``direct``)
+        out["inbox"] = (
+            {  # counts summed; times (``_ms``) the longest
+                key[6:]: (max if key.endswith("_ms") else sum)(r.get(key, 0) for r in results)
+                for key in inbox_keys
+            }
+            | {"connections": sum(r.get("inbox_connected", 0) for r in ready)}
+        )
     if samples:
         out["error_sample"] = samples[0]
     if profile_file:
@@ -468,6 +489,51 @@ def latency_light(server: Server, sizes: Sizes, workdir: Path, profile: Path | N
     return traffic(server, sizes, workdir, clients, mode, sizes.light_duration, profile)
 
 
+def direct_clients(sizes: Sizes) -> Clients:
+    """The room sockets of ``direct``: users ``2n`` and ``2n + 1`` in ``direct-<n>``, both
+    senders (client index = user index of benchmarks/direct.py)."""
+    return [
+        (2 * n + side, dm.room_name(n), True) for n in range(sizes.direct_rooms) for side in (0, 1)
+    ]
+
+
+def direct(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``direct_rooms`` direct rooms (issue 14): both users of each pair send (a window of
+    ``direct_window``) and behave like the JS client (read receipts, typing, pings); for
+    django_livechat each is logged in (a session cookie) and also keeps an inbox socket open,
+    whose ``activity`` and ``seen`` frames are counted. The baseline has neither login nor
+    inbox: the same room sockets and traffic, anonymous."""
+    clients = direct_clients(sizes)
+    mode: dict[str, Any] = {
+        "mode": "window",
+        "window": sizes.direct_window,
+        "connect_concurrency": 50,
+    }
+    if server.name == "livechat":
+        mode["cookies"] = {str(i): dm.cookie(SECRET_KEY, i) for i, _, _ in clients}
+        mode["inbox"] = True
+    out = traffic(
+        server,
+        sizes,
+        workdir,
+        clients,
+        _realistic(sizes, mode),
+        sizes.duration,
+        profile,
+        sizes.direct_procs,
+        # 4,000 logged-in joins to 1,000 rooms share no reads: over a minute on 2 busy cores;
+        # the baseline's in-memory layer scans every channel and group on each send: with 2,000
+        # sockets its acknowledgements lag by tens of seconds
+        ready_timeout=600,
+        grace=240,
+    )
+    if "inbox" in out:
+        out["inbox"]["activity_per_message"] = round(
+            out["inbox"]["activity"] / max(1, out["messages"]), 3
+        )
+    return out
+
+
 def room_counts(sizes: Sizes) -> dict[str, int]:
     """The rooms each scenario uses (``<scenario>-<n>``), for the template database."""
     return {
@@ -498,5 +564,7 @@ SCENARIOS = {
     "manyrooms": manyrooms,
     "latency-light": latency_light,
     "idle-10k": idle_10k,
+    "direct": direct,
 }
-SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms")  # also run on 2 servers
+# also run on N servers (the layer "redis xN")
+SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms", "direct")

@@ -4,6 +4,7 @@ fresh copy of a template SQLite database for every start."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -15,19 +16,32 @@ APPS = {  # name -> (ASGI application, settings)
     "livechat": ("example_site.asgi:application", "benchmarks.livechat_settings"),
     "baseline": ("benchmarks.baseline.asgi:application", "benchmarks.baseline.settings"),
 }
+# The servers' SECRET_KEY, one per benchmark run (harness.server_env makes one per start): the
+# sessions made in the template for the ``direct`` scenario are signed with it, and their keys
+# derive from it (benchmarks/direct.py).
+SECRET_KEY = "bench-" + secrets.token_hex(24)
+DIRECT = """
+from django.conf import settings
+from benchmarks.direct import make_direct_rooms
+make_direct_rooms({count}, settings.SECRET_KEY)
+"""
 ROOMS = """
 from django_livechat.models import Room
 Room.objects.bulk_create([Room(slug=name, title="Bench " + name) for name in {names!r}])
 """
 
 
-def prepare_template(workdir: Path, rooms: dict[str, int]) -> Path:
-    """A migrated SQLite database with the rooms ``<name>-<n>``, copied for every server start."""
+def prepare_template(workdir: Path, rooms: dict[str, int], direct: int = 0) -> Path:
+    """A migrated SQLite database with the rooms ``<name>-<n>``, copied for every server start;
+    with ``direct``, that many direct rooms ``direct-<n>`` of two logged-in users each."""
     path = workdir / "template.sqlite3"
     url, settings = f"sqlite:///{path}", APPS["livechat"][1]
     manage(url, "migrate", "--noinput", "-v0", settings=settings)
     names = [f"{name}-{n}" for name, count in rooms.items() for n in range(count)]
     manage(url, "shell", "-c", ROOMS.format(names=names), settings=settings)
+    if direct:
+        code = DIRECT.format(count=int(direct))
+        manage(url, "shell", "-c", code, settings=settings, SECRET_KEY=SECRET_KEY)
     return path
 
 
@@ -83,6 +97,7 @@ def start(
         settings or default_settings,
         BENCH_LAYER_PREFIX=prefix,
         BASELINE_DB=str(db),
+        SECRET_KEY=SECRET_KEY,
     )
     members = [
         Server(kind, env, workdir, app, app=module, echo=app == "livechat", extra_args=extra_args)

@@ -544,6 +544,7 @@ class LoadClient:
     drain_timeout: float = 15.0
     realistic: Realistic | None = None
     churn: bool = False  # leaves and comes back while the room is live (``realistic``)
+    cookie: str | None = None  # a ``Cookie`` header (a logged-in user's session)
     ws: ClientConnection | None = None
     seen: set[str] = field(default_factory=set)  # client_ids received
     dups: int = 0
@@ -583,6 +584,7 @@ class LoadClient:
         """Connect; the ``welcome`` frame, if the server sends one."""
         self.ws = await open_socket(
             room_url(self.url, self.room, query),
+            cookie=self.cookie,
             compression="deflate" if self.compression else None,
             open_timeout=60,
         )
@@ -792,4 +794,130 @@ class LoadClient:
             "rejoin_failed": int(self.rejoin_failed),
             "unverified": int(not self.verified),
             **{f"sent_{kind}": n for kind, n in self.frames_sent.items()},
+        }
+
+
+@dataclass(eq=False)
+class InboxLoadClient:
+    """The inbox socket (``ws/livechat/inbox/``) of a benchmark user, as the shipped inbox page
+    keeps one open (inbox.js on connection.js): it needs a logged-in ``cookie``, reads the
+    ``inbox`` frame, then counts what comes (``activity``, ``seen``, ...) and, with
+    ``realistic``, sends a ``ping`` every ``ping_every`` seconds (its only client frame).
+
+    It watches one room (``room``, the user's direct room in the benchmark): the ``inbox`` frame
+    must list it (else ``unlisted_room``), an ``activity`` for another room is ``foreign``,
+    ``newest`` is the highest ``last_id`` its ``activity`` frames announced and ``read_up_to``
+    the highest ``last_read`` of its ``seen`` frames. Once ``target`` is set (the room's newest
+    id, as its user's room socket saw it, which that socket reads or wrote), ``caught_up`` is set
+    when both reach it: the inbox showed the room's last message, and read."""
+
+    url: str  # the server, ws://host:port
+    index: int
+    room: str
+    cookie: str
+    realistic: Realistic | None = None
+    ws: ClientConnection | None = None
+    frames: Counter = field(default_factory=Counter)  # received, by type
+    frames_sent: Counter = field(default_factory=Counter)
+    listed_rooms: int = 0  # rooms in the ``inbox`` frame
+    unlisted_room: bool = False
+    foreign: int = 0
+    stale: int = 0  # ``activity`` not above what an earlier one announced (allowed, counted)
+    newest: int = 0
+    read_up_to: int = 0
+    target: int | None = None
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+    closed_early: bool = False
+    error_sample: dict[str, Any] | None = None
+
+    async def open(self) -> dict[str, Any]:
+        """Connect; the ``inbox`` frame (the first)."""
+        self.ws = await open_socket(
+            f"{self.url}/ws/livechat/inbox/", cookie=self.cookie, compression=None, open_timeout=60
+        )
+        frame = json.loads(await self.ws.recv())
+        if frame.get("type") != "inbox":
+            raise RuntimeError(f"inbox: the first frame is {frame.get('type')!r}, not inbox")
+        slugs = {entry["slug"] for entry in frame["rooms"]}
+        self.listed_rooms = len(slugs)
+        self.unlisted_room = self.room not in slugs
+        return frame
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            self.ws.transport.abort()
+
+    async def read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                self.frames[kind] += 1
+                if kind == "activity":
+                    if frame["room"] != self.room:
+                        self.foreign += 1
+                    elif frame["last_id"] <= self.newest:
+                        self.stale += 1
+                    else:
+                        self.newest = frame["last_id"]
+                        self._check()
+                elif kind == "seen":
+                    if frame["room"] == self.room and frame["last_read"] > self.read_up_to:
+                        self.read_up_to = frame["last_read"]
+                        self._check()
+                elif kind == "error" and self.error_sample is None:
+                    self.error_sample = frame
+        except ConnectionClosed:
+            pass
+        if not self.closing:
+            self.closed_early = True
+        self.caught_up.set()
+
+    def expect(self, target: int | None) -> None:
+        """The room's newest id: ``caught_up`` once an ``activity`` announced it and a ``seen``
+        reached it (at once without one: nothing to wait for)."""
+        self.target = target
+        if target is None:
+            self.caught_up.set()
+        self._check()
+
+    def _check(self) -> None:
+        if self.target is not None and min(self.newest, self.read_up_to) >= self.target:
+            self.caught_up.set()
+
+    async def chatter(self, deadline: int) -> None:
+        """A ``ping`` every ``ping_every`` seconds, the first at a random phase, until
+        ``deadline``."""
+        if self.realistic is None:
+            return
+        every = int(self.realistic.ping_every * 1e9)
+        at = time.monotonic_ns() + int(random.uniform(0, 1) * every)
+        while at < deadline:
+            await asyncio.sleep(max(0, at - time.monotonic_ns()) / 1e9)
+            if self.ws is not None and not self.closing:
+                self.frames_sent["ping"] += 1
+                with contextlib.suppress(ConnectionClosed):
+                    await self.ws.send(json.dumps({"type": "ping", "ts": at // 1_000_000}))
+            at += every
+        await asyncio.sleep(max(0, deadline - time.monotonic_ns()) / 1e9)
+
+    def counts(self) -> dict[str, int]:
+        """Its figures, ``inbox_``-prefixed (summed with the room sockets' by the worker)."""
+        behind = self.target is not None and self.newest < self.target
+        seen_behind = self.target is not None and self.read_up_to < self.target
+        return {
+            "inbox_activity": self.frames["activity"],
+            "inbox_seen": self.frames["seen"],
+            "inbox_other": sum(n for k, n in self.frames.items() if k not in ("activity", "seen")),
+            "inbox_errors": self.frames["error"],
+            "inbox_listed_rooms": self.listed_rooms,
+            "inbox_unlisted_room": int(self.unlisted_room),
+            "inbox_foreign": self.foreign,
+            "inbox_stale": self.stale,
+            "inbox_behind": int(behind),
+            "inbox_seen_behind": int(seen_behind),
+            "inbox_closed_early": int(self.closed_early),
+            "inbox_sent_ping": self.frames_sent["ping"],
         }
