@@ -26,12 +26,13 @@ def recording_hub():
     hub = new_hub("default")
     sent = []
 
-    async def publish_event(room_pk, text, skip=None, reads=None):
-        sent.append((room_pk, json.loads(text), skip))
-        hub.positions.append(reads)
+    async def publish_all(room_events):
+        for event in room_events:
+            sent.append((event["room"], json.loads(event["text"]), event["skip"]))
+            hub.positions.append(event.get("reads"))
 
     hub.positions = []  # the read positions of each frame, for the inbox sockets
-    hub.publish_event = publish_event
+    hub.publish_all = publish_all
     return hub, sent
 
 

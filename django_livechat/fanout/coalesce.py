@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django_livechat import protocol, store
+from django_livechat import events, protocol, store
 from django_livechat.conf import conf
 from django_livechat.fanout.hub import Hub
 
@@ -98,6 +98,7 @@ class ReadReceipts(Batcher):
         if rows:
             await store.asave_reads(rows)  # before the room hears of it: unread counts agree
         limit = conf.READ_LIST_MAX
+        room_events = []
         for room_pk, entries in batch.items():
             reads = sorted((e for e in entries.values() if e[3]), key=lambda entry: -entry[1])
             text = None
@@ -105,7 +106,8 @@ class ReadReceipts(Batcher):
                 listed = [(u, n) for u, n, _, _ in reads[:limit]]
                 text = protocol.encode(protocol.read_frame(listed, len(reads) - limit))
             positions = {key: entry[1] for key, entry in entries.items()}  # for inbox sockets
-            await self.hub.publish_event(room_pk, text, reads=positions)
+            room_events.append(events.frame(room_pk, text, reads=positions))
+        await self.hub.publish_all(room_events)
 
 
 class PresenceChanges(Batcher):
@@ -129,10 +131,12 @@ class PresenceChanges(Batcher):
             logger.warning("livechat: presence counts could not be read", exc_info=True)
             counts = {}
         limit = conf.PRESENCE_LIST_MAX
+        room_events = []
         for room_pk, entries in batch.items():
             joined = [user for event, user in entries.values() if event == "joined"]
             left = [user for event, user in entries.values() if event == "left"]
             frame = protocol.presence_frame(joined[:limit], left[:limit], counts.get(room_pk))
             # One identity joined: its own sockets need not hear it (their welcome lists it).
             alone = joined[0]["id"] if len(entries) == 1 and joined else None
-            await self.hub.publish_event(room_pk, protocol.encode(frame), skip=alone)
+            room_events.append(events.frame(room_pk, protocol.encode(frame), skip=alone))
+        await self.hub.publish_all(room_events)

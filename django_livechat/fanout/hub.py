@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LAYER_BATCH = 100  # stored messages per layer message at most
+SEND_CONCURRENCY = 64  # layer sends of different rooms under way at once
 STILL_FAILING_EVERY = 60.0  # seconds between reminders that a failure goes on
 
 
@@ -223,11 +224,25 @@ class Hub:
     async def _send_outgoing(self) -> None:
         while self._outgoing:
             outgoing, self._outgoing = self._outgoing, {}
-            for room_pk, items in outgoing.items():
-                for start in range(0, len(items), LAYER_BATCH):
-                    await self._group_send(
-                        room_pk, events.messages(room_pk, items[start : start + LAYER_BATCH])
-                    )
+            await self._concurrently(
+                self._send_room(room_pk, items) for room_pk, items in outgoing.items()
+            )
+
+    async def _send_room(self, room_pk: int, items: list[list[Any]]) -> None:
+        """One room's stored messages, in id order, ``LAYER_BATCH`` per layer message."""
+        for start in range(0, len(items), LAYER_BATCH):
+            await self._group_send(
+                room_pk, events.messages(room_pk, items[start : start + LAYER_BATCH])
+            )
+
+    @staticmethod
+    async def _concurrently(sends: Iterable[Coroutine[Any, Any, None]]) -> None:
+        """Await ``sends`` (each of its own room) ``SEND_CONCURRENCY`` at a time: a layer round
+        trip per room one after the other would bound a busy process's rooms to the layer's
+        latency. Each room's own sends stay in order within its coroutine."""
+        pending = list(sends)
+        for start in range(0, len(pending), SEND_CONCURRENCY):
+            await asyncio.gather(*pending[start : start + SEND_CONCURRENCY])
 
     async def publish_event(
         self,
@@ -245,6 +260,13 @@ class Hub:
         came from the layer, and sent to the other processes."""
         self._dispatch(event)
         await self._group_send(event["room"], event)
+
+    async def publish_all(self, room_events: list[events.Event]) -> None:
+        """Events of different rooms (a coalesced batch): handled here at once, then sent to the
+        other processes ``SEND_CONCURRENCY`` at a time."""
+        for event in room_events:
+            self._dispatch(event)
+        await self._concurrently(self._group_send(e["room"], e) for e in room_events)
 
     async def _group_send(self, room_pk: int, event: events.Event) -> None:
         if self.alone:

@@ -249,6 +249,10 @@ class Participant(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "key"], name="livechat_participant_room_key")
         ]
+        indexes = [
+            # an identity's rooms: the inbox's listing, read on every inbox socket's connect
+            models.Index(fields=["key", "role"], name="livechat_participant_key_role"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} in {self.room}"
