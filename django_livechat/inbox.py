@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,11 +66,13 @@ def listing(user_pk: Any) -> Listing:
     rows = _rows(user_pk)
     entries = _entries(user_pk, rows)
     listed = {row.room_id for row in rows}
+    room_url = _room_urls()
     others = [
-        {"slug": room.slug, "title": room.title, "url": room.get_absolute_url()}
-        for room in Room.objects.filter(kind=Room.Kind.PUBLIC)
+        {"slug": slug, "title": title, "url": room_url(slug)}
+        for slug, title in Room.objects.filter(kind=Room.Kind.PUBLIC)
         .exclude(pk__in=listed)
-        .order_by("title")[:OTHERS_MAX]
+        .order_by("title")
+        .values_list("slug", "title")[:OTHERS_MAX]
     ]
     rooms = {row.room_id: (row.room.slug, row.room.last_seq, row.room.last_change) for row in rows}
     return Listing(entries, others, rooms)
@@ -94,6 +97,7 @@ def _entries(user_pk: Any, rows: list[Participant]) -> list[dict[str, Any]]:
     if not rows:
         return []
     newest = _newest_messages(rows)
+    room_url = _room_urls()
     direct = [row.room_id for row in rows if row.room.kind == Room.Kind.DIRECT]
     partners = _partners(user_pk, direct)
     entries = []
@@ -104,7 +108,7 @@ def _entries(user_pk: Any, rows: list[Participant]) -> list[dict[str, Any]]:
         entries.append(
             frames.inbox_entry(
                 room,
-                url=reverse("livechat:room", args=[room.slug]),
+                url=room_url(room.slug),
                 title=partner["name"] if partner else room.title,
                 role=row.role,
                 last_read=row.last_read,
@@ -115,6 +119,15 @@ def _entries(user_pk: Any, rows: list[Participant]) -> list[dict[str, Any]]:
         )
     entries.sort(key=lambda e: e["activity"], reverse=True)
     return entries
+
+
+_SLUG_MARK = "slug-mark"
+
+
+def _room_urls() -> Callable[[str], str]:
+    """Room page URLs by slug: one ``reverse`` per listing, the slug put in its place."""
+    head, _, tail = reverse("livechat:room", args=[_SLUG_MARK]).rpartition(_SLUG_MARK)
+    return lambda slug: f"{head}{slug}{tail}"
 
 
 def _newest_messages(rows: list[Participant]) -> dict[int, Message]:

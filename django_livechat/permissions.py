@@ -170,6 +170,12 @@ def admit(room: Room, who: Identity, reserved: dict[str, set[str]] | None = None
     return who
 
 
+def still_member(room: Room, who: Identity) -> bool:
+    """Whether ``who``, admitted a moment ago, may still be in the private or direct ``room``:
+    staff (as admitted), or a member (one query; staff status is not read again)."""
+    return join_refusal(room, who) is None
+
+
 def may_stay(room: Room, who: Identity) -> bool:
     """Whether ``who`` may still be in ``room``, staff status read again (a conversation
     entered as staff: a member demoted or deactivated since is closed out)."""

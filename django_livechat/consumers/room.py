@@ -79,7 +79,7 @@ class RoomConsumer(LiveChatConsumer):
         try:
             # Removed from a private room between the join's check and the registration? The
             # removal's event found no socket to close: check again, now that one would.
-            if self.room.members_only and not await store.amay_stay(self.room, self.identity):
+            if self.room.members_only and not await store.astill_member(self.room, self.identity):
                 await self.close(code=Close.FORBIDDEN)
                 return
             await self._catch_up(feed, after, changes)

@@ -101,6 +101,7 @@ aheartbeat = database_sync_to_async(heartbeat)
 areap = database_sync_to_async(reap)
 # The features' sync functions that the room consumer calls.
 amay_stay = database_sync_to_async(permissions.may_stay)
+astill_member = database_sync_to_async(permissions.still_member)
 anot_members = database_sync_to_async(permissions.not_members)
 amoderate = database_sync_to_async(moderation.perform)
 avisitor_status = database_sync_to_async(support.visitor_status)
