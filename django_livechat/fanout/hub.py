@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 import uuid
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from django_livechat import events
+from django_livechat.fanout.failures import Failures
 from django_livechat.fanout.feed import Member, RoomFeed
 from django_livechat.layers import fallback_channel_name, receive_retrying
 
@@ -46,42 +46,6 @@ logger = logging.getLogger(__name__)
 
 LAYER_BATCH = 100  # stored messages per layer message at most
 SEND_CONCURRENCY = 64  # layer sends of different rooms under way at once
-STILL_FAILING_EVERY = 60.0  # seconds between reminders that a failure goes on
-
-
-class Failures:
-    """Logs the first failure of a step with its traceback, then a reminder now and then, and
-    one line when it works again."""
-
-    def __init__(self) -> None:
-        self._failing: dict[str, list[float]] = {}  # what -> [since, count, last logged]
-
-    def failed(self, what: str) -> None:
-        now = time.monotonic()
-        state = self._failing.get(what)
-        if state is None:
-            self._failing[what] = [now, 1, now]
-            logger.warning("livechat: %s failed; will retry", what, exc_info=True)
-            return
-        state[1] += 1
-        if now - state[2] >= STILL_FAILING_EVERY:
-            state[2] = now
-            logger.warning(
-                "livechat: %s still failing (%d failures in %.0f s)", what, state[1], now - state[0]
-            )
-
-    def succeeded(self, what: str) -> None:
-        state = self._failing.pop(what, None) if self._failing else None
-        if state is not None:
-            logger.info(
-                "livechat: %s works again, after %d failure(s) in %.1f s",
-                what,
-                state[1],
-                time.monotonic() - state[0],
-            )
-
-    def __contains__(self, what: str) -> bool:
-        return what in self._failing
 
 
 class Hub:
