@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django_livechat import events, notify, protocol
 from django_livechat.audit import audit
 from django_livechat.models import Connection, Message, Room, RoomChange, Sanction
-from django_livechat.permissions import is_staff_key, may_moderate, user_is_staff
+from django_livechat.permissions import is_staff_key, may_moderate, may_sanction, user_is_staff
 from django_livechat.protocol import Code, ProtocolError
 
 
@@ -106,6 +106,10 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> list[e
         return [_set_locked(room, command.locked, actor)]
     if is_staff_key(command.user):
         raise ProtocolError(Code.FORBIDDEN, _("Staff members cannot be muted or banned."))
+    if room is not None and not command.site and not may_sanction(room, actor, command.user):
+        raise ProtocolError(
+            Code.FORBIDDEN, _("You can mute or ban only those below your role in this room.")
+        )
     name = (
         Connection.objects.filter(key=command.user).values_list("display_name", flat=True).first()
         or Message.objects.filter(author_key=command.user)

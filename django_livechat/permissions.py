@@ -211,6 +211,22 @@ def may_manage(room: Room, by: Any, before: str, after: str) -> bool:
     return mine == MODERATOR and OWNER not in (before, after)
 
 
+#: Ranks in a room: a room's owner or moderator mutes and bans only those below them.
+_RANK = {OWNER: 2, MODERATOR: 1}
+
+
+def may_sanction(room: Room, actor: Any, key: str) -> bool:
+    """Whether ``actor``, who may moderate ``room``, may mute or ban identity ``key`` there:
+    staff anyone but staff (checked apart); an owner or moderator only those of a lower role
+    (a moderator not an owner, nor another moderator; one query)."""
+    if user_is_staff(actor):
+        return True
+    target = (
+        Participant.objects.filter(room_id=room.pk, key=key).values_list("role", flat=True).first()
+    )
+    return _RANK.get(target or READER, 0) < _RANK.get(role_of(room, actor.pk), 0)
+
+
 def outsiders(entries: Iterable[tuple[int, Identity]]) -> set[tuple[int, str]]:
     """Of ``entries`` (room pk, identity), each in a private or direct room, the (room pk, key)
     of those who may not post there: neither staff nor the system nor a member (one query).

@@ -151,6 +151,37 @@ async def test_owners_moderators_and_staff_delete_mute_and_lock(team, cast, clie
     assert await database_sync_to_async(Sanction.objects.filter(room=team).count)() == 1
 
 
+@pytest.mark.parametrize(
+    ("actor", "target", "allowed"),
+    [
+        ("moderator", "owner", False),
+        ("moderator", "moderator", False),
+        ("owner", "moderator", True),
+        ("moderator", "member", True),
+        ("staff", "owner", True),
+    ],
+)
+async def test_owners_and_moderators_sanction_only_those_below_them(
+    team, cast, clients, actor, target, allowed
+):
+    """A room's moderator cannot mute its owner (nor another moderator); its owner can mute a
+    moderator; staff anyone who is not staff."""
+    victim = getattr(cast, target)
+    if actor == target:  # another moderator of the room
+        victim = await get_user_model().objects.acreate(username="mod2")
+        await database_sync_to_async(membership.add)(team, victim, "moderator")
+    socket, _ = await join(clients, "team", getattr(cast, actor))
+    await socket.send_json_to({"type": "mute", "user": f"u:{victim.pk}", "minutes": 5})
+    await socket.send_json_to({"type": "ping", "ts": 1})  # answered after the mute was handled
+    frame = await socket.receive_json_from(timeout=5)
+    if not allowed:
+        assert (frame["type"], frame.get("code")) == ("error", "forbidden")
+        frame = await socket.receive_json_from(timeout=5)
+    assert frame == {"type": "pong", "ts": 1}
+    muted = await Sanction.objects.filter(key=f"u:{victim.pk}", room=team).aexists()
+    assert muted is allowed
+
+
 async def test_members_may_not_moderate(team, cast, clients):
     owner, _ = await join(clients, "team", cast.owner)
     await post(owner, "mine", "c1")
