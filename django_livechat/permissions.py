@@ -212,7 +212,7 @@ def may_manage(room: Room, by: Any, before: str, after: str) -> bool:
 
 
 #: Ranks in a room: a room's owner or moderator mutes and bans only those below them.
-_RANK = {OWNER: 2, MODERATOR: 1}
+_RANK: dict[str, int] = {OWNER: 2, MODERATOR: 1}
 
 
 def may_sanction(room: Room, actor: Any, key: str) -> bool:
@@ -224,7 +224,7 @@ def may_sanction(room: Room, actor: Any, key: str) -> bool:
     target = (
         Participant.objects.filter(room_id=room.pk, key=key).values_list("role", flat=True).first()
     )
-    return _RANK.get(target or READER, 0) < _RANK.get(role_of(room, actor.pk), 0)
+    return _RANK.get(str(target or ""), 0) < _RANK.get(str(role_of(room, actor.pk)), 0)
 
 
 def outsiders(entries: Iterable[tuple[int, Identity]]) -> set[tuple[int, str]]:
