@@ -42,6 +42,7 @@ def register() -> None:
     checks.register(check_asgi_application, checks.Tags.compatibility)
     checks.register(check_runserver, checks.Tags.compatibility)
     checks.register(check_settings, checks.Tags.compatibility)
+    checks.register(check_sqlite, checks.Tags.database)
 
 
 def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -87,6 +88,30 @@ def check_asgi_application(app_configs: Any = None, **kwargs: Any) -> list[check
             )
         ]
     return []
+
+
+def check_sqlite(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """SQLite's default (deferred) transactions fail at once with "database is locked" when one
+    read first and another connection committed in between: the chat's writer thread and the
+    request threads write at the same time, so sends would fail with ``store_failed``."""
+    warnings: list[checks.CheckMessage] = []
+    for alias, database in (getattr(settings, "DATABASES", None) or {}).items():
+        if database.get("ENGINE") != "django.db.backends.sqlite3":
+            continue
+        mode = str((database.get("OPTIONS") or {}).get("transaction_mode", "")).upper()
+        if mode not in ("IMMEDIATE", "EXCLUSIVE"):
+            warnings.append(
+                checks.Warning(
+                    f"DATABASES[{alias!r}] is SQLite with deferred transactions: messages sent "
+                    "while another request writes can fail with 'database is locked'.",
+                    hint=(
+                        f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = "
+                        "'IMMEDIATE' (and journal_mode=WAL in 'init_command'), or use PostgreSQL."
+                    ),
+                    id="django_livechat.W003",
+                )
+            )
+    return warnings
 
 
 def _running_runserver(argv: Iterable[str] | None = None) -> bool:

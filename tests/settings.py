@@ -76,6 +76,9 @@ else:
             "NAME": str(BASE_DIR / "db.sqlite3"),
             # A file, not :memory:, so the thread of database_sync_to_async sees the same data.
             "TEST": {"NAME": str(BASE_DIR / f"test-{os.getpid()}.sqlite3")},
+            # As example_site and the docs say (check W003): the writer thread and the
+            # database thread write at once; deferred transactions fail with "database is locked".
+            "OPTIONS": {"transaction_mode": "IMMEDIATE"},
         }
     }
 

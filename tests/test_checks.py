@@ -245,6 +245,27 @@ def test_w002_not_raised_at_exactly_twice():
         assert checks.check_settings() == []
 
 
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_w003_sqlite_with_deferred_transactions():
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3"}
+    with override_settings(DATABASES={"default": sqlite}):
+        result = checks.check_sqlite()
+    assert ids(result) == ["django_livechat.W003"]
+    assert "IMMEDIATE" in result[0].hint
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_w003_not_raised_for_immediate_sqlite_or_postgresql():
+    immediate = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": "x.sqlite3",
+        "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+    }
+    postgres = {"ENGINE": "django.db.backends.postgresql", "NAME": "x"}
+    with override_settings(DATABASES={"default": immediate, "other": postgres}):
+        assert checks.check_sqlite() == []
+
+
 # -- registration --------------------------------------------------------------------------
 
 
