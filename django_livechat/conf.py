@@ -85,6 +85,20 @@ DEFAULTS: dict[str, Any] = {
     # Whom a user may start a direct message with (and add to their rooms): the dotted path of
     # a callable ``(user) -> QuerySet`` of users, or None for every active user.
     "DIRECT_MESSAGE_USERS": None,
+    # Seconds after sending during which the author may edit a message.
+    "EDIT_WINDOW": 900,
+    # Staff and a room's owners and moderators may edit anyone's message, at any time.
+    "EDIT_BY_MODERATORS": False,
+    # Largest attachment, in bytes.
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    # Bytes one identity may upload in 24 hours.
+    "ATTACHMENT_DAILY_BYTES": 100 * 1024 * 1024,
+    # Attachments per message at most.
+    "ATTACHMENTS_PER_MESSAGE": 10,
+    # Anonymous visitors may upload attachments.
+    "ATTACHMENTS_ALLOW_ANONYMOUS": False,
+    # The alias in STORAGES of the storage that keeps attachments.
+    "ATTACHMENT_STORAGE": "default",
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
@@ -256,6 +270,34 @@ class Settings:
         if not callable(found):
             raise ImportError(f"{value!r} is not callable.")
         return found  # type: ignore[no-any-return]
+
+    @property
+    def EDIT_WINDOW(self) -> float:
+        return float(self._get("EDIT_WINDOW"))
+
+    @property
+    def EDIT_BY_MODERATORS(self) -> bool:
+        return bool(self._get("EDIT_BY_MODERATORS"))
+
+    @property
+    def ATTACHMENT_MAX_BYTES(self) -> int:
+        return int(self._get("ATTACHMENT_MAX_BYTES"))
+
+    @property
+    def ATTACHMENT_DAILY_BYTES(self) -> int:
+        return int(self._get("ATTACHMENT_DAILY_BYTES"))
+
+    @property
+    def ATTACHMENTS_PER_MESSAGE(self) -> int:
+        return int(self._get("ATTACHMENTS_PER_MESSAGE"))
+
+    @property
+    def ATTACHMENTS_ALLOW_ANONYMOUS(self) -> bool:
+        return bool(self._get("ATTACHMENTS_ALLOW_ANONYMOUS"))
+
+    @property
+    def ATTACHMENT_STORAGE(self) -> str:
+        return str(self._get("ATTACHMENT_STORAGE"))
 
 
 conf = Settings()

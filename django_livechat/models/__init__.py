@@ -1,6 +1,7 @@
 """The app's models: rooms and what happens in them (:mod:`.rooms`), support conversations
 (:mod:`.support`), sanctions and the audit log (:mod:`.moderation`)."""
 
+from django_livechat.models.content import Attachment, Mention, Reaction, Revision
 from django_livechat.models.moderation import AuditEntry, Sanction
 from django_livechat.models.rooms import (
     Connection,
@@ -13,7 +14,11 @@ from django_livechat.models.rooms import (
 from django_livechat.models.support import Conversation, StaffPresence
 
 __all__ = [
+    "Attachment",
     "AuditEntry",
+    "Mention",
+    "Reaction",
+    "Revision",
     "Connection",
     "Conversation",
     "Message",

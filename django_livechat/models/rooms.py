@@ -156,6 +156,29 @@ class Message(models.Model):
         blank=True,
         help_text=_("Set by a moderator; hidden from everyone."),
     )
+    reply_to = models.PositiveBigIntegerField(
+        _("reply to"), null=True, blank=True, help_text=_("The id in the room of the original.")
+    )
+    edited = models.DateTimeField(_("edited"), null=True, blank=True, editable=False)
+    reactions = models.JSONField(
+        _("reactions"),
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text=_("Emoji -> how many identities gave it (the Reaction rows, counted)."),
+    )
+    mentions = models.JSONField(
+        _("mentions"),
+        default=list,
+        blank=True,
+        editable=False,
+        help_text=_("[identity, username] of each user the body mentions."),
+    )
+
+    #: Set by ``store.content.decorate`` on messages read for frames (not stored here): the
+    #: quote of the original of a reply, and the attachments' objects.
+    quote: dict[str, Any] | None = None
+    files: list[dict[str, Any]] | None = None
 
     class Meta:
         verbose_name = _("message")
@@ -184,6 +207,9 @@ class RoomChange(models.Model):
         DELETE = "delete", _("message deleted")
         LOCK = "lock", _("room locked")
         UNLOCK = "unlock", _("room unlocked")
+        EDIT = "edit", _("message edited")
+        REACT = "react", _("reaction given or taken back")
+        UPDATE = "update", _("reactions or an attachment removed")
 
     room = models.ForeignKey(
         Room, on_delete=models.CASCADE, related_name="changes", verbose_name=_("room")
