@@ -83,6 +83,13 @@ USER_VALUES = {
     "SUPPORT_EMAILS": (("a@example.com", "b@example.com"), ["a@example.com", "b@example.com"]),
     "SUPPORT_HOURS_TEXT": ("Mon-Fri", "Mon-Fri"),
     "DIRECT_MESSAGE_USERS": ("django_livechat.conf.parse_rate", parse_rate),
+    "EDIT_WINDOW": (60, 60.0),
+    "EDIT_BY_MODERATORS": (1, True),
+    "ATTACHMENT_MAX_BYTES": (1000, 1000),
+    "ATTACHMENT_DAILY_BYTES": (5000, 5000),
+    "ATTACHMENTS_PER_MESSAGE": (2, 2),
+    "ATTACHMENTS_ALLOW_ANONYMOUS": (1, True),
+    "ATTACHMENT_STORAGE": ("files", "files"),
 }
 
 
