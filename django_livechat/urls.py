@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from django_livechat import member_views, views
+from django_livechat import attachment_views, member_views, views
 
 app_name = "livechat"
 
@@ -13,6 +13,13 @@ urlpatterns = [
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("rooms/<slug:slug>/history/", views.history, name="history"),
     path("rooms/<slug:slug>/members/", member_views.members, name="members"),
+    path("rooms/<slug:slug>/attachments/", attachment_views.upload, name="attachments"),
+    path("rooms/<slug:slug>/attachments/<int:pk>/", attachment_views.serve, name="attachment"),
+    path(
+        "rooms/<slug:slug>/attachments/<int:pk>/thumbnail/",
+        attachment_views.thumbnail,
+        name="attachment-thumbnail",
+    ),
     path("users/", member_views.users, name="users"),
     path("direct/", member_views.direct, name="direct"),
     path("support/start/", views.support_start, name="support-start"),
