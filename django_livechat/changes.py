@@ -33,7 +33,6 @@ from django_livechat.models import (
 )
 from django_livechat.moderation import record_change
 from django_livechat.protocol import Code, ProtocolError
-from django_livechat.store.content import decorate
 
 #: Distinct emoji on one message at most.
 MAX_EMOJI = 20
@@ -154,6 +153,8 @@ def remove_attachment(room: Room, actor: Any, seq: int, attachment: int) -> list
 def _updated(
     room: Room, message: Message, change: int, reaction: dict[str, Any] | None = None
 ) -> events.Event:
+    from django_livechat.store.content import decorate  # store imports this module
+
     message.quote = message.files = None
     decorate([message], room.slug)
     frame = protocol.updated_frame(room.slug, message, change, reaction)
