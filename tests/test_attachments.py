@@ -8,10 +8,10 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import override_settings
-from django.conf import settings
 from django.utils import timezone
 from PIL import Image
 
