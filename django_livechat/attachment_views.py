@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from django_livechat import attachments, protocol, views
+from django_livechat import attachments, permissions, protocol, views
 from django_livechat.conf import conf
 from django_livechat.models import Attachment, Room
-from django_livechat.protocol import Code
+from django_livechat.protocol import Close, Code
 
 #: Bytes a multipart body may have beyond ``ATTACHMENT_MAX_BYTES`` (boundaries, headers, the
 #: file name, the CSRF field) before it is refused unread.
@@ -64,11 +64,17 @@ def upload(request: HttpRequest, slug: str) -> HttpResponse:
 def _upload(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.user.is_authenticated and not conf.ATTACHMENTS_ALLOW_ANONYMOUS:
         return _error(attachments.LOGIN_REQUIRED, _("Log in to send files."), 401)
+    room = Room.objects.select_related("conversation").filter(slug=slug).first()
     try:
-        room = views._room_for(request, slug)
-    except Http404:
+        if room is None:
+            raise permissions.Refused(Close.ROOM_NOT_FOUND)
+        # As views._room_for, but a ban is told (403 banned). A guest gets a session: the
+        # identity its socket has.
+        who = permissions.admit(room, views._identity(request))
+    except permissions.Refused as refused:
+        if refused.code == Close.BANNED:
+            return _error(Code.BANNED, str(protocol.REFUSALS[Code.BANNED]), 403)
         return _error(Code.NOT_FOUND, _("No such room."), 404)
-    who = views._identity(request)  # a guest gets a session: the identity of its socket
     try:
         attachment = attachments.upload(room, who, request.FILES.get("file"))
     except attachments.AttachmentRefused as refused:

@@ -198,6 +198,8 @@ def test_outsiders_and_unknown_rooms_get_404(people, media):
 
 def test_muted_banned_and_locked(people, media):
     ann = client_for(people["ann"])
+    earlier = post_file(ann, b"earlier", name="e.txt").json()["url"]
+    send_with_message(Attachment.objects.get(), people["lobby"])
     mute = Sanction.objects.create(
         kind=Sanction.Kind.MUTE, key=identity.user_key(people["ann"].pk), room=people["lobby"]
     )
@@ -209,9 +211,11 @@ def test_muted_banned_and_locked(people, media):
     Sanction.objects.create(
         kind=Sanction.Kind.BAN, key=identity.user_key(people["ann"].pk), room=people["lobby"]
     )
-    # a banned identity may not enter the room at all: as if it did not exist
-    assert is_error(post_file(ann, b"data"), 404, "not_found")
-    assert not Attachment.objects.exists()
+    assert is_error(post_file(ann, b"data"), 403, "banned")
+    # a banned identity may not read the room, nor its files
+    assert is_error(ann.get(earlier), 404, "not_found")
+    assert client_for(people["out"]).get(earlier).status_code == 200
+    assert Attachment.objects.count() == 1
 
 
 def test_daily_quota(people, media):
