@@ -10,6 +10,7 @@ views, never by a public media URL: every answer is ``Cache-Control: private``, 
 from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
@@ -76,7 +77,11 @@ def _upload(request: HttpRequest, slug: str) -> HttpResponse:
             return _error(Code.BANNED, str(protocol.REFUSALS[Code.BANNED]), 403)
         return _error(Code.NOT_FOUND, _("No such room."), 404)
     try:
-        attachment = attachments.upload(room, who, request.FILES.get("file"))
+        uploaded = request.FILES.get("file")
+    except MultiPartParserError:
+        uploaded = None  # a malformed body: no file
+    try:
+        attachment = attachments.upload(room, who, uploaded)
     except attachments.AttachmentRefused as refused:
         return _error(refused.code, refused.detail, refused.status)
     return JsonResponse(attachments.describe(attachment, room.slug), status=201)

@@ -159,6 +159,12 @@ def test_no_file_or_an_empty_one_is_invalid(people, media):
     client = client_for(people["ann"])
     assert is_error(client.post(upload_url(), {"other": "x"}), 400, "invalid_file")
     assert is_error(post_file(client, b"", name="empty.txt"), 400, "invalid_file")
+    malformed = client.post(
+        upload_url(),
+        b"garbage",
+        content_type="multipart/form-data",  # no boundary
+    )
+    assert is_error(malformed, 400, "invalid_file")
 
 
 def test_a_decompression_bomb_is_invalid(people, media):
