@@ -12,7 +12,7 @@ edits some of its own messages (docs/protocol.md, "Message features"):
   ``max_per_message`` reactions per message in a big one (a room of 1,000 would otherwise give
   each picked message 100). One emoji per reader and message, from :data:`EMOJI`.
 - **Taking back**: a reaction is taken back (``on: false``) ``take_back_share`` of the time,
-  0.5 to 2 s after it was given.
+  0.5 to 2 s after it was given (``take_back_after``).
 - **Edits**: a sender edits every ``1 / edit_share``-th message of its own once its copy came
   back (the author's socket, well within the 15 minutes), appending `` (edited)`` to its body.
 - A client sends at most ``max_rate`` ``react`` frames (given or taken back) in any second,
@@ -56,7 +56,8 @@ class Features:
     react_share: float = 0.2  # of the received messages get reactions
     reader_share: float = 0.1  # of their readers react ...
     max_per_message: float = 3.0  # ... but about this many per message at most
-    take_back_share: float = 0.25  # of the reactions given are taken back
+    take_back_share: float = 0.25  # of the reactions given are taken back ...
+    take_back_after: tuple[float, float] = (0.5, 2.0)  # ... this many seconds later
     edit_share: float = 0.1  # of a sender's own messages are edited
     max_rate: int = 2  # ``react`` frames per client in any second
     verify: bool = True  # the server sends ``updated`` frames (not the baseline)
@@ -165,7 +166,7 @@ class FeaturesClient(LoadClient):
         self.changes_made += 1
         self._send_frame({"type": "react", "id": seq, "emoji": emoji, "on": True})
         if self.rng.random() < features.take_back_share:
-            delay = self.rng.uniform(0.5, 2.0)
+            delay = self.rng.uniform(*features.take_back_after)
             asyncio.get_running_loop().call_later(delay, self._take_back, seq)
 
     def _take_back(self, seq: int) -> None:
