@@ -636,6 +636,8 @@ class LoadClient:
                     self.errors += 1
                     if self.error_sample is None:
                         self.error_sample = frame
+                elif kind == "updated":
+                    self.on_updated(frame)
         except ConnectionClosed:
             pass
         if self.rejoining:
@@ -644,6 +646,10 @@ class LoadClient:
             self.closed_early = True
         self.done.set()
         self.all_acked.set()
+
+    def on_updated(self, frame: dict[str, Any]) -> None:
+        """An ``updated`` frame (an edit, a reaction): ignored here; benchmarks/features.py's
+        client counts and checks them."""
 
     def _take(self, frame: dict[str, Any], now: int) -> None:
         """One message: live (``now`` its arrival) or from a welcome or backlog (``now`` 0)."""
