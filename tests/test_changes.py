@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -163,3 +164,51 @@ def test_moderators_remove_reactions_and_attachments(
     assert not path.exists() and not Attachment.objects.filter(pk=upload.pk).exists()
     message.refresh_from_db()
     assert message.attachment_count == 0 and message.deleted is None  # it has a body
+
+
+def test_a_batch_is_one_transaction_with_numbered_outcomes_per_item(people, lobby):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = api.post_message(lobby, "one", people["ann"])
+    second = api.post_message(lobby, "two", people["bob"])
+    ann, bob = who(people["ann"]), who(people["bob"])
+    batch = [
+        changes.Change(lobby.pk, bob, first.seq, emoji="👍"),
+        changes.Change(lobby.pk, ann, first.seq, emoji="👍"),
+        changes.Change(lobby.pk, bob, first.seq, body="not his"),  # refused, the rest goes on
+        changes.Change(lobby.pk, ann, first.seq, body="one!"),
+        changes.Change(lobby.pk, ann, 99, emoji="👍"),  # no such message
+        changes.Change(lobby.pk, bob, second.seq, emoji="🎉", on=False),  # not given: nothing
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = changes.apply(batch)
+    small = len(queries)
+    assert [type(o).__name__ for o in outcomes] == [
+        "list",
+        "list",
+        "ProtocolError",
+        "list",
+        "ProtocolError",
+        "list",
+    ]
+    assert outcomes[2].code == Code.FORBIDDEN and outcomes[4].code == Code.NOT_FOUND
+    assert outcomes[5] == []
+    numbers = [o[0]["change"] for o in (outcomes[0], outcomes[1], outcomes[3])]
+    assert numbers == [1, 2, 3]
+    frames = [json.loads(o[0]["text"]) for o in (outcomes[0], outcomes[1])]
+    # each frame shows the message as its own change left it
+    assert frames[0]["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
+    assert frames[1]["message"]["reactions"] == [{"emoji": "👍", "count": 2}]
+    first.refresh_from_db()
+    assert first.body == "one!" and first.reactions == [["👍", 2]]
+    lobby.refresh_from_db()
+    assert lobby.last_change == 3
+
+    many = [
+        changes.Change(lobby.pk, who(people["staff"]), first.seq, emoji=chr(0x1F600 + n))
+        for n in range(10)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        changes.apply(many)
+    assert len(queries) <= small  # per batch, not per item
