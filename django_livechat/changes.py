@@ -10,7 +10,6 @@ moderation frames do). The work is per message, never per reader: one frame, enc
 
 from __future__ import annotations
 
-import copy
 import functools
 import operator
 from collections.abc import Sequence
@@ -18,8 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import router, transaction
-from django.db.models import F, Q
+from django.db import connections, router, transaction
+from django.db.models import F, Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,7 +36,7 @@ from django_livechat.models import (
     Sanction,
 )
 from django_livechat.moderation import record_change
-from django_livechat.protocol import Code, ProtocolError
+from django_livechat.protocol import Code, Frame, ProtocolError
 
 #: Distinct emoji on one message at most.
 MAX_EMOJI = 20
@@ -109,8 +108,12 @@ class _Batch:
         for i, error in refused.items():
             self.outcomes[i] = error
         messages = self._messages(live)
+        from django_livechat.store.content import decorate  # store imports this module
+
+        for room_pk in {room_pk for room_pk, _seq in messages}:  # quotes and files: unchanged
+            decorate([m for (r, _s), m in messages.items() if r == room_pk], rooms[room_pk].slug)
         given = self._reactions(messages)
-        applied: list[tuple[int, Message, dict[str, Any] | None]] = []
+        applied: list[tuple[int, Frame, dict[str, Any] | None]] = []
         new_reactions: list[Reaction] = []
         gone_reactions: list[Q] = []
         revisions: list[Revision] = []
@@ -136,7 +139,8 @@ class _Batch:
                 self.outcomes[i] = []
                 continue
             touched[message.pk] = message
-            applied.append((i, _copy(message), reaction))
+            # the message as this change left it (a later one of the batch may change it)
+            applied.append((i, protocol.message_frame(rooms[item.room_pk].slug, message), reaction))
         if new_reactions:
             Reaction.objects.bulk_create(new_reactions)
         if gone_reactions:
@@ -144,9 +148,7 @@ class _Batch:
         if revisions:
             Revision.objects.bulk_create(revisions)
         if touched:
-            Message.objects.bulk_update(
-                list(touched.values()), ["reactions", "body", "edited", "mentions"]
-            )
+            _save_contents(list(touched.values()))
         if edited:
             mentions.store(edited, replace=True)
         self._announce(rooms, applied)
@@ -273,10 +275,11 @@ class _Batch:
             Revision(message=message, body=message.body, by_key=item.who.key, replaced=self.now)
         )
         (found,) = mentions.resolve(room.pk, room.kind, [item.body])
+        if found or message.mentions:  # its Mention rows change
+            edited.append((message, found))
         message.body = item.body
         message.edited = self.now
         message.mentions = [[key, name] for key, name, _pk in found]
-        edited.append((message, found))
         if not own:
             audit(
                 _user(item.who),
@@ -288,7 +291,7 @@ class _Batch:
         return True
 
     def _announce(
-        self, rooms: dict[int, Room], applied: list[tuple[int, Message, dict[str, Any] | None]]
+        self, rooms: dict[int, Room], applied: list[tuple[int, Frame, dict[str, Any] | None]]
     ) -> None:
         """Number the applied changes per room (one counter update each), store them, and
         make each one's ``updated`` event."""
@@ -301,13 +304,6 @@ class _Batch:
             last = _take_changes(room_pk, per_room[room_pk])
             first[room_pk] = last - per_room[room_pk] + 1
         rows = []
-        decorate_once: dict[int, list[Message]] = {}
-        for _i, message, _r in applied:
-            decorate_once.setdefault(message.room_id, []).append(message)
-        from django_livechat.store.content import decorate  # store imports this module
-
-        for room_pk, messages in decorate_once.items():
-            decorate(messages, rooms[room_pk].slug)
         for i, message, reaction in applied:
             item = self.items[i]
             number = first[item.room_pk]
@@ -322,22 +318,49 @@ class _Batch:
                     created=self.now,
                 )
             )
-            slug = rooms[item.room_pk].slug
-            frame = protocol.updated_frame(slug, message, number, reaction)
+            frame: Frame = {
+                "type": "updated",
+                "room": message["room"],
+                "change": number,
+                "message": message,
+            }
+            if reaction is not None:
+                frame["reaction"] = reaction
             self.outcomes[i] = [events.change(item.room_pk, number, protocol.encode(frame), None)]
         RoomChange.objects.bulk_create(rows)
 
 
-def _copy(message: Message) -> Message:
-    """The message as this change left it (a later change of the batch may change it again)."""
-    snapshot = copy.copy(message)
-    snapshot.reactions = [list(pair) for pair in message.reactions]
-    snapshot.mentions = list(message.mentions)
-    return snapshot
+def _save_contents(messages: list[Message]) -> None:
+    """Write the changed fields of ``messages`` (one statement, run for each)."""
+    connection = connections[router.db_for_write(Message)]
+    meta = Message._meta
+    qn = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in ("reactions", "body", "edited", "mentions")]
+    concrete = [f for f in fields if isinstance(f, Field)]
+    assignments = ", ".join(f"{qn(str(f.column))} = %s" for f in concrete)
+    rows = [
+        [f.get_db_prep_save(getattr(m, f.attname), connection) for f in concrete] + [m.pk]
+        for m in messages
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s",
+            rows,
+        )
 
 
 def _take_changes(room_pk: int, count: int) -> int:
     """Reserve ``count`` change numbers of the room; the last one."""
+    connection = connections[router.db_for_write(Room)]
+    if connection.vendor in ("postgresql", "sqlite"):  # one statement
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {qn(Room._meta.db_table)} SET {qn('last_change')} = "
+                f"{qn('last_change')} + %s WHERE {qn('id')} = %s RETURNING {qn('last_change')}",
+                [count, room_pk],
+            )
+            return int(cursor.fetchone()[0])
     Room.objects.filter(pk=room_pk).update(last_change=F("last_change") + count)
     return int(Room.objects.values_list("last_change", flat=True).get(pk=room_pk))
 
