@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 
 from django_livechat import identity
-from django_livechat.models import Message, Participant, Room
+from django_livechat.models import Mention, Message, Participant, Room
 from django_livechat.permissions import MEMBER_ROLES
 from django_livechat.protocol import frames
 
@@ -62,7 +62,8 @@ def watched(user_pk: Any) -> list[tuple[int, str]]:
 
 
 def listing(user_pk: Any) -> Listing:
-    """The user's inbox, newest activity first (four queries)."""
+    """The user's inbox, newest activity first (four queries, and one more to count unread
+    mentions when any room has unread messages)."""
     rows = _rows(user_pk)
     entries = _entries(user_pk, rows)
     listed = {row.room_id for row in rows}
@@ -100,6 +101,7 @@ def _entries(user_pk: Any, rows: list[Participant]) -> list[dict[str, Any]]:
     room_url = _room_urls()
     direct = [row.room_id for row in rows if row.room.kind == Room.Kind.DIRECT]
     partners = _partners(user_pk, direct)
+    mentioned = _unread_mentions(user_pk, rows)
     entries = []
     for row in rows:
         room = row.room
@@ -115,6 +117,7 @@ def _entries(user_pk: Any, rows: list[Participant]) -> list[dict[str, Any]]:
                 last=frames.excerpt(message) if message is not None else None,
                 partner=partner,
                 since=(message.created if message is not None else row.joined).isoformat(),
+                mentions=mentioned.get(room.pk, 0),
             )
         )
     entries.sort(key=lambda e: e["activity"], reverse=True)
@@ -137,6 +140,25 @@ def _newest_messages(rows: list[Participant]) -> dict[int, Message]:
         return {}
     found = Message.objects.filter(functools.reduce(operator.or_, wanted), deleted__isnull=True)
     return {message.room_id: message for message in found}
+
+
+def _unread_mentions(user_pk: Any, rows: list[Participant]) -> dict[int, int]:
+    """Room pk -> how many of its messages after the user's read position mention them (one
+    query, over the user's own mentions only)."""
+    wanted = [
+        Q(room_id=row.room_id, seq__gt=row.last_read)
+        for row in rows
+        if row.room.last_seq > row.last_read
+    ]
+    if not wanted:
+        return {}
+    counts = (
+        Mention.objects.filter(functools.reduce(operator.or_, wanted), user_id=user_pk)
+        .values("room_id")
+        .annotate(n=Count("pk"))
+        .values_list("room_id", "n")
+    )
+    return dict(counts)
 
 
 def _partners(user_pk: Any, room_pks: list[int]) -> dict[int, dict[str, Any]]:

@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 TYPING_RATE = Rate(count=5, seconds=1)
 READ_RATE = Rate(count=5, seconds=1)  # the JS client sends at most one per READ_INTERVAL
+REACT_RATE = Rate(count=5, seconds=1)  # reactions given or taken back
 HISTORY_RATE = Rate(count=10, seconds=1)  # far above what the JS client asks (load older, gaps)
 # New support conversations per client address: a script cannot fill the staff's queue.
 SUPPORT_RATE = Rate(count=5, seconds=600)
@@ -59,13 +60,14 @@ def reset() -> None:
 
 def limiter(kind: str = "message") -> RateLimiter | None:
     """The process-wide limiter for ``kind``: "message", "ip", "typing", "read", "history",
-    "support"."""
+    "react", "support"."""
     rate = {
         "message": conf.RATE_LIMIT,
         "ip": conf.IP_RATE_LIMIT,
         "typing": TYPING_RATE,
         "read": READ_RATE,
         "history": HISTORY_RATE,
+        "react": REACT_RATE,
         "support": SUPPORT_RATE,
     }[kind]
     if rate is None:

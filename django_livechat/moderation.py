@@ -28,14 +28,14 @@ from django.utils.translation import gettext as _
 
 from django_livechat import events, notify, protocol
 from django_livechat.audit import audit
-from django_livechat.models import Connection, Message, Room, RoomChange, Sanction
+from django_livechat.models import Attachment, Connection, Message, Room, RoomChange, Sanction
 from django_livechat.permissions import is_staff_key, may_moderate, may_sanction, user_is_staff
 from django_livechat.protocol import Code, ProtocolError
 
 
 def delete_message(message: Message, actor: Any) -> bool:
     """Hide a message from everyone, live and in history. False if it was already deleted."""
-    event = _delete(message, actor)
+    event = delete_event(message, actor)
     notify.room_events([event] if event else [])
     return event is not None
 
@@ -95,15 +95,23 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> list[e
         raise ProtocolError(Code.FORBIDDEN, _("Only staff and the room's moderators can moderate."))
     if room is None and not (command.type == "ban" and command.site):
         raise ProtocolError(Code.NOT_FOUND, _("No such room."))
+    from django_livechat import changes  # which imports this module's record_change
+
     if command.type == "delete":
         message = Message.objects.select_related("room").filter(room=room, seq=command.id).first()
         if message is None:
             raise ProtocolError(Code.NOT_FOUND, _("No such message."))
-        event = _delete(message, actor)
+        event = delete_event(message, actor)
         return [event] if event else []
     if command.type == "lock":
         assert room is not None
         return [_set_locked(room, command.locked, actor)]
+    if command.type == "unreact":
+        assert room is not None
+        return changes.unreact(room, actor, command.id, command.emoji)
+    if command.type == "remove_attachment":
+        assert room is not None
+        return changes.remove_attachment(room, actor, command.id, command.attachment)
     if is_staff_key(command.user):
         raise ProtocolError(Code.FORBIDDEN, _("Staff members cannot be muted or banned."))
     if room is not None and not command.site and not may_sanction(room, actor, command.user):
@@ -132,13 +140,16 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> list[e
 # -- the effects, stored; their events returned --------------------------------------------
 
 
-def _delete(message: Message, actor: Any) -> events.Event | None:
+def delete_event(message: Message, actor: Any) -> events.Event | None:
+    """Delete ``message`` (and its attachments' files) with the room's numbered change; the
+    event that announces it (None: it was deleted already)."""
     with transaction.atomic():
         updated = Message.objects.filter(pk=message.pk, deleted__isnull=True).update(
             deleted=timezone.now()
         )
         if not updated:
             return None
+        Attachment.objects.filter(message_id=message.pk).delete()  # files: once committed
         change = record_change(message.room_id, RoomChange.Kind.DELETE, message.seq)
         audit(
             actor,

@@ -122,7 +122,8 @@ def history(request: HttpRequest, slug: str) -> JsonResponse:
     messages, has_more = store.history(
         room.pk, before=page.before, after=page.after, limit=page.limit
     )
-    return JsonResponse(protocol.history_page(room, messages, has_more))
+    mine = store.mine(messages, _identity(request, read_only=True).key)
+    return JsonResponse(protocol.history_page(room, messages, has_more, mine))
 
 
 # -- support conversations -----------------------------------------------------------------

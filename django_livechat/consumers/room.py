@@ -109,6 +109,7 @@ class RoomConsumer(LiveChatConsumer):
         support_status = None
         if self.room.kind == self.room.Kind.SUPPORT:
             support_status = await store.avisitor_status(self.room.pk)
+        mine = await self._mine([*snap.messages, *snap.updated])
         welcome = protocol.welcome_frame(
             self.room,
             self.identity.public(),
@@ -124,12 +125,15 @@ class RoomConsumer(LiveChatConsumer):
             reads=roster.reads,
             support=support_status,
             role=self._role,
+            updated=snap.updated,
+            mine=mine,
         )
         await self.send_frame(welcome)
         has_more, messages = snap.has_more, snap.messages
         while has_more and not self.closed:
             messages, has_more = await store.abacklog(self.room.pk, messages[-1].seq, snap.last_seq)
-            await self.send_frame(protocol.backlog_frame(self.room.slug, messages, has_more))
+            mine = await self._mine(messages)
+            await self.send_frame(protocol.backlog_frame(self.room.slug, messages, has_more, mine))
         assert self.member is not None  # joined before the catch-up
         await self.member.go_live(snap.last_seq, snap.last_change)
 
@@ -185,7 +189,13 @@ class RoomConsumer(LiveChatConsumer):
 
     async def _store_and_publish(self, command: protocol.SendMessage) -> None:
         item = store.NewMessage(
-            self.room.pk, self.identity, command.body, command.client_id, self.room.members_only
+            self.room.pk,
+            self.identity,
+            command.body,
+            command.client_id,
+            self.room.members_only,
+            command.reply_to,
+            command.attachments,
         )
         try:
             written = await get_writer().write(item)
@@ -257,9 +267,10 @@ class RoomConsumer(LiveChatConsumer):
         messages, has_more = await store.ahistory(
             self.room.pk, before=command.before, after=command.after, limit=command.limit
         )
+        mine = await self._mine(messages)
         await self.send_frame(
             protocol.history_frame(
-                self.room.slug, messages, has_more, command.before, command.after
+                self.room.slug, messages, has_more, command.before, command.after, mine
             )
         )
 
@@ -280,6 +291,27 @@ class RoomConsumer(LiveChatConsumer):
             self._participant,
         )
 
+    async def on_react(self, command: protocol.React) -> None:
+        """A reaction: stored with the room's next change number, then an ``updated`` frame
+        for everyone (``changes.react``); per message, never per reader."""
+        if not limits.allow("react", self.identity.key):
+            raise ProtocolError.rate_limited()
+        await self._publish_all(
+            await store.areact(self.room, self.identity, command.id, command.emoji, command.on)
+        )
+
+    async def on_edit(self, command: protocol.Edit) -> None:
+        """An edit of a message (``changes.edit`` checks who may)."""
+        if not limits.allow("message", self.identity.key):
+            raise ProtocolError.rate_limited()
+        await self._publish_all(
+            await store.aedit(self.room, self.identity, command.id, command.body)
+        )
+
+    async def _publish_all(self, room_events: list[events.Event]) -> None:
+        for event in room_events:
+            await self.hub.publish(event)
+
     async def on_ping(self, command: protocol.Ping) -> None:
         await self.send_frame(protocol.pong_frame(command.ts))
 
@@ -289,10 +321,11 @@ class RoomConsumer(LiveChatConsumer):
         """Staff, and the room's owners and moderators (``permissions.may_moderate``, read from
         the database on every frame). What it changes reaches this process's sockets at once,
         through the hub, and the others by the layer."""
-        for event in await store.amoderate(command, self.identity.user_id, self.room.slug):
-            await self.hub.publish(event)
+        await self._publish_all(
+            await store.amoderate(command, self.identity.user_id, self.room.slug)
+        )
 
-    on_delete = on_mute = on_ban = on_lock = on_moderation
+    on_delete = on_mute = on_ban = on_lock = on_unreact = on_remove_attachment = on_moderation
 
     # -- events from the channel layer ----------------------------------------------------
 
@@ -324,6 +357,12 @@ class RoomConsumer(LiveChatConsumer):
         await self.send_frame(protocol.staff_online_frame(bool(event["online"])))
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _mine(self, messages: list[Message]) -> protocol.Mine:
+        """Which reactions of ``messages`` are this identity's (a query only when any has)."""
+        if not any(m.reactions for m in messages):
+            return {}
+        return await store.amine(messages, self.identity.key)
 
     async def _error(self, code: str, detail: str, command: protocol.SendMessage) -> None:
         await self.send_frame(protocol.error_frame(code, detail, command.client_id))

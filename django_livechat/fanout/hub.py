@@ -282,12 +282,16 @@ class Hub:
         if feed.last_change is None or change > feed.last_change:
             self.pass_change(feed, change, text, deleted)
 
-    def pass_change(self, feed: RoomFeed, change: int, text: str, deleted: int | None) -> None:
-        """Hand change ``change`` (its frame ``text``; ``deleted``: the message id it hid) on."""
+    def pass_change(
+        self, feed: RoomFeed, change: int, text: str | None, deleted: int | None
+    ) -> None:
+        """Hand change ``change`` (its frame ``text``, None: nothing left to show; ``deleted``:
+        the message id it hid) on."""
         if deleted is not None:
             feed.hole(int(deleted))
         # Before priming, members are catching up: each skips what its welcome covered.
-        feed.broadcast(text, change=change)
+        if text is not None:
+            feed.broadcast(text, change=change)
         if feed.last_change is not None:
             feed.last_change = change
 

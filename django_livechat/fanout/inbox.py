@@ -32,6 +32,15 @@ def activity_text(message_text: str) -> str:
     return protocol.encode(protocol.activity_frame(json.loads(message_text)))
 
 
+@functools.lru_cache(maxsize=4096)
+def mentioned(message_text: str) -> frozenset[str]:
+    """The identities an encoded ``message`` frame mentions (parsed once per message, and only
+    for a message that mentions someone)."""
+    if '"mentions":' not in message_text:
+        return frozenset()
+    return frozenset(m["id"] for m in json.loads(message_text).get("mentions", ()))
+
+
 class Watch(Member):
     """An inbox socket in one room's feed: it notes the newest message released, sends none."""
 
@@ -51,6 +60,8 @@ class Watch(Member):
             if seq > self.last_id:
                 self.last_id = seq
                 self.inbox.add(self.room_pk, "activity", event["text"])
+                if self.key in mentioned(event["text"]):
+                    self.inbox.mention(self.room_pk)
         elif change is None and event["text"].startswith(RENAMED_PREFIX):
             self.inbox.add(self.room_pk, "renamed", event["text"])  # the same frame, passed on
 
@@ -98,6 +109,10 @@ class InboxFeed(Batcher):
         else:  # kept for go_live()
             self.pending.setdefault(room_pk, {})[key] = entry
 
+    def mention(self, room_pk: int) -> None:
+        """A message of the room mentions this inbox's user: counted into its next activity."""
+        self.add(room_pk, "mentions", self.pending.get(room_pk, {}).get("mentions", 0) + 1)
+
     def go_live(self) -> None:
         """The ``inbox`` frame is sent: what was noted meanwhile goes out now."""
         self.live = True
@@ -112,7 +127,13 @@ class InboxFeed(Batcher):
                 continue
             text = entries.get("activity")
             if text is not None:
-                await self.send({"type": "websocket.send", "text": activity_text(text)})
+                count = entries.get("mentions", 0)
+                if count:  # this user's own activity frame: the shared one, with mentions
+                    own = protocol.activity_frame(json.loads(text), [self.key] * count)
+                    shown = protocol.encode(own)
+                else:
+                    shown = activity_text(text)
+                await self.send({"type": "websocket.send", "text": shown})
             renamed = entries.get("renamed")
             if renamed is not None:
                 await self.send({"type": "websocket.send", "text": renamed})

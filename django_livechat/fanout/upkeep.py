@@ -137,16 +137,23 @@ class Upkeep:
         try:
             while feed.last_change is not None and self.hub.feeds.get(feed.room_pk) is feed:
                 feed.replay_again = False
-                room, changes = await store.achanges_after(feed.room_pk, feed.last_change)
+                room, changes, messages = await store.achanges_after(feed.room_pk, feed.last_change)
                 for number, kind, seq in changes:
                     if number <= feed.last_change:
                         continue
+                    text: str | None = None
+                    deleted = None
                     if kind == RoomChange.Kind.DELETE:
                         assert seq is not None
-                        frame = protocol.deleted_frame(room.slug, seq, number)
-                    else:
-                        frame = protocol.room_frame(room, number, kind == RoomChange.Kind.LOCK)
-                    self.hub.pass_change(feed, number, protocol.encode(frame), seq)
+                        deleted = seq
+                        text = protocol.encode(protocol.deleted_frame(room.slug, seq, number))
+                    elif kind in (RoomChange.Kind.LOCK, RoomChange.Kind.UNLOCK):
+                        locked = kind == RoomChange.Kind.LOCK
+                        text = protocol.encode(protocol.room_frame(room, number, locked))
+                    elif seq in messages:  # its state now (who reacted is not kept)
+                        frame = protocol.updated_frame(room.slug, messages[seq], number)
+                        text = protocol.encode(frame)
+                    self.hub.pass_change(feed, number, text, deleted)
                 if not feed.replay_again:
                     return
         finally:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import Storage, storages
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -139,7 +139,8 @@ class Attachment(models.Model):
 
 
 def _files_gone(sender: Any, instance: Attachment, **kwargs: Any) -> None:
-    instance.delete_files()
+    # Once the deletion is committed (at once outside a transaction): a rollback keeps them.
+    transaction.on_commit(instance.delete_files, using=kwargs.get("using"))
 
 
 models.signals.post_delete.connect(

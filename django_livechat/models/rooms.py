@@ -162,11 +162,15 @@ class Message(models.Model):
     edited = models.DateTimeField(_("edited"), null=True, blank=True, editable=False)
     reactions = models.JSONField(
         _("reactions"),
-        default=dict,
+        default=list,
         blank=True,
         editable=False,
-        help_text=_("Emoji -> how many identities gave it (the Reaction rows, counted)."),
+        help_text=_(
+            "[emoji, how many identities gave it] each, in the order first given (the "
+            "Reaction rows, counted)."
+        ),
     )
+    attachment_count = models.PositiveSmallIntegerField(_("attachments"), default=0, editable=False)
     mentions = models.JSONField(
         _("mentions"),
         default=list,

@@ -48,6 +48,9 @@ class Code:
     NOT_FOUND = "not_found"
     DELETED = "deleted"
     ACCOUNT_INACTIVE = "account_inactive"
+    TOO_MANY_REACTIONS = "too_many_reactions"
+    EDIT_WINDOW_CLOSED = "edit_window_closed"
+    INVALID_ATTACHMENT = "invalid_attachment"
 
 
 #: What the writer can refuse a message with (``store.Written.error``), and its text.
@@ -57,6 +60,11 @@ REFUSALS: dict[str, Promise] = {
     Code.BANNED: gettext_lazy("You are banned from this room."),
     Code.ACCOUNT_INACTIVE: gettext_lazy("Your account was deleted or deactivated."),
     Code.FORBIDDEN: gettext_lazy("You are not a member of this room."),
+    Code.NOT_FOUND: gettext_lazy("The message you answer does not exist, or was deleted."),
+    Code.INVALID_ATTACHMENT: gettext_lazy(
+        "An attachment is not one of your uploads to this room, was sent already, or there "
+        "are too many."
+    ),
 }
 #: Refusals that also close the socket: the identity may not post here again.
 CLOSING_REFUSALS = {

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import emoji as emoji_lib
 from django.utils.translation import gettext as _
 
 from django_livechat import identity
@@ -27,6 +28,47 @@ class SendMessage:
     type = "message"
     body: str
     client_id: str
+    reply_to: int | None = None
+    attachments: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    """Give (``on``) or take back an emoji on message ``id``."""
+
+    type = "react"
+    id: int
+    emoji: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace the body of message ``id`` (its author; moderators with ``EDIT_BY_MODERATORS``)."""
+
+    type = "edit"
+    id: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreact:
+    """Moderators: remove the reactions with ``emoji`` (None: all) from message ``id``."""
+
+    type = "unreact"
+    id: int
+    emoji: str | None
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAttachment:
+    """Moderators: delete attachment ``attachment`` of message ``id``."""
+
+    type = "remove_attachment"
+    id: int
+    attachment: int
+    room: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +163,12 @@ def storable(value: str, field: str, client_id: str | None = None) -> str:
     return value
 
 
-def valid_body(body: str, client_id: str | None = None) -> str:
-    """A message body as it is stored (stripped), or :class:`ProtocolError` (empty, too long,
-    a character no database can store): for the ``message`` frame and the sync API alike."""
+def valid_body(body: str, client_id: str | None = None, may_be_empty: bool = False) -> str:
+    """A message body as it is stored (stripped), or :class:`ProtocolError` (empty unless
+    ``may_be_empty``: a message with attachments; too long; a character no database can store):
+    for the ``message`` and ``edit`` frames and the sync API alike."""
     body = storable(body.strip(), "body", client_id)
-    if not body:
+    if not body and not may_be_empty:
         raise ProtocolError(Code.EMPTY_BODY, _("A message cannot be empty."), client_id)
     limit = conf.MAX_BODY_LENGTH
     if len(body) > limit:
@@ -156,7 +199,65 @@ def _parse_message(data: dict[str, Any]) -> SendMessage:
     body = data.get("body")
     if not isinstance(body, str):
         raise ProtocolError(Code.INVALID_FRAME, _("body must be a string."), client_id)
-    return SendMessage(body=valid_body(body, client_id), client_id=client_id)
+    try:
+        reply_to = _int_field(data, "reply_to", required=False)
+    except ProtocolError as error:
+        raise ProtocolError(error.code, error.detail, client_id) from None
+    files = data.get("attachments", [])
+    if (
+        not isinstance(files, list)
+        or len(files) > 100
+        or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in files)
+    ):
+        raise ProtocolError(
+            Code.INVALID_FRAME, _("attachments must be a list of attachment ids."), client_id
+        )
+    return SendMessage(
+        body=valid_body(body, client_id, may_be_empty=bool(files)),
+        client_id=client_id,
+        reply_to=reply_to,
+        attachments=tuple(files),
+    )
+
+
+def _parse_react(data: dict[str, Any]) -> React:
+    emoji = data.get("emoji")
+    if not isinstance(emoji, str) or not valid_emoji(emoji):
+        raise ProtocolError(Code.INVALID_FRAME, _("emoji must be one emoji."))
+    on = data.get("on", True)
+    if not isinstance(on, bool):
+        raise ProtocolError(Code.INVALID_FRAME, _("on must be true or false."))
+    return React(id=_int_field(data, "id", required=True) or 0, emoji=emoji, on=on)
+
+
+def valid_emoji(value: str) -> bool:
+    """Whether ``value`` is one emoji (one grapheme: "👍🏽" and "🇫🇷" are, "👍👍" is not)."""
+    return 0 < len(value) <= 16 and emoji_lib.is_emoji(value)
+
+
+def _parse_edit(data: dict[str, Any]) -> Edit:
+    body = data.get("body")
+    if not isinstance(body, str):
+        raise ProtocolError(Code.INVALID_FRAME, _("body must be a string."))
+    # Empty only for a message with attachments: the edit itself checks that.
+    return Edit(id=_int_field(data, "id", required=True) or 0, body=valid_body(body, None, True))
+
+
+def _parse_unreact(data: dict[str, Any]) -> Unreact:
+    emoji = data.get("emoji")
+    if emoji is not None and (not isinstance(emoji, str) or not valid_emoji(emoji)):
+        raise ProtocolError(Code.INVALID_FRAME, _("emoji must be one emoji."))
+    return Unreact(
+        id=_int_field(data, "id", required=True) or 0, emoji=emoji, room=_room_field(data)
+    )
+
+
+def _parse_remove_attachment(data: dict[str, Any]) -> RemoveAttachment:
+    return RemoveAttachment(
+        id=_int_field(data, "id", required=True) or 0,
+        attachment=_int_field(data, "attachment", required=True) or 0,
+        room=_room_field(data),
+    )
 
 
 def _parse_typing(data: dict[str, Any]) -> Typing:
@@ -293,6 +394,8 @@ MODERATION_PARSERS: dict[str, Parser] = {
     "mute": _parse_sanction,
     "ban": _parse_sanction,
     "lock": _parse_lock,
+    "unreact": _parse_unreact,
+    "remove_attachment": _parse_remove_attachment,
 }
 
 #: Frames of the room consumer (moderation ones are for staff only).
@@ -302,6 +405,8 @@ PARSERS: dict[str, Parser] = {
     "history": _parse_history,
     "read": _parse_read,
     "ping": _parse_ping,
+    "react": _parse_react,
+    "edit": _parse_edit,
     **MODERATION_PARSERS,
 }
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django_livechat import identity
+from django_livechat import formatting, identity
 
 if TYPE_CHECKING:
     from django_livechat.models import Message, Room
@@ -34,9 +34,15 @@ def author_of(message: Message) -> dict[str, Any]:
     )
 
 
-def message_frame(room_slug: str, message: Message) -> Frame:
-    """The ``message`` frame of a stored message."""
-    return {
+#: Mine: message id -> the emoji the receiving identity gave it (frames to one connection).
+Mine = dict[int, set[str]]
+
+
+def message_frame(room_slug: str, message: Message, mine: Mine | None = None) -> Frame:
+    """The ``message`` frame of a stored message. Its optional fields (docs/protocol.md,
+    "Message features") are there only when they apply; ``quote`` and ``files`` come from
+    ``store.content.decorate``; ``mine`` marks the receiving identity's reactions."""
+    frame: Frame = {
         "type": "message",
         "id": message.seq,
         "room": room_slug,
@@ -45,10 +51,56 @@ def message_frame(room_slug: str, message: Message) -> Frame:
         "created": message.created.isoformat(),
         "client_id": message.client_id,
     }
+    if message.reply_to is not None:
+        frame["reply_to"] = message.quote or {"id": message.reply_to, "deleted": True}
+    if message.reactions:
+        own = mine.get(message.seq, set()) if mine else set()
+        frame["reactions"] = [
+            {"emoji": emoji, "count": count, "mine": True}
+            if emoji in own
+            else {"emoji": emoji, "count": count}
+            for emoji, count in message.reactions
+        ]
+    if message.edited is not None:
+        frame["edited"] = message.edited.isoformat()
+    if message.mentions:
+        frame["mentions"] = [{"id": key, "username": name} for key, name in message.mentions]
+    rich = formatting.rich(message.body)
+    if rich is not None:
+        frame["rich"] = rich
+    if message.files:
+        frame["attachments"] = message.files
+    return frame
 
 
-def _messages(room_slug: str, messages: Iterable[Message]) -> list[Frame]:
-    return [message_frame(room_slug, m) for m in messages]
+def quote(message: Message) -> dict[str, Any]:
+    """The ``reply_to`` object of a reply to ``message`` (not deleted)."""
+    return {
+        "id": message.seq,
+        "author": author_of(message),
+        "excerpt": " ".join(message.body.split())[:EXCERPT_LENGTH],
+        "deleted": False,
+    }
+
+
+def updated_frame(
+    room_slug: str, message: Message, change: int, reaction: dict[str, Any] | None = None
+) -> Frame:
+    """Message ``message`` changed (an edit, a reaction...), by the room's change ``change``;
+    ``reaction``: who gave or took back which emoji (``{"user", "emoji", "on"}``)."""
+    frame: Frame = {
+        "type": "updated",
+        "room": room_slug,
+        "change": change,
+        "message": message_frame(room_slug, message),
+    }
+    if reaction is not None:
+        frame["reaction"] = reaction
+    return frame
+
+
+def _messages(room_slug: str, messages: Iterable[Message], mine: Mine | None = None) -> list[Frame]:
+    return [message_frame(room_slug, m, mine) for m in messages]
 
 
 def room_info(room: Room, locked: bool | None = None) -> dict[str, Any]:
@@ -86,24 +138,27 @@ def welcome_frame(
     reads: Sequence[tuple[dict[str, Any], int]] = (),
     support: dict[str, Any] | None = None,
     role: str = "",
+    updated: Sequence[Message] = (),
+    mine: Mine | None = None,
 ) -> Frame:
     """The first frame of a joined connection; ``you`` is its author object, ``role`` its
     role in the room (``owner``, ``moderator``, ``member``; empty: not a member)."""
-    mine = {**you, "can_post": can_post, "is_staff": bool(you.get("staff"))}
+    me = {**you, "can_post": can_post, "is_staff": bool(you.get("staff"))}
     if role:
-        mine["role"] = role
+        me["role"] = role
     frame: Frame = {
         "type": "welcome",
         "room": room_info(room),
-        "you": mine,
+        "you": me,
         "presence": presence,
         "presence_count": presence_count,
-        "messages": _messages(room.slug, messages),
+        "messages": _messages(room.slug, messages, mine),
         "last_id": last_id,
         "has_more": has_more,
         "has_older": has_older,
         "last_change": last_change,
         "deleted": deleted,
+        "updated": _messages(room.slug, updated, mine),
         "reads": _reads(reads),
     }
     if support is not None:
@@ -111,8 +166,14 @@ def welcome_frame(
     return frame
 
 
-def backlog_frame(room_slug: str, messages: Sequence[Message], has_more: bool) -> Frame:
-    return {"type": "backlog", "messages": _messages(room_slug, messages), "has_more": has_more}
+def backlog_frame(
+    room_slug: str, messages: Sequence[Message], has_more: bool, mine: Mine | None = None
+) -> Frame:
+    return {
+        "type": "backlog",
+        "messages": _messages(room_slug, messages, mine),
+        "has_more": has_more,
+    }
 
 
 def history_frame(
@@ -121,21 +182,24 @@ def history_frame(
     has_more: bool,
     before: int | None,
     after: int | None,
+    mine: Mine | None = None,
 ) -> Frame:
     return {
         "type": "history",
-        "messages": _messages(room_slug, messages),
+        "messages": _messages(room_slug, messages, mine),
         "has_more": has_more,
         "before": before,
         "after": after,
     }
 
 
-def history_page(room: Room, messages: Sequence[Message], has_more: bool) -> dict[str, Any]:
+def history_page(
+    room: Room, messages: Sequence[Message], has_more: bool, mine: Mine | None = None
+) -> dict[str, Any]:
     """The body of the HTTP history endpoint (``livechat:history``)."""
     return {
         "room": room_info(room),
-        "messages": _messages(room.slug, messages),
+        "messages": _messages(room.slug, messages, mine),
         "has_more": has_more,
     }
 
@@ -238,6 +302,7 @@ def inbox_entry(
     last: dict[str, Any] | None,
     partner: dict[str, Any] | None,
     since: str,
+    mentions: int = 0,
 ) -> dict[str, Any]:
     """One room of an inbox. ``title``: a direct room's is the other person's name
     (``with``); ``activity``: when its newest message came (else when the user joined)."""
@@ -250,6 +315,7 @@ def inbox_entry(
         "last_id": room.last_seq,
         "last_read": min(last_read, room.last_seq),
         "unread": max(0, room.last_seq - last_read),
+        "mentions": mentions,
         "last": last,
         "activity": since,
     }
@@ -276,10 +342,11 @@ def unlisted_frame(room_slug: str) -> Frame:
     return {"type": "unlisted", "room": room_slug}
 
 
-def activity_frame(message: Frame) -> Frame:
+def activity_frame(message: Frame, mentions: Sequence[str] = ()) -> Frame:
     """New messages in a room, from the ``message`` frame of its newest: the count follows
-    from ``last_id`` and the entry's ``last_read``."""
-    return {
+    from ``last_id`` and the entry's ``last_read``; ``mentions``: the receiver's id once per
+    message since the previous one that mentioned it."""
+    frame: Frame = {
         "type": "activity",
         "room": message["room"],
         "last_id": message["id"],
@@ -290,6 +357,9 @@ def activity_frame(message: Frame) -> Frame:
             "created": message["created"],
         },
     }
+    if mentions:
+        frame["mentions"] = list(mentions)
+    return frame
 
 
 def seen_frame(room_slug: str, last_read: int) -> Frame:

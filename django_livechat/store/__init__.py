@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from django_livechat import inbox, moderation, permissions, support
+from django_livechat import changes, inbox, moderation, permissions, support
 from django_livechat.store.commit import (
     NewMessage,
     Written,
@@ -33,6 +33,7 @@ from django_livechat.store.connections import (
     leave_room,
     record_connections,
 )
+from django_livechat.store.content import decorate, mine
 from django_livechat.store.rooms import (
     REPLAY_LIMIT,
     Roster,
@@ -64,6 +65,8 @@ __all__ = [
     "Written",
     "backlog",
     "changes_after",
+    "decorate",
+    "mine",
     "heartbeat",
     "history",
     "join_room",
@@ -104,6 +107,9 @@ amay_stay = database_sync_to_async(permissions.may_stay)
 astill_member = database_sync_to_async(permissions.still_member)
 anot_members = database_sync_to_async(permissions.not_members)
 amoderate = database_sync_to_async(moderation.perform)
+areact = database_sync_to_async(changes.react)
+aedit = database_sync_to_async(changes.edit)
+amine = database_sync_to_async(mine)
 avisitor_status = database_sync_to_async(support.visitor_status)
 # The inbox consumer's.
 ainbox_watched = database_sync_to_async(inbox.watched)

@@ -19,6 +19,7 @@ from django_livechat.identity import author
 from django_livechat.models import Connection, Message, Participant, Room, RoomChange
 from django_livechat.protocol import DEFAULT_HISTORY_LIMIT
 from django_livechat.store.connections import live_connections
+from django_livechat.store.content import CONTENT_CHANGES, changed, decorate
 
 # -- presence ------------------------------------------------------------------------------
 
@@ -68,6 +69,7 @@ class Snapshot:
     last_change: int = 0  # the room's newest change number (RoomChange)
     locked: bool = False  # the room's state at ``last_change``
     deleted: list[int] = field(default_factory=list)  # deleted after the client's ``changes``
+    updated: list[Message] = field(default_factory=list)  # changed after ``changes``, held
 
 
 #: How many deletions a resuming client is told of at most (the newest ones).
@@ -85,13 +87,16 @@ def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Sna
         count = conf.WELCOME_MESSAGES
         messages = list(visible.filter(seq__lte=last_seq).order_by("-seq")[: count + 1])[::-1]
         has_older = len(messages) > count
-        messages = messages[-count:] if has_older else messages
+        messages = decorate(messages[-count:] if has_older else messages)
         has_more = False
     else:
         messages, has_more = backlog(room_pk, after, last_seq)
         has_older = after > 0 and visible.filter(seq__lte=after).exists()
     deleted: list[int] = []
+    updated: list[Message] = []
     if changes is not None and changes < last_change:
+        held = after if after is not None else (messages[0].seq - 1 if messages else last_seq)
+        updated = changed(room_pk, changes, last_change, held)
         deleted = sorted(
             seq
             for seq in RoomChange.objects.filter(
@@ -112,6 +117,7 @@ def snapshot(room_pk: int, after: int | None, changes: int | None = None) -> Sna
         last_change=last_change,
         locked=locked,
         deleted=deleted,
+        updated=updated,
     )
 
 
@@ -150,7 +156,7 @@ def backlog(room_pk: int, after: int, upto: int) -> tuple[list[Message], bool]:
             room_id=room_pk, seq__gt=after, seq__lte=upto, deleted__isnull=True
         ).order_by("seq")[: page + 1]
     )
-    return messages[:page], len(messages) > page
+    return decorate(messages[:page]), len(messages) > page
 
 
 def history(
@@ -164,11 +170,11 @@ def history(
     qs = Message.objects.filter(room_id=room_pk, deleted__isnull=True)
     if after is not None:
         rows = list(qs.filter(seq__gt=after).order_by("seq")[: limit + 1])
-        return rows[:limit], len(rows) > limit
+        return decorate(rows[:limit]), len(rows) > limit
     if before is not None:
         qs = qs.filter(seq__lt=before)
     rows = list(qs.order_by("-seq")[: limit + 1])
-    return rows[:limit][::-1], len(rows) > limit
+    return decorate(rows[:limit][::-1]), len(rows) > limit
 
 
 def messages_between(room_pk: int, first: int, last: int) -> list[Message]:
@@ -178,10 +184,12 @@ def messages_between(room_pk: int, first: int, last: int) -> list[Message]:
     lock, so every id up to it is then committed, and an id of the range that is not returned
     is a hole (a deleted message), never one still to come.
     """
-    return list(
-        Message.objects.filter(
-            room_id=room_pk, seq__range=(first, last), deleted__isnull=True
-        ).order_by("seq")
+    return decorate(
+        list(
+            Message.objects.filter(
+                room_id=room_pk, seq__range=(first, last), deleted__isnull=True
+            ).order_by("seq")
+        )
     )
 
 
@@ -191,16 +199,24 @@ def room_heads(room_pks: Iterable[int]) -> dict[int, tuple[int, int]]:
     return {pk: (last_seq, last_change) for pk, last_seq, last_change in rows}
 
 
-def changes_after(room_pk: int, after: int) -> tuple[Room, list[tuple[int, str, int | None]]]:
-    """The room, and its changes numbered above ``after`` as (number, kind, message id), in
-    order (at most ``REPLAY_LIMIT`` of them)."""
+def changes_after(
+    room_pk: int, after: int
+) -> tuple[Room, list[tuple[int, str, int | None]], dict[int, Message]]:
+    """The room, its changes numbered above ``after`` as (number, kind, message id), in order
+    (at most ``REPLAY_LIMIT`` of them), and the messages that edits and reactions among them
+    changed, as they are now (by id; a message deleted since is not there)."""
     room = Room.objects.only("slug", "title", "kind", "locked").get(pk=room_pk)
     changes = list(
         RoomChange.objects.filter(room_id=room_pk, seq__gt=after)
         .order_by("seq")
         .values_list("seq", "kind", "message_seq")[:REPLAY_LIMIT]
     )
-    return room, changes
+    seqs = {seq for _n, kind, seq in changes if kind in CONTENT_CHANGES and seq is not None}
+    messages: dict[int, Message] = {}
+    if seqs:
+        rows = Message.objects.filter(room_id=room_pk, seq__in=seqs, deleted__isnull=True)
+        messages = {m.seq: m for m in decorate(list(rows), room.slug)}
+    return room, changes, messages
 
 
 # -- reading receipts and presence upkeep --------------------------------------------------
