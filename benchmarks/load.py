@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.features import Features, FeaturesClient
 from tests.integration.client import InboxLoadClient, LoadClient, Realistic
 from tests.integration.harness import raise_nofile
 
@@ -51,6 +52,8 @@ class Worker:
         self.realistic = Realistic(**spec["realistic"]) if spec.get("realistic") else None
         self.chatters: list[asyncio.Task] = []
         self.cookies: dict[str, str] = spec.get("cookies") or {}  # index -> a logged-in session
+        # with ``features``: reactions and edits besides the messages (benchmarks/features.py)
+        self.features = Features(**spec["features"]) if spec.get("features") else None
         self.clients = [self.client(i, room, bool(s)) for i, room, s in spec.get("clients", [])]
         # with ``inbox``: each room client's user also keeps an inbox socket open (issue 14)
         self.inboxes: dict[int, InboxLoadClient] = {}
@@ -65,7 +68,11 @@ class Worker:
         spec, realistic = self.spec, self.realistic
         urls = spec["urls"]
         one_in = round(1 / realistic.churn_share) if realistic and realistic.churn_share else 0
-        return LoadClient(
+        kind: type[LoadClient] = LoadClient
+        extra: dict[str, Any] = {}
+        if self.features is not None:  # reactions and edits too
+            kind, extra = FeaturesClient, {"features": self.features}
+        return kind(
             urls[index % len(urls)],
             index,
             room,
@@ -77,6 +84,7 @@ class Worker:
             realistic=realistic,
             churn=bool(one_in) and not sender and index % one_in == one_in - 1,
             cookie=self.cookies.get(str(index)),
+            **extra,
         )
 
     def inbox_client(self, client: LoadClient) -> InboxLoadClient:
@@ -174,6 +182,9 @@ class Worker:
         start = mono()
         deadline = start + int(spec["duration"] * 1e9)
         senders = [c for c in self.clients if c.sender]
+        for client in self.clients:
+            if isinstance(client, FeaturesClient):
+                client.deadline = deadline
         self.chatter(deadline)
         if spec["mode"] == "window":
             tasks = [c.send_window(deadline, spec["window"], spec.get("limit")) for c in senders]
@@ -190,8 +201,10 @@ class Worker:
             sent={str(c.index): c.sent for c in senders},
             rooms={str(c.index): c.room for c in senders},
             first_send=min((c.first_send for c in senders if c.first_send), default=0),
+            changes=self.changes_made(),
         )
-        expect = (await self.command("expect")).get("expect", {})
+        expect_cmd = await self.command("expect")
+        expect = expect_cmd.get("expect", {})
         for client in self.clients:
             client.expected = expect.get(client.room, 0)
             if len(client.seen) >= client.expected or not client.verified:
@@ -200,6 +213,7 @@ class Worker:
             await asyncio.wait_for(
                 asyncio.gather(*(c.done.wait() for c in self.clients)), self.drain_timeout
             )
+        await self.drain_changes(expect_cmd.get("expect_changes", {}))
         settle = await self.drain_inboxes()
         totals: dict[str, int] = {}
         for client in [*self.clients, *self.inboxes.values()]:
@@ -220,6 +234,26 @@ class Worker:
             **({"inbox_settle_ms": settle} if self.inboxes else {}),
         )
         await self.command("exit")
+
+    def changes_made(self) -> dict[str, int]:
+        """The room changes (reactions, edits) this process's clients caused, per room; final
+        once the sending is over (nothing is sent after the deadline)."""
+        made: dict[str, int] = {}
+        for client in self.clients:
+            if isinstance(client, FeaturesClient):
+                made[client.room] = made.get(client.room, 0) + client.changes_made
+        return made
+
+    async def drain_changes(self, expect: dict[str, int]) -> None:
+        """Once the messages are drained, wait (up to the drain timeout) until every socket
+        that stayed connected has had an ``updated`` frame for each change of its room."""
+        clients = [c for c in self.clients if isinstance(c, FeaturesClient)]
+        for client in clients:
+            client.expect_changes(expect.get(client.room, 0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.changes_done.wait() for c in clients)), self.drain_timeout
+            )
 
     async def drain_inboxes(self) -> int:
         """Once the room sockets are drained, wait (up to the drain timeout) until each inbox

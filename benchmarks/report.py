@@ -26,8 +26,14 @@ TITLES = {
     "latency-light": "latency ~50/s {rooms}x{room_clients}",
     "idle-10k": "idle {idle10k_connections} conns",
     "direct": "{direct_rooms} direct rooms x2, inbox",
+    "features": "many rooms {rooms}x{room_clients}, reads, reactions, edits",
 }
-TRAFFIC = ("fanout", "rooms", "fanout-read", "rooms-read", "bigroom", "manyrooms", "direct")
+TRAFFIC = (
+    "fanout", "rooms", "fanout-read", "rooms-read", "bigroom", "manyrooms", "direct", "features",
+)  # fmt: skip
+# a scenario measured against another of the same run (django_livechat's deliveries/s over its
+# own there, and the baseline's over the baseline's): the same load without something
+PAIRED = {"features": "rooms-read"}
 LATENCY = ("latency", "latency-light")
 IDLE = ("idle", "idle-10k")
 _sizes: dict[str, Any] = {}
@@ -76,6 +82,7 @@ def one_line(name: str, fig: dict[str, Any]) -> str:
             + (f", sent read/typing/ping {sent['read']}/{sent['typing']}/{sent['ping']}, "
                f"rejoins {fig['rejoins']}" if any(sent.values()) else "")
             + (f", inbox {_inbox(fig)}" if "inbox" in fig else "")
+            + (f", {_features(fig)}" if "features" in fig else "")
         )  # fmt: skip
     if name in LATENCY:
         lat = fig["latency_ms"]
@@ -104,7 +111,37 @@ def _inbox(fig: dict[str, Any]) -> str:
     )
 
 
+def _features(fig: dict[str, Any]) -> str:
+    f = fig["features"]
+    return (
+        f"react/take back/edit {f['reactions']}/{f['taken_back']}/{f['edits']} "
+        f"(skipped {f['skipped']}), updated {_num(f['updated'])}, changes lost "
+        f"{f['changes_lost']}, out of order {f['change_out_of_order']}, gaps {f['change_gaps']}"
+    )
+
+
 INBOX_CHECKS = ("unlisted_room", "foreign", "behind", "closed_early", "errors")
+FEATURE_CHECKS = ("change_out_of_order", "change_gaps", "changes_lost", "changes_extra",
+                  "other_room")  # fmt: skip
+
+
+def feature_problems(fig: dict[str, Any]) -> dict[str, Any]:
+    """What is wrong with the ``updated`` frames of a run of django_livechat (``features``):
+    change numbers that stepped back or skipped one on a socket, changes that never reached a
+    socket that stayed connected (or more than were made), a frame for another room; and no
+    socket checked, or no ``updated`` frame at all although changes were made (the scenario
+    measured nothing of them). Not called for the baseline, which sends no ``updated``."""
+    feats = fig.get("features")
+    if feats is None:
+        return {}
+    bad = {f"features_{k}": feats.get(k) for k in FEATURE_CHECKS if feats.get(k)}
+    if not feats.get("sockets_checked"):
+        bad["features_sockets_checked"] = 0
+    if feats.get("changes_made") and not feats.get("updated"):
+        bad["features_updated"] = 0
+    if not feats.get("changes_made"):
+        bad["features_changes_made"] = 0
+    return bad
 
 
 def inbox_problems(fig: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +225,13 @@ PERF_TARGETS = [
     ("bigroom", "join_seconds", "<=", 1.0, "time to open every member <= baseline"),
     ("manyrooms", "deliveries_per_s", ">=", 5.0, "deliveries/s >= 5x"),
     ("latency-light", "p99_ms", "<=", 1.0, "p99 <= baseline"),
+    (
+        "features",
+        "vs:rooms-read",
+        ">=",
+        0.7,
+        "deliveries/s >= 70% of many rooms with reads, without reactions and edits",
+    ),
     ("idle", "opened_per_s", ">=", 1.0, "connections opened/s >= 1.0x"),
     ("idle", "livechat:kib_per_connection", "<=", 20, "KiB/conn <= 20 (absolute)"),
     ("idle-10k", "livechat:kib_per_connection", "<=", 20, "KiB/conn <= 20 (absolute)"),
@@ -235,6 +279,7 @@ def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any
                 if fig.get(k):
                     bad[k] = fig[k]
             bad |= inbox_problems(fig)
+            bad |= feature_problems(fig)
             out.append(
                 {"kind": "correctness", "layer": layer, "scenario": name,
                  "target": "zero lost, duplicated, gaps, out of order", "ok": not bad,
@@ -251,8 +296,11 @@ def _checks(fig: dict[str, Any]) -> str:
     return "/".join(str(fig.get(k, 0)) for k in ("lost", "dups"))
 
 
-def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(metric, livechat, baseline, ratio) rows of one scenario."""
+def _rows(
+    name: str, entry: dict[str, Any], by_name: dict[str, dict[str, Any]] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(metric, livechat, baseline, ratio) rows of one scenario (``by_name``: the layer's
+    scenarios, for the one it is paired with)."""
     a, b, r = entry.get("livechat", {}), entry.get("baseline", {}), entry.get("ratio", {})
     for fig in (a, b):
         if "error" in fig:
@@ -297,6 +345,8 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 ("inbox: last message shown and read, ms after the rooms",
                  _num(inbox.get("settle_ms")), "n/a", "")
             )  # fmt: skip
+        if "features" in a:
+            rows += _feature_rows(name, a, b, (by_name or {}).get(PAIRED.get(name, ""), {}))
     elif name in LATENCY:
         for q in ("p50", "p99"):
             rows.append(
@@ -327,6 +377,53 @@ def _rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _feature_rows(
+    name: str, a: dict[str, Any], b: dict[str, Any], plain: dict[str, Any]
+) -> list[tuple[str, str, str, str]]:
+    """``features``: the paired scenario's deliveries/s beside, the ratio of each side to its
+    own there, and the reactions, edits and ``updated`` frames."""
+    rows = []
+    pa, pb = plain.get("livechat", {}), plain.get("baseline", {})
+    if pa and pb and "error" not in pa and "error" not in pb:
+        label = title(PAIRED[name])
+        rows.append(
+            (f"deliveries/s without reactions/edits ({label}, same run)",
+             _num(pa["deliveries_per_s"]), _num(pb["deliveries_per_s"]),
+             _x(_ratio(pa["deliveries_per_s"], pb["deliveries_per_s"])))
+        )  # fmt: skip
+        rows.append(
+            ("deliveries/s with / without reactions and edits",
+             _x(_ratio(a["deliveries_per_s"], pa["deliveries_per_s"])),
+             _x(_ratio(b["deliveries_per_s"], pb["deliveries_per_s"])), "")
+        )  # fmt: skip
+    fa, fb = a["features"], b.get("features", {})
+
+    def sent(f: dict[str, Any]) -> str:
+        if not f:
+            return "-"
+        return " / ".join(_num(f.get(k)) for k in ("reactions", "taken_back", "edits"))
+
+    rows.append(("reactions given / taken back / edits sent", sent(fa), sent(fb), ""))
+    rows.append(
+        ("changes per message", _num(fa.get("per_message"), 3),
+         _num(fb.get("per_message"), 3) if fb else "-", "")
+    )  # fmt: skip
+    rows.append(
+        ("updated frames received (per socket)",
+         f"{_num(fa['updated'])} ({_num(fa.get('updated_per_socket'), 1)})", "n/a (ignored)", "")
+    )  # fmt: skip
+    rows.append(
+        ("updated: lost / out of order / gaps",
+         "/".join(str(fa.get(k, 0)) for k in ("changes_lost", "change_out_of_order",
+                                               "change_gaps")), "n/a", "")
+    )  # fmt: skip
+    return rows
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def _sent(fig: dict[str, Any]) -> str:
     sent = fig.get("frames_sent", {})
     return " / ".join(_num(sent.get(k)) for k in ("read", "typing", "ping"))
@@ -342,7 +439,7 @@ def table(doc: dict[str, Any]) -> str:
     lines = [head]
     for layer, by_name in doc["layers"].items():
         for name, entry in by_name.items():
-            for i, (metric, a, b, r) in enumerate(_rows(name, entry)):
+            for i, (metric, a, b, r) in enumerate(_rows(name, entry, by_name)):
                 lines.append((title(name) if i == 0 else "", layer if i == 0 else "", metric, a,
                               b, r))  # fmt: skip
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
@@ -401,7 +498,7 @@ def markdown(doc: dict[str, Any]) -> str:
     out = ["| scenario | layer | metric | django_livechat | baseline | ratio |", "|---" * 6 + "|"]
     for layer, by_name in doc["layers"].items():
         for name, entry in by_name.items():
-            for metric, a, b, r in _rows(name, entry):
+            for metric, a, b, r in _rows(name, entry, by_name):
                 out.append(f"| {title(name)} | {layer} | {metric} | {a} | {b} | {r} |")
     out += ["", "| target | layer | scenario | measured | met |", "|---|---|---|---|---|"]
     for t in doc["targets"]:

@@ -171,7 +171,10 @@ def machine() -> dict[str, Any]:
 
 # bigroom, direct and the idle ones run once per side: 1,000 joins take over a minute on a busy
 # machine (direct opens 4,000 sockets)
-REPEATED = ("fanout", "rooms", "latency", "fanout-read", "rooms-read", "manyrooms", "latency-light")
+REPEATED = (
+    "fanout", "rooms", "latency", "fanout-read", "rooms-read", "manyrooms", "latency-light",
+    "features",
+)  # fmt: skip
 
 
 def plan(names: list[str], repeat: int, reuse: bool) -> list[tuple[str, int, str]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import direct as dm
+from benchmarks.features import Features
 from benchmarks.servers import SECRET_KEY
 from benchmarks.servers import Group as Server
 from benchmarks.workers import WorkerProc, broadcast, close_all, gather
@@ -216,12 +217,15 @@ def traffic(
         broadcast(workers, cmd="go")
         sent = gather(workers, "sent", duration + sizes.drain_timeout + grace)
         expect: dict[str, int] = {}
+        expect_changes: dict[str, int] = {}  # reactions and edits (``features``)
         first_send = min((s["first_send"] for s in sent if s["first_send"]), default=0)
         for s in sent:
             for index, count in s["sent"].items():
                 room = s["rooms"][index]
                 expect[room] = expect.get(room, 0) + count
-        broadcast(workers, cmd="expect", expect=expect)
+            for room, count in s.get("changes", {}).items():
+                expect_changes[room] = expect_changes.get(room, 0) + count
+        broadcast(workers, cmd="expect", expect=expect, expect_changes=expect_changes)
         results = gather(workers, "result", 2 * sizes.drain_timeout + grace)
         cpu1, t1 = server.cpu_seconds(), time.monotonic()
         profile_file = profiler.stop() if profiler else None
@@ -262,9 +266,12 @@ def traffic(
         "unverified": sum(r["unverified"] for r in results),
         "frames_sent": {
             kind: sum(r.get(f"sent_{kind}", 0) for r in results)
-            for kind in ("read", "typing", "ping")
+            for kind in ("read", "typing", "ping", "react", "edit")
         },
     }
+    feature_keys = sorted({key for r in results for key in r if key.startswith("features_")})
+    if feature_keys:  # reactions and edits (``features``): counts summed
+        out["features"] = {key[9:]: sum(r.get(key, 0) for r in results) for key in feature_keys}
     samples = [r["error_sample"] for r in results if r.get("error_sample")]
     inbox_keys = sorted({key for r in results for key in r if key.startswith("inbox_")})
     if inbox_keys:  # the inbox sockets (``direct``)
@@ -534,6 +541,30 @@ def direct(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = N
     return out
 
 
+def features(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
+    """``rooms-read`` (the same rooms, clients, windows and realistic behaviour) with
+    reactions, reactions taken back and edits mixed in (benchmarks/features.py): its
+    deliveries/s are compared with ``rooms-read``'s of the same run, and every ``updated``
+    frame is checked (all of them, in change order, on every socket)."""
+    mode = {"mode": "window", "window": sizes.room_window, "connect_concurrency": 20}
+    behaviour = Features(readers=sizes.room_clients - 1, verify=server.name == "livechat")
+    mode["features"] = asdict(behaviour)
+    out = traffic(
+        server,
+        sizes,
+        workdir,
+        _room_clients(sizes, "features"),
+        _realistic(sizes, mode),
+        sizes.duration,
+        profile,
+    )
+    if "features" in out:
+        feats = out["features"]
+        feats["per_message"] = round(feats["changes_made"] / max(1, out["messages"]), 3)
+        feats["updated_per_socket"] = round(feats["updated"] / max(1, out["connections"]), 1)
+    return out
+
+
 def room_counts(sizes: Sizes) -> dict[str, int]:
     """The rooms each scenario uses (``<scenario>-<n>``), for the template database."""
     return {
@@ -549,6 +580,7 @@ def room_counts(sizes: Sizes) -> dict[str, int]:
         "manyrooms": sizes.manyrooms_rooms,
         "light": sizes.rooms,
         "idle10k": sizes.idle10k_rooms,
+        "features": sizes.rooms,
     }
 
 
@@ -565,6 +597,7 @@ SCENARIOS = {
     "latency-light": latency_light,
     "idle-10k": idle_10k,
     "direct": direct,
+    "features": features,
 }
 # also run on N servers (the layer "redis xN")
-SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms", "direct")
+SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms", "direct", "features")

@@ -26,7 +26,16 @@ from typing import Any
 
 from django.db import transaction
 
-from django_livechat import events, identity, membership, notify, protocol, store, support
+from django_livechat import (
+    changes,
+    events,
+    identity,
+    membership,
+    notify,
+    protocol,
+    store,
+    support,
+)
 from django_livechat.models import Message, Participant, Room
 from django_livechat.permissions import resolve_author
 from django_livechat.protocol import Code, ProtocolError
@@ -37,7 +46,12 @@ class RoomLocked(Exception):
 
 
 def post_message(
-    room: Room | str, body: str, author: Any = None, *, client_id: str | None = None
+    room: Room | str,
+    body: str,
+    author: Any = None,
+    *,
+    client_id: str | None = None,
+    reply_to: int | None = None,
 ) -> Message:
     """Store ``body`` in ``room`` (a Room or a slug) and deliver it to every connection.
 
@@ -46,13 +60,16 @@ def post_message(
     over-long body, a body with a character the database cannot store (``invalid_characters``),
     or an author who is muted or banned, or whose account is inactive, or who is not a member
     of a private or direct room (``code`` ``muted``, ``banned``, ``account_inactive`` or
-    ``forbidden``). Returns the stored message (or the one already stored for ``client_id``).
+    ``forbidden``), or a ``reply_to`` that names no message of the room (``not_found``).
+    Returns the stored message (or the one already stored for ``client_id``).
     """
     if not isinstance(room, Room):
         room = Room.objects.get(slug=room)
     body = protocol.valid_body(body or "")
     who = identity.SYSTEM if author is None else resolve_author(identity.for_user(author))
-    item = store.NewMessage(room.pk, who, body, client_id or uuid.uuid4().hex, room.members_only)
+    item = store.NewMessage(
+        room.pk, who, body, client_id or uuid.uuid4().hex, room.members_only, reply_to
+    )
     (written,) = store.write_messages([item])
     if written.error == Code.ROOM_LOCKED:
         raise RoomLocked(room.slug)
@@ -65,6 +82,29 @@ def post_message(
         event = events.messages(room.pk, [[message.seq, text]])
         transaction.on_commit(lambda: _wake(room, event, who.key))
     return message
+
+
+def react(message: Message, user: Any, emoji: str, on: bool = True) -> bool:
+    """Give (``on``) or take back ``emoji`` on ``message`` as ``user``, as the ``react`` frame
+    does (the same checks: ``ProtocolError`` with its code). False when nothing changed."""
+    if not protocol.valid_emoji(emoji):
+        raise ProtocolError(Code.INVALID_FRAME, "emoji must be one emoji.")
+    room = Room.objects.get(pk=message.room_id)
+    who = resolve_author(identity.for_user(user))
+    room_events = changes.react(room, who, message.seq, emoji, on)
+    notify.room_events(room_events)
+    return bool(room_events)
+
+
+def edit_message(message: Message, user: Any, body: str) -> bool:
+    """Replace ``message``'s body as ``user``, as the ``edit`` frame does (its author within
+    ``EDIT_WINDOW``...: ``ProtocolError`` with its code). False when nothing changed."""
+    room = Room.objects.get(pk=message.room_id)
+    who = resolve_author(identity.for_user(user))
+    body = protocol.valid_body(body, None, may_be_empty=True)
+    room_events = changes.edit(room, who, message.seq, body)
+    notify.room_events(room_events)
+    return bool(room_events)
 
 
 def _wake(room: Room, event: events.Event, author_key: str) -> None:

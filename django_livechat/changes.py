@@ -10,11 +10,16 @@ moderation frames do). The work is per message, never per reader: one frame, enc
 
 from __future__ import annotations
 
+import copy
+import functools
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import router, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,79 +38,308 @@ from django_livechat.models import (
 )
 from django_livechat.moderation import record_change
 from django_livechat.protocol import Code, ProtocolError
-from django_livechat.store.content import decorate
 
 #: Distinct emoji on one message at most.
 MAX_EMOJI = 20
 
+Outcome = list[events.Event] | ProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A reader's change to message ``seq`` of a room: a reaction (``emoji``, given or taken
+    back by ``on``) or an edit (``body``)."""
+
+    room_pk: int
+    who: Identity
+    seq: int
+    emoji: str | None = None
+    on: bool = True
+    body: str | None = None
+
 
 def react(room: Room, who: Identity, seq: int, emoji: str, on: bool) -> list[events.Event]:
     """Give (``on``) or take back ``emoji`` on message ``seq`` as ``who``. Nothing (no event)
-    when that changes nothing."""
-    _may_write(room, who)
-    with transaction.atomic():
-        message = _message(room, seq, lock=True)
-        counts = [list(pair) for pair in message.reactions]
-        mine = Reaction.objects.filter(message=message, key=who.key, emoji=emoji)
-        if on == mine.exists():
-            return []
-        index = next((i for i, (e, _n) in enumerate(counts) if e == emoji), None)
-        if on:
-            if index is None and len(counts) >= MAX_EMOJI:
-                raise ProtocolError(
-                    Code.TOO_MANY_REACTIONS,
-                    _("A message can have at most %(n)d different reactions.") % {"n": MAX_EMOJI},
-                )
-            Reaction.objects.create(message=message, key=who.key, emoji=emoji)
-            if index is None:
-                counts.append([emoji, 1])
-            else:
-                counts[index][1] += 1
-        else:
-            mine.delete()
-            if index is not None:
-                counts[index][1] -= 1
-                if counts[index][1] <= 0:
-                    del counts[index]
-        message.reactions = counts
-        Message.objects.filter(pk=message.pk).update(reactions=counts)
-        change = record_change(room.pk, RoomChange.Kind.REACT, seq)
-    reaction = {"user": who.public(), "emoji": emoji, "on": on}
-    return [_updated(room, message, change, reaction)]
+    when that changes nothing. Raises ``ProtocolError`` when refused."""
+    return _one(apply([Change(room.pk, who, seq, emoji=emoji, on=on)]))
 
 
 def edit(room: Room, who: Identity, seq: int, body: str) -> list[events.Event]:
     """Replace the body of message ``seq``: its author within ``EDIT_WINDOW``; with
     ``EDIT_BY_MODERATORS``, staff and the room's owners and moderators at any time (audited).
     The old body is kept as a :class:`~django_livechat.models.Revision`."""
-    _may_write(room, who)
-    with transaction.atomic():
-        message = _message(room, seq, lock=True)
-        own = message.author_key == who.key
+    return _one(apply([Change(room.pk, who, seq, body=body)]))
+
+
+def _one(outcomes: list[Outcome]) -> list[events.Event]:
+    (outcome,) = outcomes
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome
+
+
+def apply(batch: Sequence[Change]) -> list[Outcome]:
+    """Store a batch of reactions and edits in one transaction (the change writer's group
+    commit) and return, per item, its events or its refusal.
+
+    A fixed number of queries per batch, whatever its size: the rooms (locked?), the
+    sanctions, private rooms' members, the messages (locked for update), the reactions
+    concerned; then the inserts, deletes and updates, and one change number per item, taken
+    from each room's counter in one update (the room row's lock, as the message writer's).
+    """
+    with transaction.atomic(using=router.db_for_write(Message)):
+        return _Batch(batch).run()
+
+
+class _Batch:
+    def __init__(self, batch: Sequence[Change]) -> None:
+        self.items = list(batch)
+        self.outcomes: list[Outcome | None] = [None] * len(self.items)
+        self.now = timezone.now()
+
+    def run(self) -> list[Outcome]:
+        rooms = {
+            r.pk: r
+            for r in Room.objects.filter(pk__in={c.room_pk for c in self.items}).only(
+                "slug", "title", "kind", "locked"
+            )
+        }
+        refused = self._refusals(rooms)
+        live = [i for i in range(len(self.items)) if i not in refused]
+        for i, error in refused.items():
+            self.outcomes[i] = error
+        messages = self._messages(live)
+        given = self._reactions(messages)
+        applied: list[tuple[int, Message, dict[str, Any] | None]] = []
+        new_reactions: list[Reaction] = []
+        gone_reactions: list[Q] = []
+        revisions: list[Revision] = []
+        edited: list[tuple[Message, mentions.Resolved]] = []
+        touched: dict[int, Message] = {}
+        for i in live:
+            item = self.items[i]
+            message = messages.get((item.room_pk, item.seq))
+            if message is None:
+                self.outcomes[i] = ProtocolError(Code.NOT_FOUND, _("No such message."))
+                continue
+            try:
+                if item.body is not None:
+                    done = self._edit(rooms[item.room_pk], item, message, revisions, edited)
+                    reaction = None
+                else:
+                    done = self._react(item, message, given, new_reactions, gone_reactions)
+                    reaction = {"user": item.who.public(), "emoji": item.emoji, "on": item.on}
+            except ProtocolError as error:
+                self.outcomes[i] = error
+                continue
+            if not done:
+                self.outcomes[i] = []
+                continue
+            touched[message.pk] = message
+            applied.append((i, _copy(message), reaction))
+        if new_reactions:
+            Reaction.objects.bulk_create(new_reactions)
+        if gone_reactions:
+            Reaction.objects.filter(functools.reduce(operator.or_, gone_reactions)).delete()
+        if revisions:
+            Revision.objects.bulk_create(revisions)
+        if touched:
+            Message.objects.bulk_update(
+                list(touched.values()), ["reactions", "body", "edited", "mentions"]
+            )
+        if edited:
+            mentions.store(edited, replace=True)
+        self._announce(rooms, applied)
+        assert all(o is not None for o in self.outcomes)
+        return [o for o in self.outcomes if o is not None]
+
+    def _refusals(self, rooms: dict[int, Room]) -> dict[int, ProtocolError]:
+        """Index -> refusal: a missing or locked room, a muted or banned identity, a private
+        room's former member (one query each for the batch)."""
+        keys = {c.who.key for c in self.items}
+        active: dict[tuple[str, int | None], set[str]] = {}
+        for key, kind, room_id in (
+            Sanction.objects.filter(key__in=keys)
+            .filter(Q(room__isnull=True) | Q(room_id__in=list(rooms)))
+            .filter(Q(until__isnull=True) | Q(until__gt=self.now))
+            .values_list("key", "kind", "room_id")
+        ):
+            active.setdefault((key, room_id), set()).add(kind)
+        outsiders = permissions.outsiders(
+            (c.room_pk, c.who)
+            for c in self.items
+            if c.room_pk in rooms and rooms[c.room_pk].members_only
+        )
+        refused: dict[int, ProtocolError] = {}
+        for i, item in enumerate(self.items):
+            room = rooms.get(item.room_pk)
+            kinds = active.get((item.who.key, None), set()) | active.get(
+                (item.who.key, item.room_pk), set()
+            )
+            if room is None:
+                refused[i] = ProtocolError(Code.NOT_FOUND, _("No such room."))
+            elif room.locked:  # nobody posts in a locked room, staff neither
+                refused[i] = ProtocolError.refusal(Code.ROOM_LOCKED)
+            elif Sanction.Kind.BAN in kinds:
+                refused[i] = ProtocolError.refusal(Code.BANNED)
+            elif Sanction.Kind.MUTE in kinds:
+                refused[i] = ProtocolError.refusal(Code.MUTED)
+            elif (item.room_pk, item.who.key) in outsiders:
+                refused[i] = ProtocolError.refusal(Code.FORBIDDEN)
+        return refused
+
+    def _messages(self, live: list[int]) -> dict[tuple[int, int], Message]:
+        """The undeleted messages the batch changes, locked for update, by (room, id)."""
+        wanted = {(self.items[i].room_pk, self.items[i].seq) for i in live}
+        if not wanted:
+            return {}
+        query = functools.reduce(
+            operator.or_, (Q(room_id=room_pk, seq=seq) for room_pk, seq in sorted(wanted))
+        )
+        rows = Message.objects.filter(query, deleted__isnull=True).order_by("pk")
+        return {(m.room_id, m.seq): m for m in rows.select_for_update()}
+
+    def _reactions(self, messages: dict[tuple[int, int], Message]) -> set[tuple[int, str, str]]:
+        """(message pk, key, emoji) of the reactions given already, among the batch's."""
+        keys = {c.who.key for c in self.items if c.emoji is not None}
+        if not keys or not messages:
+            return set()
+        return set(
+            Reaction.objects.filter(
+                message_id__in=[m.pk for m in messages.values()], key__in=keys
+            ).values_list("message_id", "key", "emoji")
+        )
+
+    def _react(
+        self,
+        item: Change,
+        message: Message,
+        given: set[tuple[int, str, str]],
+        new: list[Reaction],
+        gone: list[Q],
+    ) -> bool:
+        assert item.emoji is not None
+        mark = (message.pk, item.who.key, item.emoji)
+        if item.on == (mark in given):
+            return False
+        counts = [list(pair) for pair in message.reactions]
+        index = next((n for n, (e, _c) in enumerate(counts) if e == item.emoji), None)
+        if item.on:
+            if index is None and len(counts) >= MAX_EMOJI:
+                raise ProtocolError(
+                    Code.TOO_MANY_REACTIONS,
+                    _("A message can have at most %(n)d different reactions.") % {"n": MAX_EMOJI},
+                )
+            given.add(mark)
+            new.append(
+                Reaction(message=message, key=item.who.key, emoji=item.emoji, created=self.now)
+            )
+            if index is None:
+                counts.append([item.emoji, 1])
+            else:
+                counts[index][1] += 1
+        else:
+            given.discard(mark)
+            gone.append(Q(message_id=message.pk, key=item.who.key, emoji=item.emoji))
+            if index is not None:
+                counts[index][1] -= 1
+                if counts[index][1] <= 0:
+                    del counts[index]
+        message.reactions = counts
+        return True
+
+    def _edit(
+        self,
+        room: Room,
+        item: Change,
+        message: Message,
+        revisions: list[Revision],
+        edited: list[tuple[Message, mentions.Resolved]],
+    ) -> bool:
+        assert item.body is not None
+        own = message.author_key == item.who.key
         moderator = (
-            conf.EDIT_BY_MODERATORS and not own and permissions.may_moderate(room, _user(who))
+            not own and conf.EDIT_BY_MODERATORS and permissions.may_moderate(room, _user(item.who))
         )
         if not own and not moderator:
             raise ProtocolError(Code.FORBIDDEN, _("You can edit only your own messages."))
-        if own and timezone.now() - message.created > timedelta(seconds=conf.EDIT_WINDOW):
+        if own and self.now - message.created > timedelta(seconds=conf.EDIT_WINDOW):
             raise ProtocolError(Code.EDIT_WINDOW_CLOSED, _("This message can no longer be edited."))
-        if not body and not message.attachment_count:
+        if not item.body and not message.attachment_count:
             raise ProtocolError(Code.EMPTY_BODY, _("A message cannot be empty."))
-        if body == message.body:
-            return []
-        Revision.objects.create(message=message, body=message.body, by_key=who.key)
-        (found,) = mentions.resolve(room.pk, room.kind, [body])
-        message.body = body
-        message.edited = timezone.now()
-        message.mentions = [[key, name] for key, name, _pk in found]
-        Message.objects.filter(pk=message.pk).update(
-            body=body, edited=message.edited, mentions=message.mentions
+        if item.body == message.body:
+            return False
+        revisions.append(
+            Revision(message=message, body=message.body, by_key=item.who.key, replaced=self.now)
         )
-        mentions.store([(message, found)], replace=True)
-        change = record_change(room.pk, RoomChange.Kind.EDIT, seq)
+        (found,) = mentions.resolve(room.pk, room.kind, [item.body])
+        message.body = item.body
+        message.edited = self.now
+        message.mentions = [[key, name] for key, name, _pk in found]
+        edited.append((message, found))
         if not own:
-            audit(_user(who), "edit_message", room, f"{room.slug}#{seq}", author=message.author_key)
-    return [_updated(room, message, change)]
+            audit(
+                _user(item.who),
+                "edit_message",
+                room,
+                f"{room.slug}#{message.seq}",
+                author=message.author_key,
+            )
+        return True
+
+    def _announce(
+        self, rooms: dict[int, Room], applied: list[tuple[int, Message, dict[str, Any] | None]]
+    ) -> None:
+        """Number the applied changes per room (one counter update each), store them, and
+        make each one's ``updated`` event."""
+        per_room: dict[int, int] = {}
+        for i, _m, _r in applied:
+            room_pk = self.items[i].room_pk
+            per_room[room_pk] = per_room.get(room_pk, 0) + 1
+        first: dict[int, int] = {}
+        for room_pk in sorted(per_room):  # a fixed order: no deadlock between two writers
+            last = _take_changes(room_pk, per_room[room_pk])
+            first[room_pk] = last - per_room[room_pk] + 1
+        rows = []
+        decorate_once: dict[int, list[Message]] = {}
+        for _i, message, _r in applied:
+            decorate_once.setdefault(message.room_id, []).append(message)
+        from django_livechat.store.content import decorate  # store imports this module
+
+        for room_pk, messages in decorate_once.items():
+            decorate(messages, rooms[room_pk].slug)
+        for i, message, reaction in applied:
+            item = self.items[i]
+            number = first[item.room_pk]
+            first[item.room_pk] += 1
+            kind = RoomChange.Kind.EDIT if item.body is not None else RoomChange.Kind.REACT
+            rows.append(
+                RoomChange(
+                    room_id=item.room_pk,
+                    seq=number,
+                    kind=kind,
+                    message_seq=item.seq,
+                    created=self.now,
+                )
+            )
+            slug = rooms[item.room_pk].slug
+            frame = protocol.updated_frame(slug, message, number, reaction)
+            self.outcomes[i] = [events.change(item.room_pk, number, protocol.encode(frame), None)]
+        RoomChange.objects.bulk_create(rows)
+
+
+def _copy(message: Message) -> Message:
+    """The message as this change left it (a later change of the batch may change it again)."""
+    snapshot = copy.copy(message)
+    snapshot.reactions = [list(pair) for pair in message.reactions]
+    snapshot.mentions = list(message.mentions)
+    return snapshot
+
+
+def _take_changes(room_pk: int, count: int) -> int:
+    """Reserve ``count`` change numbers of the room; the last one."""
+    Room.objects.filter(pk=room_pk).update(last_change=F("last_change") + count)
+    return int(Room.objects.values_list("last_change", flat=True).get(pk=room_pk))
 
 
 def unreact(room: Room, actor: Any, seq: int, emoji: str | None) -> list[events.Event]:
@@ -154,6 +388,8 @@ def remove_attachment(room: Room, actor: Any, seq: int, attachment: int) -> list
 def _updated(
     room: Room, message: Message, change: int, reaction: dict[str, Any] | None = None
 ) -> events.Event:
+    from django_livechat.store.content import decorate  # store imports this module
+
     message.quote = message.files = None
     decorate([message], room.slug)
     frame = protocol.updated_frame(room.slug, message, change, reaction)
@@ -166,26 +402,6 @@ def _message(room: Room, seq: int, lock: bool) -> Message:
     if message is None:
         raise ProtocolError(Code.NOT_FOUND, _("No such message."))
     return message
-
-
-def _may_write(room: Room, who: Identity) -> None:
-    """As the writer refuses a message: a locked room, a muted or banned identity, a private
-    room's former member (a query or two; staff always may)."""
-    fresh = Room.objects.values_list("locked", flat=True).get(pk=room.pk)
-    if fresh:  # nobody posts in a locked room, staff neither
-        raise ProtocolError.refusal(Code.ROOM_LOCKED)
-    kinds = set(
-        Sanction.objects.filter(key=who.key)
-        .filter(Q(room__isnull=True) | Q(room_id=room.pk))
-        .filter(Q(until__isnull=True) | Q(until__gt=timezone.now()))
-        .values_list("kind", flat=True)
-    )
-    if Sanction.Kind.BAN in kinds:
-        raise ProtocolError.refusal(Code.BANNED)
-    if Sanction.Kind.MUTE in kinds:
-        raise ProtocolError.refusal(Code.MUTED)
-    if room.members_only and not permissions.still_member(room, who):
-        raise ProtocolError.refusal(Code.FORBIDDEN)
 
 
 def _user(who: Identity) -> Any:

@@ -20,6 +20,7 @@ urlpatterns = [
         attachment_views.thumbnail,
         name="attachment-thumbnail",
     ),
+    path("rooms/<slug:slug>/messages/<int:seq>/revisions/", views.revisions, name="revisions"),
     path("users/", member_views.users, name="users"),
     path("direct/", member_views.direct, name="direct"),
     path("support/start/", views.support_start, name="support-start"),

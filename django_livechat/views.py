@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from django_livechat import identity, inbox, limits, permissions, protocol, store, support
 from django_livechat.conf import conf
-from django_livechat.models import Conversation, Participant, Room
+from django_livechat.models import Conversation, Message, Participant, Revision, Room
 from django_livechat.routing import INBOX_WS_PATH, ROOM_WS_PREFIX, STAFF_WS_PATH, room_ws_path
 
 
@@ -124,6 +124,27 @@ def history(request: HttpRequest, slug: str) -> JsonResponse:
     )
     mine = store.mine(messages, _identity(request, read_only=True).key)
     return JsonResponse(protocol.history_page(room, messages, has_more, mine))
+
+
+@require_GET
+def revisions(request: HttpRequest, slug: str, seq: int) -> JsonResponse:
+    """The earlier bodies of message ``seq`` (``livechat:revisions``): for staff and the room's
+    owners and moderators; 404 for anyone else."""
+    room = get_object_or_404(Room, slug=slug)
+    if not permissions.may_moderate(room, request.user):
+        raise Http404(_("No such message."))
+    message = get_object_or_404(Message, room=room, seq=seq)
+    rows = Revision.objects.filter(message=message).order_by("replaced")
+    return JsonResponse(
+        {
+            "id": message.seq,
+            "body": message.body,
+            "edited": message.edited.isoformat() if message.edited else None,
+            "revisions": [
+                {"body": r.body, "replaced": r.replaced.isoformat(), "by": r.by_key} for r in rows
+            ],
+        }
+    )
 
 
 # -- support conversations -----------------------------------------------------------------

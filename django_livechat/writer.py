@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 from django.db import InterfaceError, OperationalError
 
-from django_livechat import store
+from django_livechat import changes, events, store
 from django_livechat.checkpoint import Checkpoints
 from django_livechat.conf import conf
 
@@ -129,6 +129,46 @@ class ConnectionWriter(GroupCommit[store.Join | str, store.Joined | bool]):
             return await store.arecord_connections(items)
         except Exception as exc:  # the database: every caller hears it
             return [exc] * len(items)
+
+
+class ChangeWriter(GroupCommit[changes.Change, changes.Outcome]):
+    """Reactions and edits, in one transaction per batch on the writer thread
+    (``changes.apply``): a burst of them costs one commit, not one each, and leaves Channels'
+    database thread to the reads."""
+
+    name = "livechat-changes"
+
+    async def change(self, item: changes.Change) -> list[events.Event]:
+        """Store ``item`` and return its events once committed; raises its refusal."""
+        outcome = await self.submit(item)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def commit(self, items: list[changes.Change]) -> list[changes.Outcome | Exception]:
+        try:
+            return list(await store.aapply_changes(items))
+        except Exception as exc:
+            if len(items) == 1 or isinstance(exc, OperationalError | InterfaceError):
+                return [exc] * len(items)
+            logger.warning("livechat: %d changes failed (%r); one by one now", len(items), exc)
+        results: list[changes.Outcome | Exception] = []
+        for item in items:
+            try:
+                results += await store.aapply_changes([item])
+            except Exception as exc:  # never leave a caller unanswered
+                results.append(exc)
+        return results
+
+
+_change_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChangeWriter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_change_writer() -> ChangeWriter:
+    """The reaction and edit writer of the running event loop."""
+    return _change_writers.setdefault(asyncio.get_running_loop(), ChangeWriter())
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MessageWriter] = (

@@ -133,3 +133,15 @@ async def receive_type(communicator, type_, wait=5):
         if frame["type"] == type_:
             return frame
         assert frame["type"] in ("presence", "typing", "read", "members", "renamed"), frame
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Attachments stored under ``tmp_path`` (MEDIA_ROOT: the attachment storage is the
+    default FileSystemStorage, bound when the model was imported, which reads MEDIA_ROOT)."""
+    from django_livechat.models import Attachment
+
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = str(root)
+    assert Attachment._meta.get_field("file").storage.path("x") == str(root / "x")
+    return root

@@ -5,6 +5,7 @@ LIVECHAT_TEST_REDIS_URL=redis://127.0.0.1:6379/0
 """
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -64,6 +65,13 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
+# Attachments: a directory of this process (tests that store files point MEDIA_ROOT at their
+# tmp_path: the ``media`` fixture of conftest.py).
+MEDIA_ROOT = str(Path(tempfile.gettempdir()) / f"livechat-test-media-{os.getpid()}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 DATABASE_URL = os.environ.get("LIVECHAT_TEST_DATABASE_URL")
 if DATABASE_URL:

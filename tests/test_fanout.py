@@ -295,6 +295,32 @@ async def test_changes_the_layer_never_brought_are_replayed_in_order(room, clien
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_edits_and_reactions_the_layer_never_brought_are_replayed_as_updated(room, clients):
+    """An edit and a reaction whose events were lost reach open sockets as ``updated`` frames
+    with the message as it is now (who reacted is not kept for a replay)."""
+    communicator, _ = await clients.connect()
+    await store_silently(room, 1)
+    assert (await receive_type(communicator, "message"))["id"] == 1
+
+    @database_sync_to_async
+    def change_silently():
+        from django_livechat import changes, identity
+
+        message = Message.objects.get(room=room, seq=1)
+        who = identity.Identity(key=message.author_key, name=message.display_name, kind="guest")
+        changes.react(room, who, 1, "👍", True)  # events returned, never published
+        changes.edit(room, who, 1, "edited body")
+
+    await change_silently()
+    first = await receive_type(communicator, "updated")
+    second = await receive_type(communicator, "updated")
+    assert (first["change"], second["change"]) == (1, 2)
+    assert second["message"]["body"] == "edited body" and second["message"]["edited"]
+    assert second["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
+    assert "reaction" not in first
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_a_change_ahead_of_its_predecessor_waits_for_it(room, clients):
     """Change 2 arrives by the layer, change 1 never did: the hub reads both, in order."""
     communicator, _ = await clients.connect()

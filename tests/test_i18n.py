@@ -30,3 +30,9 @@ def test_inbox_page_in_simplified_chinese(client, django_user_model):
     assert "<h1>我的聊天</h1>" in html
     assert 'data-i18n-kind-direct="私信"' in html
     assert 'data-i18n-unread="未读：%(n)s"' in html
+
+
+def test_message_feature_errors_are_translated():
+    with translation.override("zh-hans"), pytest.raises(protocol.ProtocolError) as error:
+        protocol.parse('{"type": "react", "id": 1, "emoji": "a"}')
+    assert error.value.detail == "emoji 必须是一个表情符号。"

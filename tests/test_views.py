@@ -271,3 +271,28 @@ def test_inbox_page_lists_the_users_rooms_escaped(client, django_user_model):
     assert f'data-room="{team.slug}"' in html and 'data-unread="1"' in html
     assert "&lt;b&gt;Team&lt;/b&gt;" in html and "<b>Team</b>" not in html
     assert "&lt;img src=x" in html and "<img src=x" not in html
+
+
+# -- revisions (issue 15) ------------------------------------------------------------------
+
+
+def test_revisions_are_for_moderators_only(db, client):
+    from django.contrib.auth import get_user_model
+
+    from django_livechat import api
+
+    make = get_user_model().objects.create_user
+    ann, bob = make("ann", password="pw"), make("bob", password="pw")
+    staff = make("staffer", password="pw", is_staff=True)
+    lobby = Room.objects.create(slug="lobby2", title="Lobby")
+    message = api.post_message(lobby, "first", ann)
+    api.edit_message(message, ann, "second")
+    api.edit_message(message, ann, "third")
+    url = f"/chat/rooms/lobby2/messages/{message.seq}/revisions/"
+    client.force_login(bob)
+    assert client.get(url).status_code == 404
+    client.force_login(staff)
+    answer = client.get(url).json()
+    assert answer["body"] == "third" and answer["edited"]
+    assert [r["body"] for r in answer["revisions"]] == ["first", "second"]
+    assert {r["by"] for r in answer["revisions"]} == {f"u:{ann.pk}"}

@@ -9,14 +9,14 @@ from typing import Any
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-from django_livechat import events, identity, limits, protocol, store, support
+from django_livechat import changes, events, identity, limits, protocol, store, support
 from django_livechat.consumers.base import LiveChatConsumer
 from django_livechat.fanout import Member, RoomFeed, get_hub
 from django_livechat.fanout.shared import shared_read
 from django_livechat.models import Message, Room
 from django_livechat.permissions import Refused
 from django_livechat.protocol import CLOSING_REFUSALS, Close, Code, ProtocolError
-from django_livechat.writer import get_connection_writer, get_writer
+from django_livechat.writer import get_change_writer, get_connection_writer, get_writer
 
 logger = logging.getLogger(__name__)
 
@@ -296,17 +296,31 @@ class RoomConsumer(LiveChatConsumer):
         for everyone (``changes.react``); per message, never per reader."""
         if not limits.allow("react", self.identity.key):
             raise ProtocolError.rate_limited()
-        await self._publish_all(
-            await store.areact(self.room, self.identity, command.id, command.emoji, command.on)
+        await self._change(
+            changes.Change(
+                self.room.pk, self.identity, command.id, emoji=command.emoji, on=command.on
+            )
         )
 
     async def on_edit(self, command: protocol.Edit) -> None:
         """An edit of a message (``changes.edit`` checks who may)."""
         if not limits.allow("message", self.identity.key):
             raise ProtocolError.rate_limited()
-        await self._publish_all(
-            await store.aedit(self.room, self.identity, command.id, command.body)
+        await self._change(
+            changes.Change(self.room.pk, self.identity, command.id, body=command.body)
         )
+
+    async def _change(self, change: changes.Change) -> None:
+        """Store a reaction or an edit (in the change writer's next batch), then publish it."""
+        try:
+            room_events = await get_change_writer().change(change)
+        except ProtocolError:
+            raise
+        except Exception:
+            logger.warning("livechat: a reaction or edit failed", exc_info=True)
+            detail = _("The change could not be stored; retry.")
+            raise ProtocolError(Code.STORE_FAILED, detail) from None
+        await self._publish_all(room_events)
 
     async def _publish_all(self, room_events: list[events.Event]) -> None:
         for event in room_events:

@@ -42,6 +42,7 @@ from django_livechat.protocol.commands import (
     parse_after,
     storable,
     valid_body,
+    valid_emoji,
 )
 from django_livechat.protocol.frames import (
     Frame,
@@ -110,6 +111,7 @@ __all__ = [
     "parse_after",
     "storable",
     "valid_body",
+    "valid_emoji",
     "Frame",
     "Mine",
     "activity_frame",

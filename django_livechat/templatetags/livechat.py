@@ -64,6 +64,9 @@ def livechat_limits() -> dict[str, int]:
         "max_body_length": conf.MAX_BODY_LENGTH,
         "history_limit": min(DEFAULT_HISTORY_LIMIT, conf.HISTORY_PAGE_SIZE),
         "read_interval_ms": round(conf.READ_INTERVAL * 1000),
+        "edit_window": round(conf.EDIT_WINDOW),
+        "attachment_max_bytes": conf.ATTACHMENT_MAX_BYTES,
+        "attachments_per_message": conf.ATTACHMENTS_PER_MESSAGE,
     }
 
 

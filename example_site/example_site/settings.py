@@ -23,6 +23,7 @@ env = environ.Env(
     LIVECHAT_IP_RATE_LIMIT=(str, "30/5"),
     LIVECHAT_TRUSTED_PROXIES=(int, 0),
     CSRF_TRUSTED_ORIGINS=(list, []),
+    MEDIA_ROOT=(str, str(BASE_DIR / "media")),
 )
 
 DEBUG = env("DEBUG")
@@ -119,6 +120,13 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Chat attachments (LIVECHAT["ATTACHMENT_STORAGE"], "default"). No MEDIA_URL is served: the
+# files are served by django_livechat's views, to the room's readers only.
+MEDIA_ROOT = env("MEDIA_ROOT")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/chat/inbox/"

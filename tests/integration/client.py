@@ -139,6 +139,8 @@ class ChatClient:
         self.presence: dict[str, dict[str, Any]] = {}
         self.presence_count: int | None = None  # the welcome's, then each presence frame's
         self.deleted_seen: set[int] = set()  # live `deleted` frames and welcome `deleted` lists
+        self.updates: list[dict[str, Any]] = []  # `updated` frames, and welcome `updated` items
+        self.change_order: list[int] = []  # the change numbers of `updated`/`deleted`, as came
         # what the tests look at (the dicts and lists grow with keep_frames only)
         self.messages: dict[int, dict[str, Any]] = {}  # id -> frame
         self.shown: list[int] = []
@@ -258,6 +260,8 @@ class ChatClient:
             self.presence_count = frame.get("presence_count")
             self.locked = bool(frame["room"].get("locked"))
             self.deleted_seen.update(frame.get("deleted", ()))
+            for message in frame.get("updated", ()):
+                self._apply_update(message, frame.get("last_change"), None)
             self._see_change(frame.get("last_change"))
             await self._arrived(frame["messages"], connection, "welcome")
             if self.last_id == 0 and not frame["messages"]:
@@ -282,6 +286,11 @@ class ChatClient:
             await self._on_error(frame)
         elif kind == "deleted":
             self.deleted_seen.add(frame["id"])
+            self.change_order.append(frame["change"])
+            self._see_change(frame.get("change"))
+        elif kind == "updated":
+            self.change_order.append(frame["change"])
+            self._apply_update(frame["message"], frame["change"], frame.get("reaction"))
             self._see_change(frame.get("change"))
         elif kind == "room":
             self.locked = bool(frame["room"].get("locked"))
@@ -305,6 +314,14 @@ class ChatClient:
                     else:
                         self.presence.pop(user["id"], None)
         self._notify()
+
+    def _apply_update(
+        self, message: dict[str, Any], change: int | None, reaction: dict[str, Any] | None
+    ) -> None:
+        """An edit, a reaction...: the message as it is now replaces the one shown."""
+        self.updates.append({"message": message, "change": change, "reaction": reaction})
+        if self.keep_frames and message["id"] in self.messages:
+            self.messages[message["id"]] = message
 
     def _see_change(self, change: int | None) -> None:
         if change is not None:
@@ -619,6 +636,8 @@ class LoadClient:
                     self.errors += 1
                     if self.error_sample is None:
                         self.error_sample = frame
+                elif kind == "updated":
+                    self.on_updated(frame)
         except ConnectionClosed:
             pass
         if self.rejoining:
@@ -627,6 +646,10 @@ class LoadClient:
             self.closed_early = True
         self.done.set()
         self.all_acked.set()
+
+    def on_updated(self, frame: dict[str, Any]) -> None:
+        """An ``updated`` frame (an edit, a reaction): ignored here; benchmarks/features.py's
+        client counts and checks them."""
 
     def _take(self, frame: dict[str, Any], now: int) -> None:
         """One message: live (``now`` its arrival) or from a welcome or backlog (``now`` 0)."""
