@@ -7,6 +7,7 @@
  */
 
 import { Connection, FINAL_CLOSE_CODES, socketUrl } from "./connection.js";
+import { applyUpdate, excerpt, markReplyDeleted } from "./message_state.js";
 import { Outbox } from "./outbox.js";
 import { Typing } from "./typing.js";
 
@@ -32,7 +33,10 @@ export const READ_INTERVAL_MS = 1000;
  * room); `addPresence(user)`; `removePresence(user)`; `setPresenceCount(count)` (everyone there);
  * `showTyping(names)`; `showError(detail, clientId|null, code)`; `setOlder(visible)`;
  * `markSeen(user, lastRead)` (another identity read up to `lastRead`);
- * `showNotice(kind, frame)` for `staff` and `conversation` frames.
+ * `showNotice(kind, frame)` for `staff` and `conversation` frames;
+ * `updateMessage(message)` (a shown message changed: edited, reacted to; `reply_to.deleted`
+ * when the message it answers was deleted); `message(id)` (the message object shown with that
+ * id, if the client no longer keeps it); `revealMessage(id)` (scroll to a message now shown).
  */
 export class LiveChatClient extends Connection {
   /**
@@ -74,10 +78,12 @@ export class LiveChatClient extends Connection {
      * `&changes=`. */
     this.lastChange = null;
     this.you = null;
+    this.room = null; // welcome.room: its slug names the upload URL
     this.ready = false; // welcome and every backlog frame handled on this connection
     this.joinLastId = 0; // welcome.last_id of this connection
     this.gapOpen = false; // a history request for a gap is unanswered
     this.olderOpen = false; // a history request for older messages is unanswered
+    this.revealing = null; // the id of a message to scroll to once older pages bring it
     this.readWanted = 0; // the newest position the user has read (markRead)
     this.readSent = 0; // the position of the last `read` frame sent on this connection
     this.readSentAt = -Infinity; // when it was sent (timers.now())
@@ -103,6 +109,7 @@ export class LiveChatClient extends Connection {
     this.ready = false;
     this.gapOpen = false;
     this.olderOpen = false;
+    this.revealing = null;
     this.outbox.cancelRetries();
     this.typing.clear();
     this.timers.clearTimeout(this.readTimer); // the next connection sends it, once ready
@@ -123,6 +130,7 @@ export class LiveChatClient extends Connection {
   on_welcome(frame) {
     const messages = frame.messages || [];
     this.you = frame.you;
+    this.room = frame.room || null;
     this.joinLastId = frame.last_id || 0;
     this.call("setRoom", frame.room, frame.you);
     const presence = frame.presence || [];
@@ -135,6 +143,7 @@ export class LiveChatClient extends Connection {
     }
     this.takeMessages(messages);
     for (const id of frame.deleted || []) this.forget(id); // deleted while we were away
+    for (const message of frame.updated || []) this.replaceMessage(message); // changed meanwhile
     this.welcomeReads = frame.reads || []; // stored positions: seen marks once all is shown
     this.noteChange(frame.last_change);
     this.opened();
@@ -184,11 +193,19 @@ export class LiveChatClient extends Connection {
     this.checkGap();
   }
 
-  /** The reply to "load older". */
+  /** The reply to "load older"; pages on while a message to reveal is not there yet. */
   addOlder(frame) {
     this.olderOpen = false;
     this.takeMessages(frame.messages || []);
     this.call("setOlder", Boolean(frame.has_more));
+    const wanted = this.revealing;
+    if (wanted === null) return;
+    if (this.messages.has(wanted) || wanted >= this.oldestId || !frame.has_more) {
+      this.revealing = null;
+      if (this.messages.has(wanted)) this.call("revealMessage", wanted);
+    } else {
+      this.loadOlder();
+    }
   }
 
   on_typing(frame) {
@@ -221,6 +238,28 @@ export class LiveChatClient extends Connection {
     this.noteChange(frame.change);
   }
 
+  /** A shown message changed (an edit, a reaction, a moderator's removal): show it as it is now. */
+  on_updated(frame) {
+    this.noteChange(frame.change);
+    const message = frame.message;
+    if (!message || typeof message.id !== "number") return;
+    const current = this.messages.get(message.id) || this.askView("message", message.id);
+    if (!current) return; // not shown: nothing to change (protocol.md: it may drop it)
+    this.replaceMessage(applyUpdate(current, frame, this.you ? this.you.id : null));
+  }
+
+  /** Show `message` in place of the copy with its id (if it is shown). */
+  replaceMessage(message) {
+    if (!message || typeof message.id !== "number") return;
+    if (this.messages.has(message.id)) this.messages.set(message.id, message);
+    this.call("updateMessage", message);
+  }
+
+  /** What the view answers (undefined when it has no such method). */
+  askView(method, ...args) {
+    return this.view && typeof this.view[method] === "function" ? this.view[method](...args) : undefined;
+  }
+
   /** A change number the server sent (a frame of an older server has none). */
   noteChange(number) {
     if (typeof number === "number") this.lastChange = Math.max(this.lastChange ?? 0, number);
@@ -231,10 +270,16 @@ export class LiveChatClient extends Connection {
     this.seen.add(id);
     // shown, perhaps no longer in `messages` (MESSAGES_KEPT): the view removes it
     if (this.messages.delete(id) || id >= this.oldestId) this.call("removeMessage", id);
+    for (const [key, message] of this.messages) {
+      const marked = markReplyDeleted(message, id);
+      if (marked !== message) this.messages.set(key, marked);
+    }
+    this.call("markReplyDeleted", id); // the quotes of it, shown or kept by the view only
   }
 
   on_room(frame) {
     this.noteChange(frame.change);
+    this.room = frame.room || this.room;
     this.call("setRoom", frame.room, this.you);
   }
 
@@ -331,12 +376,18 @@ export class LiveChatClient extends Connection {
    * Queue a message: shown at once as pending, kept (and stored) until acknowledged, sent when
    * online.
    * @param {string} body
-   * @returns {string|null} its client_id, or null for an empty body
+   * @param {{replyTo?: number|null, attachments?: number[]}} [extras] the message it answers;
+   *   the ids of uploaded files (then the body may be empty)
+   * @returns {string|null} its client_id, or null for an empty body without attachments
    */
-  post(body) {
+  post(body, { replyTo = null, attachments = [] } = {}) {
     const text = (body || "").trim();
-    if (!text) return null;
-    const entry = this.outbox.add(text);
+    const files = (attachments || []).filter((id) => Number.isSafeInteger(id));
+    if (!text && !files.length) return null;
+    const extra = {};
+    if (Number.isSafeInteger(replyTo) && replyTo > 0) extra.reply_to = replyTo;
+    if (files.length) extra.attachments = files;
+    const entry = this.outbox.add(text, extra);
     this.renderPending(entry);
     if (this.ready) this.sendEntry(entry);
     this.typing.stopped();
@@ -352,11 +403,55 @@ export class LiveChatClient extends Connection {
   }
 
   sendEntry(entry) {
-    this.send({ type: "message", body: entry.body, client_id: entry.client_id });
+    const frame = { type: "message", body: entry.body, client_id: entry.client_id };
+    if (entry.reply_to) frame.reply_to = entry.reply_to;
+    if (entry.attachments) frame.attachments = entry.attachments;
+    this.send(frame);
   }
 
   renderPending(entry) {
-    this.call("renderMessage", { client_id: entry.client_id, body: entry.body, author: this.you }, { pending: true });
+    const message = { client_id: entry.client_id, body: entry.body, author: this.you };
+    if (entry.reply_to) message.reply_to = this.quoteOf(entry.reply_to);
+    this.call("renderMessage", message, { pending: true });
+  }
+
+  /** A `reply_to` object for message `id`, from what is shown (the server sends its own later). */
+  quoteOf(id) {
+    const original = this.messages.get(id) || this.askView("message", id);
+    if (!original) return { id };
+    return { id, author: original.author, excerpt: excerpt(original.body) };
+  }
+
+  /**
+   * Give (`on`) or take back an emoji on message `id`; every connection then gets `updated`.
+   * @returns {boolean} whether the frame was sent
+   */
+  react(id, emoji, on = true) {
+    if (!this.ready || !Number.isSafeInteger(id) || !emoji) return false;
+    return this.send({ type: "react", id, emoji, on: Boolean(on) });
+  }
+
+  /**
+   * Replace the body of one's own message `id` (within EDIT_WINDOW); everyone gets `updated`.
+   * @returns {boolean} whether the frame was sent
+   */
+  edit(id, body) {
+    if (!this.ready || !Number.isSafeInteger(id)) return false;
+    return this.send({ type: "edit", id, body: String(body || "").trim() });
+  }
+
+  /**
+   * Scroll to message `id` (a reply's original): at once when shown, else after loading older
+   * pages until it is there (or the room has no older one).
+   */
+  reveal(id) {
+    if (this.messages.has(id) || this.askView("message", id)) {
+      this.call("revealMessage", id);
+      return;
+    }
+    if (!(id < this.oldestId) || this.seen.has(id)) return; // newer than what we hold, or deleted
+    this.revealing = id;
+    if (!this.olderOpen) this.loadOlder();
   }
 
   /** The user typed (the composer's `input`). */

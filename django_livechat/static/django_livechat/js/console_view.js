@@ -118,7 +118,7 @@ export class ConsoleUI {
     if (this.myStatus) this.myStatus.addEventListener("change", () => this.console.setStatus(this.myStatus.value));
     const messages = this.roomRoot.querySelector("[data-livechat-messages]");
     messages.addEventListener("click", (event) => this.moderate(event));
-    bindComposer(this.roomRoot, () => this.client);
+    this.composer = bindComposer(this.roomRoot, () => this.client);
     followPage(() => this.client, () => this.markRead(true));
     globalThis.addEventListener("hashchange", () => this.selectFromHash());
   }
@@ -248,6 +248,7 @@ export class ConsoleUI {
       this.client.close();
     }
     this.selected = slug;
+    if (this.composer) this.composer.reset(); // a reply, an edit or files belonged to the last one
     for (const name of ["messages", "presence"]) {
       const el = this.roomRoot.querySelector(`[data-livechat-${name}]`);
       if (el) el.replaceChildren();

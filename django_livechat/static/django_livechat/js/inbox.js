@@ -6,7 +6,8 @@
  *
  * Frames (docs/protocol.md, "The inbox"): `inbox` (the whole list), `listed` (a room added or
  * refreshed), `activity` (a room's newest message), `seen` (the user read a room somewhere),
- * `renamed` (a room's new title), `unlisted` (a room taken away). The unread count is `last_id - last_read`.
+ * `renamed` (a room's new title), `unlisted` (a room taken away). The unread count is `last_id - last_read`;
+ * `mentions` counts the unread messages that mention the user (`activity.mentions` adds to it).
  */
 
 import { Connection } from "./connection.js";
@@ -62,6 +63,9 @@ export class InboxModel {
     entry.last_id = frame.last_id;
     entry.last = frame.last || null;
     if (entry.last && entry.last.created) entry.activity = entry.last.created;
+    // The messages since the last activity that mention the user: their id once per message.
+    const mine = this.you ? (Array.isArray(frame.mentions) ? frame.mentions : []).filter((id) => id === this.you.id) : [];
+    entry.mentions = (entry.mentions || 0) + mine.length;
     // One's own message: read up to it (the server moves the read position too).
     if (this.you && entry.last && entry.last.author && entry.last.author.id === this.you.id) entry.last_read = entry.last_id;
     this.count(entry);
@@ -91,13 +95,22 @@ export class InboxModel {
     return this.entries.delete(slug);
   }
 
+  /** The unread count; mentions are all read once everything is. */
   count(entry) {
     entry.unread = Math.max(0, (entry.last_id || 0) - (entry.last_read || 0));
+    entry.mentions = entry.unread ? Math.max(0, Number(entry.mentions) || 0) : 0;
   }
 
   /** @returns {object[]} newest activity first */
   list() {
     return [...this.entries.values()].sort((a, b) => String(b.activity || "").localeCompare(String(a.activity || "")));
+  }
+
+  /** @returns {number} unread mentions of the user in all rooms */
+  mentions() {
+    let total = 0;
+    for (const entry of this.entries.values()) total += entry.mentions || 0;
+    return total;
   }
 
   /** @returns {number} unread messages in all rooms */
@@ -209,6 +222,13 @@ export class InboxView {
     unread.dataset.unread = String(entry.unread || 0);
     unread.textContent = this.text("unread", { n: entry.unread || 0 });
     unread.hidden = !(entry.unread > 0);
+    const mentions = slot("mentions");
+    if (mentions) {
+      mentions.dataset.mentions = String(entry.mentions || 0);
+      mentions.textContent = this.text("mentions", { n: entry.mentions || 0 });
+      mentions.hidden = !(entry.mentions > 0);
+    }
+    node.toggleAttribute("data-has-mentions", entry.mentions > 0);
     slot("author").textContent = entry.last && entry.last.author ? entry.last.author.name : "";
     slot("excerpt").textContent = entry.last ? entry.last.excerpt : this.text("deleted");
     const time = slot("time");

@@ -10,6 +10,7 @@
  */
 
 import { LiveChatClient } from "./client.js";
+import { bindComposer } from "./composer.js";
 import { mountMembers } from "./members.js";
 import { DomView } from "./view.js";
 
@@ -17,6 +18,7 @@ export { LiveChatClient, MESSAGES_KEPT, READ_INTERVAL_MS, SEEN_KEPT } from "./cl
 export { RETRY_ERROR_CODES, STORE_FAILED_LIMIT, newClientId, storeRetryDelay } from "./outbox.js";
 export { DomView } from "./view.js";
 export { MembersPanel, mountMembers } from "./members.js";
+export { Composer, bindComposer } from "./composer.js";
 
 /** sessionStorage, or null where the browser refuses it (blocked storage, sandboxed frames). */
 function sessionStore() {
@@ -25,35 +27,6 @@ function sessionStore() {
   } catch {
     return null;
   }
-}
-
-/**
- * Wire the composer and the "load older" button of includes/conversation.html to a client:
- * Enter sends, Shift+Enter (and Enter while an input method composes) is a newline.
- * @param {HTMLElement} root the element around the conversation
- * @param {() => LiveChatClient|null} client the client of the moment (the console switches rooms)
- * @param {(body: string) => Promise<unknown>|unknown} [post] sends a body: by default the
- *   client's `post`; what it returns (or resolves to) is falsy when nothing was sent, and the
- *   text then stays in the box
- */
-export function bindComposer(root, client, post = (body) => client() && client().post(body)) {
-  const form = root.querySelector("[data-livechat-form]");
-  const input = root.querySelector("[data-livechat-input]");
-  const older = root.querySelector("[data-livechat-older]");
-  if (!form || !input) return;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = input.value;
-    input.value = "";
-    if (!(await post(body)) && !input.value) input.value = body; // not sent: give it back
-  });
-  input.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-    event.preventDefault();
-    form.requestSubmit();
-  });
-  input.addEventListener("input", () => client() && client().typed());
-  if (older) older.addEventListener("click", () => client() && client().loadOlder());
 }
 
 /**
@@ -90,7 +63,7 @@ export function mount(root, { View = DomView } = {}) {
     readInterval: readInterval(root),
   });
   root.livechat = client;
-  bindComposer(root, () => client);
+  root.livechatComposer = bindComposer(root, () => client);
   if (view.lock) view.lock.addEventListener("click", () => client.setLocked(!(view.room && view.room.locked)));
   const markRead = (now = false) => document.visibilityState === "visible" && client.markRead({ now });
   for (const type of ["welcome", "backlog", "message"]) client.on(type, () => markRead());

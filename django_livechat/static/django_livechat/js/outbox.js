@@ -43,7 +43,10 @@ export function newClientId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The unacknowledged messages, `{client_id, body, failures?}` by client_id, in posting order. */
+/**
+ * The unacknowledged messages, `{client_id, body, reply_to?, attachments?, failures?}` by
+ * client_id, in posting order.
+ */
 export class Outbox extends Map {
   /**
    * @param {object} options
@@ -65,9 +68,13 @@ export class Outbox extends Map {
     for (const entry of this.load()) this.set(entry.client_id, entry);
   }
 
-  /** Queue a body (already trimmed, not empty): a new entry, stored. */
-  add(body) {
-    const entry = { client_id: newClientId(), body };
+  /**
+   * Queue a body (already trimmed; empty only with attachments): a new entry, stored.
+   * @param {string} body
+   * @param {{reply_to?: number, attachments?: number[]}} [extra] the frame's other fields
+   */
+  add(body, extra = {}) {
+    const entry = { client_id: newClientId(), body, ...extra };
     this.set(entry.client_id, entry);
     this.save();
     return entry;
@@ -121,7 +128,13 @@ export class Outbox extends Map {
     try {
       const entries = JSON.parse(this.storage.getItem(this.key) || "[]");
       if (!Array.isArray(entries)) return [];
-      return entries.filter((e) => e && CLIENT_ID_RE.test(e.client_id) && typeof e.body === "string" && e.body);
+      return entries.filter(
+        (e) =>
+          e &&
+          CLIENT_ID_RE.test(e.client_id) &&
+          typeof e.body === "string" &&
+          (e.body || (Array.isArray(e.attachments) && e.attachments.length)),
+      );
     } catch {
       return [];
     }

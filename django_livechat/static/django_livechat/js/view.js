@@ -4,12 +4,19 @@
  */
 
 import { translate } from "./i18n.js";
+import { editableUntil, humanSize, mentionsYou } from "./message_state.js";
+import { renderBody, safeResourceUrl } from "./rich.js";
 
 /**
  * Names shown in the presence list at most (or the welcome's list, if longer): in a big room it
  * is a sample, and the count (`[data-livechat-presence-count]`) tells how many are there.
  */
 export const PRESENCE_SHOWN = 100;
+
+/** How long a message one scrolled to stays highlighted. */
+export const HIGHLIGHT_MS = 2000;
+/** EDIT_WINDOW when the page does not say (`data-edit-window` of the message list). */
+const DEFAULT_EDIT_WINDOW = 900;
 
 /** The status text of a final close, by code; other closes show the state's own text. */
 const CLOSE_TEXTS = { 4400: "refused", 4401: "login-required", 4403: "refused", 4404: "not-found", 4410: "banned" };
@@ -40,6 +47,7 @@ export class DomView {
     this.template = find("template[data-livechat-message-template]");
     this.lock = find("[data-livechat-lock]");
     this.locale = pageLocale(root);
+    this.editWindow = Number(this.list && this.list.dataset.editWindow) || DEFAULT_EDIT_WINDOW;
     this.you = null;
     this.room = null;
     this.box = null;
@@ -116,7 +124,9 @@ export class DomView {
     const field = (name) => item.querySelector(`[data-field="${name}"]`);
     const author = message.author || this.you || { id: "", name: "", kind: "user" };
     field("author").textContent = author.name;
-    field("body").textContent = message.body;
+    const body = field("body");
+    if (body && typeof document !== "undefined") renderBody(document, body, message, { you: this.youId() });
+    else if (body) body.textContent = message.body;
     if (message.client_id) item.dataset.clientId = message.client_id;
     if (author.id) item.dataset.author = author.id;
     item.classList.toggle("livechat-pending", pending);
@@ -136,6 +146,153 @@ export class DomView {
       const time = field("created");
       if (time) showTime(time, message.created, this.locale);
     }
+    item.livechatMessage = message;
+    if (typeof document !== "undefined") this.fillFeatures(item, message, pending, field);
+  }
+
+  /** The reader's identity id, once the welcome told it. */
+  youId() {
+    return this.you ? this.you.id : null;
+  }
+
+  /**
+   * The message features of an item: the quote of the message it answers, "(edited)", the
+   * attachments, the reactions, the mention highlight and the actions (reply, react, edit).
+   */
+  fillFeatures(item, message, pending, field) {
+    item.classList.toggle("livechat-mentioned", mentionsYou(message, this.youId()));
+    this.fillQuote(field("quote"), message.reply_to);
+    const edited = field("edited");
+    if (edited) {
+      edited.hidden = !message.edited;
+      const when = message.edited ? new Date(message.edited) : null;
+      edited.title = when && !Number.isNaN(when.getTime()) ? this.text("edited-title", { time: when.toLocaleString(this.locale) }) : "";
+    }
+    this.fillAttachments(field("attachments"), message.attachments);
+    this.fillReactions(field("reactions"), pending ? [] : message.reactions);
+    const actions = field("actions");
+    if (actions) actions.hidden = pending || message.id === undefined;
+    this.fillEdit(item, message, pending);
+  }
+
+  /** The quote of the message this one answers ("deleted message" when it is gone). */
+  fillQuote(quote, reply) {
+    if (!quote) return;
+    quote.hidden = !reply || typeof reply.id !== "number";
+    if (quote.hidden) return;
+    quote.dataset.replyTo = String(reply.id);
+    const author = quote.querySelector('[data-field="quote-author"]');
+    const text = quote.querySelector('[data-field="quote-excerpt"]');
+    const gone = Boolean(reply.deleted);
+    quote.classList.toggle("livechat-quote-deleted", gone);
+    if (author) author.textContent = gone || !reply.author ? "" : reply.author.name;
+    if (text) text.textContent = gone ? this.text("deleted-message") : reply.excerpt || "";
+  }
+
+  /** Images as their thumbnails linking to the file, other files as a download link. */
+  fillAttachments(list, attachments) {
+    if (!list) return;
+    list.replaceChildren();
+    for (const file of Array.isArray(attachments) ? attachments : []) {
+      const url = file && safeResourceUrl(file.url);
+      if (!url) continue;
+      const li = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = url;
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      const name = String(file.name || "");
+      const thumbnail = safeResourceUrl(file.thumbnail);
+      if (thumbnail) {
+        li.className = "livechat-attachment livechat-attachment-image";
+        const img = document.createElement("img");
+        img.src = thumbnail;
+        img.alt = name;
+        img.loading = "lazy";
+        const [width, height] = fitted(file.width, file.height);
+        if (width && height) {
+          img.width = width;
+          img.height = height;
+        }
+        link.appendChild(img);
+      } else {
+        li.className = "livechat-attachment livechat-attachment-file";
+        link.setAttribute("download", name);
+        link.textContent = `${name} (${humanSize(file.size, this.locale)})`;
+      }
+      li.appendChild(link);
+      list.appendChild(li);
+    }
+    list.hidden = list.children.length === 0;
+  }
+
+  /** The reaction chips: emoji and count, pressed when the reader gave it; a click toggles. */
+  fillReactions(box, reactions) {
+    if (!box) return;
+    box.replaceChildren();
+    for (const reaction of Array.isArray(reactions) ? reactions : []) {
+      if (!reaction || typeof reaction.emoji !== "string" || !(reaction.count > 0)) continue;
+      const chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "livechat-reaction";
+      chip.classList.toggle("livechat-reaction-mine", Boolean(reaction.mine));
+      chip.dataset.emoji = reaction.emoji;
+      chip.setAttribute("aria-pressed", reaction.mine ? "true" : "false");
+      const count = Number(reaction.count).toLocaleString(this.locale);
+      chip.setAttribute("aria-label", this.text("reaction-label", { emoji: reaction.emoji, n: count }));
+      const emoji = document.createElement("span");
+      emoji.className = "livechat-reaction-emoji";
+      emoji.textContent = reaction.emoji;
+      const number = document.createElement("span");
+      number.className = "livechat-reaction-count";
+      number.textContent = count;
+      chip.append(emoji, number);
+      box.appendChild(chip);
+    }
+    box.hidden = box.children.length === 0;
+  }
+
+  /** The "Edit" action: on one's own messages, until EDIT_WINDOW is over (then hidden). */
+  fillEdit(item, message, pending) {
+    const button = item.querySelector('[data-action="edit"]');
+    if (!button) return;
+    clearTimeout(item.livechatEditTimer);
+    const until = pending ? 0 : editableUntil(message, this.youId(), this.editWindow);
+    const left = until - Date.now();
+    button.hidden = !(left > 0);
+    if (left > 0) item.livechatEditTimer = setTimeout(() => (button.hidden = true), Math.min(left, 2 ** 31 - 1));
+  }
+
+  /** A shown message changed (`updated`): fill its item again; one not shown is dropped. */
+  updateMessage(message) {
+    const item = this.list.querySelector(`li[data-id="${Number(message.id)}"]`);
+    if (item) this.fill(item, message, false);
+  }
+
+  /** The message object shown with id `id`, if it is shown. */
+  message(id) {
+    const item = this.list.querySelector(`li[data-id="${Number(id)}"]`);
+    return item && item.livechatMessage ? item.livechatMessage : undefined;
+  }
+
+  /** Message `id` was deleted: the quotes of it say "deleted message". */
+  markReplyDeleted(id) {
+    for (const item of this.list.querySelectorAll("li")) {
+      const message = item.livechatMessage;
+      if (!message || !message.reply_to || message.reply_to.id !== id) continue;
+      item.livechatMessage = { ...message, reply_to: { id, deleted: true } };
+      this.fillQuote(item.querySelector('[data-field="quote"]'), item.livechatMessage.reply_to);
+    }
+  }
+
+  /** Scroll to message `id` (shown) and highlight it for a moment. */
+  revealMessage(id) {
+    const item = this.list.querySelector(`li[data-id="${Number(id)}"]`);
+    if (!item) return;
+    item.scrollIntoView({ block: "center", behavior: "smooth" });
+    item.classList.add("livechat-highlight");
+    clearTimeout(item.livechatHighlightTimer);
+    item.livechatHighlightTimer = setTimeout(() => item.classList.remove("livechat-highlight"), HIGHLIGHT_MS);
   }
 
   /**
@@ -253,6 +410,15 @@ export class DomView {
     this.notice.dataset.kind = "staff";
     this.notice.textContent = this.text(frame.online ? "staff-online" : "staff-offline");
   }
+}
+
+/** An image's size within the thumbnail's bounds (400x400), keeping its ratio. */
+function fitted(width, height, max = 400) {
+  const w = Number(width);
+  const h = Number(height);
+  if (!(w > 0 && h > 0)) return [0, 0];
+  const scale = Math.min(1, max / Math.max(w, h));
+  return [Math.round(w * scale), Math.round(h * scale)];
 }
 
 /** The language of the page around `root`, if `Intl` knows it (for times), else undefined. */

@@ -217,12 +217,13 @@ export class SupportWidget {
    * Send a message; before the conversation exists, start it first (the client's outbox holds
    * the message until the connection is ready).
    * @param {string} body
+   * @param {{replyTo?: number|null, attachments?: number[]}} [extras] as LiveChatClient.post's
    * @returns {Promise<string|null>} its client_id, or null (empty, or no conversation)
    */
-  async post(body) {
-    if (!(body || "").trim()) return null;
+  async post(body, extras = {}) {
+    if (!(body || "").trim() && !(extras.attachments && extras.attachments.length)) return null;
     if (!this.client) await this.open();
-    return this.client ? this.client.post(body) : null;
+    return this.client ? this.client.post(body, extras) : null;
   }
 
   /** Connect a room client to the conversation (once). */
@@ -381,7 +382,7 @@ export function mountWidget(root) {
     }
   });
 
-  bindComposer(root, () => widget.client, (body) => widget.post(body));
+  bindComposer(root, () => widget.client, (body, extras) => widget.post(body, extras));
   followPage(() => widget.client, () => widget.markRead({ now: true }));
   widget.init();
   return widget;
