@@ -5,8 +5,8 @@ commit (an fsync with ``synchronous=FULL``) then holds up every join's reads, an
 reads holds up the commits that acknowledge messages. The group commits (messages, reactions
 and edits, connection rows) and the stored read positions run here instead, on one thread per
 process with its own database connection: writes queue behind writes only, and reads go on
-beside them (SQLite in WAL mode and PostgreSQL let readers run while one writer writes). One thread, so that the
-process's writes never wait for each other's locks.
+beside them (SQLite in WAL mode and PostgreSQL let readers run while one writer writes). One
+thread, so that the process's writes never wait for each other's locks.
 """
 
 from __future__ import annotations
