@@ -212,3 +212,31 @@ def test_a_batch_is_one_transaction_with_numbered_outcomes_per_item(people, lobb
     with CaptureQueriesContext(connection) as queries:
         changes.apply(many)
     assert len(queries) <= small  # per batch, not per item
+
+
+def test_deleting_a_message_or_a_room_deletes_their_files(
+    people, lobby, media, django_capture_on_commit_callbacks
+):
+    def stored_file(message):
+        upload = Attachment(
+            room=lobby,
+            key=who(people["ann"]).key,
+            name="a.txt",
+            size=3,
+            content_type="application/octet-stream",
+            message=message,
+        )
+        upload.file.save("x.bin", ContentFile(b"abc"), save=True)
+        return media / upload.file.name
+
+    first = api.post_message(lobby, "one", people["ann"])
+    second = api.post_message(lobby, "two", people["ann"])
+    by_message, by_room = stored_file(first), stored_file(second)
+    assert by_message.exists() and by_room.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        moderation.delete_message(first, people["staff"])
+    assert not by_message.exists() and by_room.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        Room.objects.get(pk=lobby.pk).delete()
+    assert not by_room.exists()
+    assert not Attachment.objects.exists()
