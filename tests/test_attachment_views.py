@@ -355,7 +355,9 @@ def test_a_file_gone_from_storage_is_404(people, media):
 # -- admin -------------------------------------------------------------------------------
 
 
-def test_attachment_admin_pages_render_and_delete_files(admin_client, people, media):
+def test_attachment_admin_pages_render_and_delete_files(
+    admin_client, people, media, django_capture_on_commit_callbacks
+):
     ann = client_for(people["ann"])
     post_file(ann, png())
     post_file(ann, HTML, name="page.html", content_type="text/html")
@@ -378,9 +380,10 @@ def test_attachment_admin_pages_render_and_delete_files(admin_client, people, me
     assert b"photo.png" in message_page.content
 
     assert len(files_in(media)) == 3  # the image, its thumbnail, the page
-    response = admin_client.post(
-        reverse("admin:django_livechat_attachment_delete", args=[page.pk]), {"post": "yes"}
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # files go once committed
+        response = admin_client.post(
+            reverse("admin:django_livechat_attachment_delete", args=[page.pk]), {"post": "yes"}
+        )
     assert response.status_code == 302
     assert list(Attachment.objects.all()) == [image]
     assert len(files_in(media)) == 2

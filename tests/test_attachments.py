@@ -248,7 +248,7 @@ def _message(room, body="hi"):
     return Message.objects.get(room=room, body=body)
 
 
-def test_delete_for_message_deletes_rows_and_files(room, media):
+def test_delete_for_message_deletes_rows_and_files(room, media, django_capture_on_commit_callbacks):
     message = _message(room)
     sent = [upload(room, image_bytes()), upload(room, b"doc", name="a.txt")]
     kept = upload(room, b"other")
@@ -256,14 +256,15 @@ def test_delete_for_message_deletes_rows_and_files(room, media):
     paths = [a.file.path for a in sent] + [sent[0].thumbnail.path]
     assert all(media.joinpath(p).exists() for p in paths)
 
-    assert attachments.delete_for_message(message) == 2
+    with django_capture_on_commit_callbacks(execute=True):  # files go once committed
+        assert attachments.delete_for_message(message) == 2
 
     assert list(Attachment.objects.all()) == [kept]
     assert not any(media.joinpath(p).exists() for p in paths)
     assert media.joinpath(kept.file.path).exists()
 
 
-def test_cleanup_deletes_old_unsent_uploads_only(room, media):
+def test_cleanup_deletes_old_unsent_uploads_only(room, media, django_capture_on_commit_callbacks):
     message = _message(room)
     old_unsent = upload(room, image_bytes())
     old_sent = upload(room, b"sent")
@@ -272,26 +273,30 @@ def test_cleanup_deletes_old_unsent_uploads_only(room, media):
     day_ago = timezone.now() - timedelta(days=1, minutes=1)
     Attachment.objects.filter(pk__in=[old_unsent.pk, old_sent.pk]).update(created=day_ago)
 
-    assert attachments.cleanup() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert attachments.cleanup() == 1
 
     assert set(Attachment.objects.values_list("pk", flat=True)) == {old_sent.pk, new_unsent.pk}
     for gone in (old_unsent.file.path, old_unsent.thumbnail.path):
         assert not media.joinpath(gone).exists()
     assert media.joinpath(old_sent.file.path).exists()
-    assert attachments.cleanup(older_than=timedelta(0)) == 1  # the new one, not the sent one
+    with django_capture_on_commit_callbacks(execute=True):  # the new one, not the sent one
+        assert attachments.cleanup(older_than=timedelta(0)) == 1
     assert list(Attachment.objects.values_list("pk", flat=True)) == [old_sent.pk]
 
 
-def test_livechat_cleanup_command(room, media):
+def test_livechat_cleanup_command(room, media, django_capture_on_commit_callbacks):
     old = upload(room, b"old")
     upload(room, b"new")
     Attachment.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(days=2))
     out = io.StringIO()
-    call_command("livechat_cleanup", stdout=out)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("livechat_cleanup", stdout=out)
     assert "Deleted 1 " in out.getvalue()
     assert not media.joinpath(old.file.path).exists()
     assert Attachment.objects.count() == 1
     out = io.StringIO()
-    call_command("livechat_cleanup", "--hours", "0", stdout=out)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("livechat_cleanup", "--hours", "0", stdout=out)
     assert "Deleted 1 " in out.getvalue()
     assert not Attachment.objects.exists()
