@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import asdict
 
 import pytest
 
-from benchmarks import report
+from benchmarks import load, report
 from benchmarks.features import Features, FeaturesClient
 from benchmarks.run import REPEATED
 from benchmarks.scenarios import (
@@ -239,3 +240,23 @@ def test_feature_problems_make_a_run_incorrect():
     assert vs["ratio"] == 0.6 and not vs["ok"]  # 60 / 100 < 0.7
     (check,) = [t for t in targets if t["scenario"] == "features" and t["kind"] == "correctness"]
     assert not check["ok"] and check["problems"] == {"features_changes_lost": 1}
+
+
+async def test_a_process_without_senders_reports_its_changes_once_the_sending_is_over(
+    monkeypatch,
+):
+    """With reactions and edits, a client process reports the changes its clients made
+    (``sent``) only at the deadline, even with no sender of its own (the readers of a big room
+    split over processes, without ``realistic`` chatter to wait for): earlier, the changes its
+    clients make afterwards would be missing from the room's count (``changes_extra``)."""
+    events: list[tuple[str, int]] = []
+    monkeypatch.setattr(load, "emit", lambda event, **data: events.append((event, load.mono())))
+    spec = {"urls": ["ws://x"], "welcome": True, "clients": [], "duration": 0.3,
+            "mode": "window", "window": 1, "features": asdict(Features())}  # fmt: skip
+    worker = load.Worker(spec)
+    for cmd in ("go", "expect", "exit"):
+        worker.lines.put_nowait({"cmd": cmd})
+    start = load.mono()
+    await worker.traffic()
+    assert [e for e, _ in events] == ["ready", "sent", "result"]
+    assert events[1][1] - start >= 0.3e9
