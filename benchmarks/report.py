@@ -421,6 +421,12 @@ def _feature_rows(
         ("updated frames received (per socket)",
          f"{_num(fa['updated'])} ({_num(fa.get('updated_per_socket'), 1)})", "n/a (ignored)", "")
     )  # fmt: skip
+    if "frames_per_s" in fa and pa and "error" not in pa:
+        vs = _x(_ratio(fa["frames_per_s"], pa["deliveries_per_s"]))
+        rows.append(
+            ("message + updated frames/s (/ the paired scenario's deliveries/s)",
+             f"{_num(fa['frames_per_s'])} ({vs})", "n/a", "")
+        )  # fmt: skip
     rows.append(
         ("updated: lost / out of order / gaps",
          "/".join(str(fa.get(k, 0)) for k in ("changes_lost", "change_out_of_order",

@@ -574,6 +574,9 @@ def _featured(
         feats = out["features"]
         feats["per_message"] = round(feats["changes_made"] / max(1, out["messages"]), 3)
         feats["updated_per_socket"] = round(feats["updated"] / max(1, out["connections"]), 1)
+        # what the sockets got, messages and ``updated`` frames: in a big room a change costs
+        # the server about what a message does (a frame to every member)
+        feats["frames_per_s"] = round((out["deliveries"] + feats["updated"]) / out["seconds"], 1)
     return out
 
 

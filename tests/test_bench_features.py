@@ -206,7 +206,8 @@ def test_features_bigroom_is_bigroom_with_reactions_and_edits():
             "changes_lost": 0, "changes_extra": 0, "sockets_checked": 5}  # fmt: skip
     layer = {
         "bigroom": {"livechat": traffic, "baseline": traffic},
-        "features-bigroom": {"livechat": traffic | {"deliveries_per_s": 75.0, "features": fine},
+        "features-bigroom": {"livechat": traffic | {"deliveries_per_s": 75.0,
+                                                    "features": fine | {"frames_per_s": 90.0}},
                              "baseline": traffic},
     }  # fmt: skip
     targets = report.targets({"memory": layer})
@@ -217,6 +218,8 @@ def test_features_bigroom_is_bigroom_with_reactions_and_edits():
                                                     layer)}  # fmt: skip
     assert rows["deliveries/s with / without reactions and edits"][0] == "0.75x"
     assert "time to open 1,000 members, s" in rows
+    frames = "message + updated frames/s (/ the paired scenario's deliveries/s)"
+    assert rows[frames][0] == "90 (0.90x)"
 
 
 def test_feature_problems_make_a_run_incorrect():
