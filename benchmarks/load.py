@@ -196,6 +196,8 @@ class Worker:
                 for c in senders
             ]
         await asyncio.gather(*tasks, *self.chatters)
+        if self.features is not None:  # its clients react and edit until the deadline, also
+            await asyncio.sleep(max(0, deadline - mono()) / 1e9)  # in a process without senders
         emit(
             "sent",
             sent={str(c.index): c.sent for c in senders},

@@ -27,13 +27,15 @@ TITLES = {
     "idle-10k": "idle {idle10k_connections} conns",
     "direct": "{direct_rooms} direct rooms x2, inbox",
     "features": "many rooms {rooms}x{room_clients}, reads, reactions, edits",
+    "features-bigroom": "1 room of {bigroom_clients}, reactions, edits",
 }
 TRAFFIC = (
     "fanout", "rooms", "fanout-read", "rooms-read", "bigroom", "manyrooms", "direct", "features",
+    "features-bigroom",
 )  # fmt: skip
 # a scenario measured against another of the same run (django_livechat's deliveries/s over its
 # own there, and the baseline's over the baseline's): the same load without something
-PAIRED = {"features": "rooms-read"}
+PAIRED = {"features": "rooms-read", "features-bigroom": "bigroom"}
 LATENCY = ("latency", "latency-light")
 IDLE = ("idle", "idle-10k")
 _sizes: dict[str, Any] = {}
@@ -232,6 +234,13 @@ PERF_TARGETS = [
         0.7,
         "deliveries/s >= 70% of many rooms with reads, without reactions and edits",
     ),
+    (
+        "features-bigroom",
+        "vs:bigroom",
+        ">=",
+        0.7,
+        "deliveries/s >= 70% of the big room without reactions and edits",
+    ),
     ("idle", "opened_per_s", ">=", 1.0, "connections opened/s >= 1.0x"),
     ("idle", "livechat:kib_per_connection", "<=", 20, "KiB/conn <= 20 (absolute)"),
     ("idle-10k", "livechat:kib_per_connection", "<=", 20, "KiB/conn <= 20 (absolute)"),
@@ -324,7 +333,7 @@ def _rows(
             ("server / client CPU", f"{a['server_cpu']:.0%} / {_cpu(a)}",
              f"{b['server_cpu']:.0%} / {_cpu(b)}", "")
         )  # fmt: skip
-        if name == "bigroom":
+        if name in ("bigroom", "features-bigroom"):
             rows.append(
                 (f"time to open {a['connections']:,} members, s", _num(a["join_seconds"], 2),
                  _num(b["join_seconds"], 2), x("join_seconds"))
@@ -412,6 +421,12 @@ def _feature_rows(
         ("updated frames received (per socket)",
          f"{_num(fa['updated'])} ({_num(fa.get('updated_per_socket'), 1)})", "n/a (ignored)", "")
     )  # fmt: skip
+    if "frames_per_s" in fa and pa and "error" not in pa:
+        vs = _x(_ratio(fa["frames_per_s"], pa["deliveries_per_s"]))
+        rows.append(
+            ("message + updated frames/s (/ the paired scenario's deliveries/s)",
+             f"{_num(fa['frames_per_s'])} ({vs})", "n/a", "")
+        )  # fmt: skip
     rows.append(
         ("updated: lost / out of order / gaps",
          "/".join(str(fa.get(k, 0)) for k in ("changes_lost", "change_out_of_order",

@@ -452,12 +452,20 @@ def rooms_read(server: Server, sizes: Sizes, workdir: Path, profile: Path | None
     )
 
 
+def bigroom_setup(sizes: Sizes, prefix: str = "bigroom") -> tuple[Clients, dict[str, Any]]:
+    """The clients and mode of ``bigroom`` (and ``features-bigroom``): one room
+    ``<prefix>-0`` of ``bigroom_clients``, the first ``bigroom_senders`` of them senders with
+    a window of ``bigroom_window``; plain clients (no reads, typing or pings)."""
+    n, senders = sizes.bigroom_clients, sizes.bigroom_senders
+    clients = [(i, f"{prefix}-0", i < senders) for i in range(n)]
+    mode = {"mode": "window", "window": sizes.bigroom_window, "connect_concurrency": 50}
+    return clients, mode
+
+
 def bigroom(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
     """One room of ``bigroom_clients`` over ``bigroom_procs`` processes: every join timed (first
     connect to last welcome), then fan-out from ``bigroom_senders`` senders."""
-    n, senders = sizes.bigroom_clients, sizes.bigroom_senders
-    clients = [(i, "bigroom-0", i < senders) for i in range(n)]
-    mode = {"mode": "window", "window": sizes.bigroom_window, "connect_concurrency": 50}
+    clients, mode = bigroom_setup(sizes)
     return traffic(
         server, sizes, workdir, clients, mode, sizes.duration, profile, sizes.bigroom_procs
     )
@@ -541,28 +549,58 @@ def direct(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = N
     return out
 
 
+def with_features(mode: dict[str, Any], readers: int, livechat: bool) -> dict[str, Any]:
+    """``mode`` with clients that also react, take back and edit (benchmarks/features.py) in
+    rooms of ``readers`` readers per message; their ``updated`` frames are checked against
+    django_livechat only (the baseline ignores the frames)."""
+    return mode | {"features": asdict(Features(readers=readers, verify=livechat))}
+
+
+def _featured(
+    server: Server,
+    sizes: Sizes,
+    workdir: Path,
+    clients: Clients,
+    mode: dict[str, Any],
+    readers: int,
+    profile: Path | None,
+    procs: int | None = None,
+) -> dict:
+    """:func:`traffic` with reactions and edits (:func:`with_features`), and their figures per
+    message and per socket."""
+    mode = with_features(mode, readers, server.name == "livechat")
+    out = traffic(server, sizes, workdir, clients, mode, sizes.duration, profile, procs)
+    if "features" in out:
+        feats = out["features"]
+        feats["per_message"] = round(feats["changes_made"] / max(1, out["messages"]), 3)
+        feats["updated_per_socket"] = round(feats["updated"] / max(1, out["connections"]), 1)
+        # what the sockets got, messages and ``updated`` frames: in a big room a change costs
+        # the server about what a message does (a frame to every member)
+        feats["frames_per_s"] = round((out["deliveries"] + feats["updated"]) / out["seconds"], 1)
+    return out
+
+
 def features(server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None) -> dict:
     """``rooms-read`` (the same rooms, clients, windows and realistic behaviour) with
     reactions, reactions taken back and edits mixed in (benchmarks/features.py): its
     deliveries/s are compared with ``rooms-read``'s of the same run, and every ``updated``
     frame is checked (all of them, in change order, on every socket)."""
     mode = {"mode": "window", "window": sizes.room_window, "connect_concurrency": 20}
-    behaviour = Features(readers=sizes.room_clients - 1, verify=server.name == "livechat")
-    mode["features"] = asdict(behaviour)
-    out = traffic(
-        server,
-        sizes,
-        workdir,
-        _room_clients(sizes, "features"),
-        _realistic(sizes, mode),
-        sizes.duration,
-        profile,
-    )
-    if "features" in out:
-        feats = out["features"]
-        feats["per_message"] = round(feats["changes_made"] / max(1, out["messages"]), 3)
-        feats["updated_per_socket"] = round(feats["updated"] / max(1, out["connections"]), 1)
-    return out
+    clients = _room_clients(sizes, "features")
+    mode = _realistic(sizes, mode)
+    return _featured(server, sizes, workdir, clients, mode, sizes.room_clients - 1, profile)
+
+
+def features_bigroom(
+    server: Server, sizes: Sizes, workdir: Path, profile: Path | None = None
+) -> dict:
+    """``bigroom`` (the same room of ``bigroom_clients``, senders, window and client
+    processes) with reactions, take-backs and edits as in ``features``: about 3 reactions per
+    picked message (``Features.max_per_message``); compared with ``bigroom``'s deliveries/s of
+    the same run."""
+    clients, mode = bigroom_setup(sizes, "features-bigroom")
+    readers = sizes.bigroom_clients - 1
+    return _featured(server, sizes, workdir, clients, mode, readers, profile, sizes.bigroom_procs)
 
 
 def room_counts(sizes: Sizes) -> dict[str, int]:
@@ -581,6 +619,7 @@ def room_counts(sizes: Sizes) -> dict[str, int]:
         "light": sizes.rooms,
         "idle10k": sizes.idle10k_rooms,
         "features": sizes.rooms,
+        "features-bigroom": 1,
     }
 
 
@@ -598,6 +637,9 @@ SCENARIOS = {
     "idle-10k": idle_10k,
     "direct": direct,
     "features": features,
+    "features-bigroom": features_bigroom,
 }
 # also run on N servers (the layer "redis xN")
-SEVERAL_SERVERS = ("fanout-read", "rooms-read", "bigroom", "manyrooms", "direct", "features")
+SEVERAL_SERVERS = (
+    "fanout-read", "rooms-read", "bigroom", "manyrooms", "direct", "features", "features-bigroom",
+)  # fmt: skip

@@ -9,12 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import asdict
 
 import pytest
 
-from benchmarks import report
+from benchmarks import load, report
 from benchmarks.features import Features, FeaturesClient
-from benchmarks.scenarios import SCENARIOS, SEVERAL_SERVERS, Sizes, room_counts
+from benchmarks.run import REPEATED
+from benchmarks.scenarios import (
+    SCENARIOS,
+    SEVERAL_SERVERS,
+    Sizes,
+    bigroom_setup,
+    room_counts,
+    with_features,
+)
 
 
 class CommSocket:
@@ -169,6 +178,50 @@ def test_the_scenario_is_wired_in():
     assert report.PAIRED["features"] == "rooms-read"
 
 
+def test_features_bigroom_is_bigroom_with_reactions_and_edits():
+    """Its clients and mode are ``bigroom``'s (same members, senders, window; its own room),
+    plus the features policy for 999 readers: about 3 reactions per picked message. It is
+    paired with ``bigroom`` (targets and table), runs once like it, and has its room."""
+    sizes = Sizes()
+    plain_clients, plain_mode = bigroom_setup(sizes)
+    clients, mode = bigroom_setup(sizes, "features-bigroom")
+    assert [(i, s) for i, _, s in clients] == [(i, s) for i, _, s in plain_clients]
+    assert {room for _, room, _ in clients} == {"features-bigroom-0"}
+    assert sum(s for _, _, s in clients) == sizes.bigroom_senders == 4
+    featured = with_features(mode, sizes.bigroom_clients - 1, livechat=True)
+    assert {k: v for k, v in featured.items() if k != "features"} == plain_mode
+    policy = Features(**featured["features"])
+    assert policy.readers == 999 and policy.verify
+    assert policy.reader_probability() * policy.readers == pytest.approx(3)
+    assert policy.edits(10) and not policy.edits(9)
+    assert not Features(**with_features(mode, 999, livechat=False)["features"]).verify
+    assert "features-bigroom" in SCENARIOS and "features-bigroom" in SEVERAL_SERVERS
+    assert "features-bigroom" not in REPEATED and "bigroom" not in REPEATED
+    assert room_counts(sizes)["features-bigroom"] == 1
+    assert report.PAIRED["features-bigroom"] == "bigroom"
+    traffic = {"deliveries_per_s": 100.0, "latency_ms": {"p99": 1.0}, "join_seconds": 0.1,
+               "server_cpu": 0.9, "connections": 1000}  # fmt: skip
+    fine = {"reactions": 5, "taken_back": 1, "edits": 3, "skipped": 0, "changes_made": 9,
+            "updated": 45, "change_out_of_order": 0, "change_gaps": 0, "other_room": 0,
+            "changes_lost": 0, "changes_extra": 0, "sockets_checked": 5}  # fmt: skip
+    layer = {
+        "bigroom": {"livechat": traffic, "baseline": traffic},
+        "features-bigroom": {"livechat": traffic | {"deliveries_per_s": 75.0,
+                                                    "features": fine | {"frames_per_s": 90.0}},
+                             "baseline": traffic},
+    }  # fmt: skip
+    targets = report.targets({"memory": layer})
+    (vs,) = [t for t in targets if t["scenario"] == "features-bigroom" and t["kind"] ==
+             "performance"]  # fmt: skip
+    assert vs["ratio"] == 0.75 and vs["ok"]
+    rows = {row[0]: row[1:] for row in report._rows("features-bigroom", layer["features-bigroom"],
+                                                    layer)}  # fmt: skip
+    assert rows["deliveries/s with / without reactions and edits"][0] == "0.75x"
+    assert "time to open 1,000 members, s" in rows
+    frames = "message + updated frames/s (/ the paired scenario's deliveries/s)"
+    assert rows[frames][0] == "90 (0.90x)"
+
+
 def test_feature_problems_make_a_run_incorrect():
     fine = {"reactions": 5, "taken_back": 1, "edits": 3, "skipped": 0, "changes_made": 9,
             "updated": 45, "change_out_of_order": 0, "change_gaps": 0, "other_room": 0,
@@ -190,3 +243,23 @@ def test_feature_problems_make_a_run_incorrect():
     assert vs["ratio"] == 0.6 and not vs["ok"]  # 60 / 100 < 0.7
     (check,) = [t for t in targets if t["scenario"] == "features" and t["kind"] == "correctness"]
     assert not check["ok"] and check["problems"] == {"features_changes_lost": 1}
+
+
+async def test_a_process_without_senders_reports_its_changes_once_the_sending_is_over(
+    monkeypatch,
+):
+    """With reactions and edits, a client process reports the changes its clients made
+    (``sent``) only at the deadline, even with no sender of its own (the readers of a big room
+    split over processes, without ``realistic`` chatter to wait for): earlier, the changes its
+    clients make afterwards would be missing from the room's count (``changes_extra``)."""
+    events: list[tuple[str, int]] = []
+    monkeypatch.setattr(load, "emit", lambda event, **data: events.append((event, load.mono())))
+    spec = {"urls": ["ws://x"], "welcome": True, "clients": [], "duration": 0.3,
+            "mode": "window", "window": 1, "features": asdict(Features())}  # fmt: skip
+    worker = load.Worker(spec)
+    for cmd in ("go", "expect", "exit"):
+        worker.lines.put_nowait({"cmd": cmd})
+    start = load.mono()
+    await worker.traffic()
+    assert [e for e, _ in events] == ["ready", "sent", "result"]
+    assert events[1][1] - start >= 0.3e9
