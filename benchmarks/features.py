@@ -109,13 +109,14 @@ class FeaturesClient(LoadClient):
             self.change_other_room += 1
             return
         change = frame["change"]
+        first = frame.get("first_change", change)  # one frame for a message's changes at once
         if self.change_last is not None:
-            if change <= self.change_last:
+            if first <= self.change_last:
                 self.change_out_of_order += 1
-            elif change > self.change_last + 1:
+            elif first > self.change_last + 1:
                 self.change_gaps += 1
         self.change_last = change if self.change_last is None else max(self.change_last, change)
-        self.change_seen.add(change)
+        self.change_seen.update(range(first, change + 1))
         self._check_changes()
 
     def _take(self, frame: dict[str, Any], now: int) -> None:

@@ -293,21 +293,29 @@ class _Batch:
     def _announce(
         self, rooms: dict[int, Room], applied: list[tuple[int, Frame, dict[str, Any] | None]]
     ) -> None:
-        """Number the applied changes per room (one counter update each), store them, and
-        make each one's ``updated`` event."""
+        """Number the applied changes per room (one counter update each) and store them; then
+        announce each changed message once: the changes of one message in one batch (three
+        readers reacting at once) are one ``updated`` frame, of its state after the last, with
+        ``first_change`` to ``change`` its numbers, told by the last item's outcome."""
+        # a message's changes get consecutive numbers: its frame stands for a range
+        order = sorted(
+            range(len(applied)),
+            key=lambda n: (self.items[applied[n][0]].room_pk, self.items[applied[n][0]].seq, n),
+        )
         per_room: dict[int, int] = {}
         for i, _m, _r in applied:
             room_pk = self.items[i].room_pk
             per_room[room_pk] = per_room.get(room_pk, 0) + 1
-        first: dict[int, int] = {}
+        next_number: dict[int, int] = {}
         for room_pk in sorted(per_room):  # a fixed order: no deadlock between two writers
-            last = _take_changes(room_pk, per_room[room_pk])
-            first[room_pk] = last - per_room[room_pk] + 1
+            next_number[room_pk] = _take_changes(room_pk, per_room[room_pk]) - per_room[room_pk] + 1
         rows = []
-        for i, message, reaction in applied:
+        group: list[tuple[int, int, Frame, dict[str, Any] | None]] = []  # (item, number, ...)
+        for n in order:
+            i, message, reaction = applied[n]
             item = self.items[i]
-            number = first[item.room_pk]
-            first[item.room_pk] += 1
+            number = next_number[item.room_pk]
+            next_number[item.room_pk] += 1
             kind = RoomChange.Kind.EDIT if item.body is not None else RoomChange.Kind.REACT
             rows.append(
                 RoomChange(
@@ -318,16 +326,33 @@ class _Batch:
                     created=self.now,
                 )
             )
-            frame: Frame = {
-                "type": "updated",
-                "room": message["room"],
-                "change": number,
-                "message": message,
-            }
-            if reaction is not None:
-                frame["reaction"] = reaction
-            self.outcomes[i] = [events.change(item.room_pk, number, protocol.encode(frame), None)]
+            if group and (self.items[group[0][0]].room_pk, self.items[group[0][0]].seq) != (
+                item.room_pk,
+                item.seq,
+            ):
+                self._tell(group)
+                group = []
+            group.append((i, number, message, reaction))
+        if group:
+            self._tell(group)
         RoomChange.objects.bulk_create(rows)
+
+    def _tell(self, group: list[tuple[int, int, Frame, dict[str, Any] | None]]) -> None:
+        """The one ``updated`` event of a message's changes in this batch, to the last one's
+        caller (the others' outcome: nothing to publish)."""
+        last_item, last, message, _reaction = group[-1]
+        first = group[0][1]
+        frame: Frame = {"type": "updated", "room": message["room"], "change": last}
+        if first != last:
+            frame["first_change"] = first
+        frame["message"] = message
+        reacted = [reaction for _i, _n, _m, reaction in group if reaction is not None]
+        if reacted:
+            frame["reacted"] = reacted
+        room_pk = self.items[last_item].room_pk
+        event = events.change(room_pk, last, protocol.encode(frame), None, first=first)
+        for i, _n, _m, _r in group:
+            self.outcomes[i] = [event] if i == last_item else []
 
 
 def _save_contents(messages: list[Message]) -> None:
@@ -408,14 +433,12 @@ def remove_attachment(room: Room, actor: Any, seq: int, attachment: int) -> list
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _updated(
-    room: Room, message: Message, change: int, reaction: dict[str, Any] | None = None
-) -> events.Event:
+def _updated(room: Room, message: Message, change: int) -> events.Event:
     from django_livechat.store.content import decorate  # store imports this module
 
     message.quote = message.files = None
     decorate([message], room.slug)
-    frame = protocol.updated_frame(room.slug, message, change, reaction)
+    frame = protocol.updated_frame(room.slug, message, change)
     return events.change(room.pk, change, protocol.encode(frame), None)
 
 

@@ -61,9 +61,22 @@ def frame(
     return event
 
 
-def change(room_pk: int, number: int, text: str, deleted: int | None) -> Event:
-    """The room's change ``number`` (its encoded frame); ``deleted``: the message id it hid."""
-    return {"type": CHANGE, "room": room_pk, "change": number, "text": text, "deleted": deleted}
+def change(
+    room_pk: int, number: int, text: str, deleted: int | None, first: int | None = None
+) -> Event:
+    """The room's change ``number`` (its encoded frame); ``deleted``: the message id it hid;
+    ``first``: the first of the numbers up to ``number`` that the frame stands for (several
+    changes of one message, told at once)."""
+    event: Event = {
+        "type": CHANGE,
+        "room": room_pk,
+        "change": number,
+        "text": text,
+        "deleted": deleted,
+    }
+    if first is not None and first != number:
+        event["first"] = first
+    return event
 
 
 def sanction(room_pk: int, key: str, kind: str, until: str | None) -> Event:

@@ -56,8 +56,8 @@ def far() -> int:
 async def test_features_clients_against_the_room_consumer(room, clients):
     """Two clients of one room send 3 messages each: each reacts to the other's 3 (every
     message picked, every reader reacts), takes all 3 back a second later (under the server's
-    5 per second), and edits its 2nd message: 14 changes, each reaching both sockets once, in
-    change order, and no error."""
+    5 per second), and edits its 2nd message: 14 changes, each reaching both sockets once (a
+    frame may stand for several of one message), in change order, and no error."""
     features = Features(
         readers=1, react_share=1, reader_share=1, take_back_share=1,
         take_back_after=(1.05, 1.1), edit_share=0.5, max_rate=4,
@@ -88,7 +88,8 @@ async def test_features_clients_against_the_room_consumer(room, clients):
         assert (client.reacted, client.taken_back, client.edited, client.skipped) == (3, 3, 1, 0)
         assert client.frames_sent == {"react": 6, "edit": 1}
         assert client.given == {}  # every reaction taken back
-        assert counts["features_updated"] == 14
+        # changes of one message that meet in one batch of the writer come as one frame
+        assert 0 < counts["features_updated"] <= 14
         assert sorted(client.change_seen) == list(range(1, 15))
         assert counts["features_change_out_of_order"] == counts["features_change_gaps"] == 0
         assert counts["features_changes_lost"] == counts["features_changes_extra"] == 0
@@ -98,7 +99,7 @@ async def test_features_clients_against_the_room_consumer(room, clients):
 
 def updated(change: int, room: str = "lobby") -> str:
     return json.dumps({"type": "updated", "room": room, "change": change,
-                       "message": {"id": 1}, "reaction": None})  # fmt: skip
+                       "message": {"id": 1}})  # fmt: skip
 
 
 class FakeSocket:

@@ -194,12 +194,20 @@ def test_a_batch_is_one_transaction_with_numbered_outcomes_per_item(people, lobb
     ]
     assert outcomes[2].code == Code.FORBIDDEN and outcomes[4].code == Code.NOT_FOUND
     assert outcomes[5] == []
-    numbers = [o[0]["change"] for o in (outcomes[0], outcomes[1], outcomes[3])]
-    assert numbers == [1, 2, 3]
-    frames = [json.loads(o[0]["text"]) for o in (outcomes[0], outcomes[1])]
-    # each frame shows the message as its own change left it
-    assert frames[0]["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
-    assert frames[1]["message"]["reactions"] == [{"emoji": "👍", "count": 2}]
+    # the three changes of one message are one event, told by the last item's outcome
+    assert outcomes[0] == outcomes[1] == []
+    (event,) = outcomes[3]
+    assert (event["first"], event["change"]) == (1, 3)
+    frame = json.loads(event["text"])
+    assert (frame["first_change"], frame["change"]) == (1, 3)
+    assert frame["message"]["reactions"] == [{"emoji": "👍", "count": 2}]
+    assert frame["message"]["body"] == "one!"
+    assert [(r["user"]["id"], r["emoji"]) for r in frame["reacted"]] == [
+        (bob.key, "👍"),
+        (ann.key, "👍"),
+    ]
+    kinds = RoomChange.objects.filter(room=lobby).order_by("seq").values_list("kind", flat=True)
+    assert list(kinds) == ["react", "react", "edit"]
     first.refresh_from_db()
     assert first.body == "one!" and first.reactions == [["👍", 2]]
     lobby.refresh_from_db()

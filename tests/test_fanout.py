@@ -317,7 +317,7 @@ async def test_edits_and_reactions_the_layer_never_brought_are_replayed_as_updat
     assert (first["change"], second["change"]) == (1, 2)
     assert second["message"]["body"] == "edited body" and second["message"]["edited"]
     assert second["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
-    assert "reaction" not in first
+    assert "reacted" not in first
 
 
 @pytest.mark.django_db(transaction=True)

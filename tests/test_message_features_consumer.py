@@ -52,8 +52,9 @@ async def test_reactions_reach_everyone_with_counts_and_who(clients):
         frame = await receive_type(socket, "updated")
         assert frame["message"]["id"] == sent["id"]
         assert frame["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
-        assert frame["reaction"]["emoji"] == "👍" and frame["reaction"]["on"] is True
-        assert frame["reaction"]["user"]["id"] == f"u:{people['bob'].pk}"
+        (reaction,) = frame["reacted"]
+        assert reaction["emoji"] == "👍" and reaction["on"] is True
+        assert reaction["user"]["id"] == f"u:{people['bob'].pk}"
         assert frame["change"] == 1
     # a new socket of bob's learns it is his own (mine), one of ann's that it is not
     _, welcome = await join(clients, "lobby", people["bob"])
@@ -129,7 +130,7 @@ async def test_edits_by_the_author_reach_everyone_and_others_are_forbidden(clien
         assert message["body"] == "**hello** @bob" and message["edited"]
         assert message["mentions"] == [{"id": f"u:{people['bob'].pk}", "username": "bob"}]
         assert message["rich"][0]["c"][0] == {"t": "strong", "c": ["hello"]}
-        assert "reaction" not in frame
+        assert "reacted" not in frame
 
 
 async def test_replies_mentions_and_rich_text_in_live_and_history_copies(clients):

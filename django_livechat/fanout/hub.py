@@ -269,14 +269,18 @@ class Hub:
                 for member in [m for m in feed.members if m.watch and m.key in reads]:
                     member.seen(feed.slug, int(reads[member.key]))
         elif kind == events.CHANGE:
-            self._on_change(feed, int(event["change"]), event["text"], event.get("deleted"))
+            change = int(event["change"])
+            first = int(event.get("first", change))
+            self._on_change(feed, change, event["text"], event.get("deleted"), first)
         elif kind in (events.SANCTION, events.REMOVED):  # for that identity's sockets only
             self.notify((m for m in feed.members if m.key == event.get("key")), event)
 
-    def _on_change(self, feed: RoomFeed, change: int, text: str, deleted: int | None) -> None:
-        """Pass change number ``change`` on in order; one that skips a number makes the upkeep
-        read the room's changes from the database."""
-        if feed.last_change is not None and change > feed.last_change + 1:
+    def _on_change(
+        self, feed: RoomFeed, change: int, text: str, deleted: int | None, first: int
+    ) -> None:
+        """Pass change number ``change`` (standing for ``first`` to ``change``) on in order;
+        one that skips a number makes the upkeep read the room's changes from the database."""
+        if feed.last_change is not None and first > feed.last_change + 1:
             self.spawn(self.upkeep.replay_changes(feed))
             return
         if feed.last_change is None or change > feed.last_change:

@@ -83,20 +83,15 @@ def quote(message: Message) -> dict[str, Any]:
     }
 
 
-def updated_frame(
-    room_slug: str, message: Message, change: int, reaction: dict[str, Any] | None = None
-) -> Frame:
-    """Message ``message`` changed (an edit, a reaction...), by the room's change ``change``;
-    ``reaction``: who gave or took back which emoji (``{"user", "emoji", "on"}``)."""
-    frame: Frame = {
+def updated_frame(room_slug: str, message: Message, change: int) -> Frame:
+    """Message ``message`` changed (an edit, a reaction...), by the room's change ``change``.
+    (The change writer builds its own, with ``first_change`` and ``reacted``: ``changes``.)"""
+    return {
         "type": "updated",
         "room": room_slug,
         "change": change,
         "message": message_frame(room_slug, message),
     }
-    if reaction is not None:
-        frame["reaction"] = reaction
-    return frame
 
 
 def _messages(room_slug: str, messages: Iterable[Message], mine: Mine | None = None) -> list[Frame]:

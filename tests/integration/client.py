@@ -290,7 +290,7 @@ class ChatClient:
             self._see_change(frame.get("change"))
         elif kind == "updated":
             self.change_order.append(frame["change"])
-            self._apply_update(frame["message"], frame["change"], frame.get("reaction"))
+            self._apply_update(frame["message"], frame["change"], frame.get("reacted"))
             self._see_change(frame.get("change"))
         elif kind == "room":
             self.locked = bool(frame["room"].get("locked"))
@@ -316,10 +316,10 @@ class ChatClient:
         self._notify()
 
     def _apply_update(
-        self, message: dict[str, Any], change: int | None, reaction: dict[str, Any] | None
+        self, message: dict[str, Any], change: int | None, reacted: list[dict[str, Any]] | None
     ) -> None:
         """An edit, a reaction...: the message as it is now replaces the one shown."""
-        self.updates.append({"message": message, "change": change, "reaction": reaction})
+        self.updates.append({"message": message, "change": change, "reacted": reacted or []})
         if self.keep_frames and message["id"] in self.messages:
             self.messages[message["id"]] = message
 

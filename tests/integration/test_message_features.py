@@ -69,7 +69,7 @@ async def test_edits_and_reactions_reach_the_other_process_and_a_resume(
     assert await bob._send({"type": "react", "id": seq, "emoji": "👍"})
     await alice.wait_until(lambda: alice.updates, 10, "the reaction on a")
     update = alice.updates[-1]
-    assert update["reaction"]["user"]["id"] == bob.you["id"]
+    assert [r["user"]["id"] for r in update["reacted"]] == [bob.you["id"]]
     assert update["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
 
     # alice edits on a: bob's socket on b hears it

@@ -189,7 +189,7 @@ const base = {
 test("an updated frame replaces the content and keeps the reader's own reactions", () => {
   const frame = {
     type: "updated", change: 4, message: { ...base, body: "hi there", edited: "2026-12-03T09:01:00+00:00", reactions: [{ emoji: "👍", count: 3 }, { emoji: "🎉", count: 1 }] },
-    reaction: { user: { id: "u:5" }, emoji: "👍", on: true },
+    reacted: [{ user: { id: "u:5" }, emoji: "👍", on: true }],
   };
   const next = applyUpdate(base, frame, ME);
   assert.equal(next.body, "hi there");
@@ -201,12 +201,12 @@ test("an updated frame replaces the content and keeps the reader's own reactions
 test("the reader's own reaction from another tab changes their set; a removal drops it", () => {
   const on = applyUpdate(base, {
     message: { ...base, reactions: [{ emoji: "👍", count: 2 }, { emoji: "🎉", count: 2 }] },
-    reaction: { user: { id: ME }, emoji: "🎉", on: true },
+    reacted: [{ user: { id: ME }, emoji: "🎉", on: true }],
   }, ME);
   assert.deepEqual(on.reactions.map((r) => [r.emoji, r.count, Boolean(r.mine)]), [["👍", 2, true], ["🎉", 2, true]]);
   const off = applyUpdate(on, {
     message: { ...base, reactions: [{ emoji: "🎉", count: 2 }, { emoji: "👍", count: 1 }] },
-    reaction: { user: { id: ME }, emoji: "👍", on: false },
+    reacted: [{ user: { id: ME }, emoji: "👍", on: false }],
   }, ME);
   assert.deepEqual(off.reactions, [{ emoji: "🎉", count: 2, mine: true }, { emoji: "👍", count: 1 }]);
   // a moderator's unreact: the emoji is gone, and with it the reader's own mark
@@ -266,7 +266,7 @@ function online(messages, extra, storage = new FakeStorage()) {
 
 test("updated frames reach the view merged; the change number is kept; unknown messages are dropped", () => {
   const { client, view, socket } = online([msg(1, { reactions: [{ emoji: "👍", count: 1, mine: true }] }), msg(2)]);
-  socket.receive({ type: "updated", room: "lobby", change: 5, message: { ...msg(1), body: "new", edited: "2026-12-03T09:02:00+00:00", reactions: [{ emoji: "👍", count: 2 }] }, reaction: { user: { id: "u:4" }, emoji: "👍", on: true } });
+  socket.receive({ type: "updated", room: "lobby", change: 5, message: { ...msg(1), body: "new", edited: "2026-12-03T09:02:00+00:00", reactions: [{ emoji: "👍", count: 2 }] }, reacted: [{ user: { id: "u:4" }, emoji: "👍", on: true }] });
   assert.equal(view.updated.length, 1);
   assert.equal(view.updated[0].body, "new");
   assert.deepEqual(view.updated[0].reactions, [{ emoji: "👍", count: 2, mine: true }]);

@@ -37,18 +37,19 @@ export function withMine(reactions, mine) {
 /**
  * The message after an `updated` frame: its content is the frame's message (body, rich,
  * edited, reactions, attachments, mentions, reply_to: a field absent there is gone); the
- * reader's own reactions are kept from `current`, changed by the frame's `reaction` when it is
- * the reader's (another tab of theirs), and dropped for emoji no longer there (a moderator took
- * them away).
+ * reader's own reactions are kept from `current`, changed by the frame's `reacted` entries that
+ * are the reader's (another tab of theirs), and dropped for emoji no longer there (a moderator
+ * took them away).
  * @param {object|undefined} current the message as shown (with `mine`), if it is
- * @param {{message: object, reaction?: {user: {id: string}, emoji: string, on?: boolean}}} frame
+ * @param {{message: object, reacted?: {user: {id: string}, emoji: string, on?: boolean}[]}} frame
  * @param {string|null} youId the reader's identity id
  * @returns {object}
  */
 export function applyUpdate(current, frame, youId) {
   const mine = mineOf(current && current.reactions);
-  const reaction = frame.reaction;
-  if (reaction && reaction.user && youId && reaction.user.id === youId && typeof reaction.emoji === "string") {
+  for (const reaction of Array.isArray(frame.reacted) ? frame.reacted : []) {
+    if (!reaction || !reaction.user || !youId || reaction.user.id !== youId) continue;
+    if (typeof reaction.emoji !== "string") continue;
     if (reaction.on === false) mine.delete(reaction.emoji);
     else mine.add(reaction.emoji);
   }
