@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     # Whom a user may start a direct message with (and add to their rooms): the dotted path of
     # a callable ``(user) -> QuerySet`` of users, or None for every active user.
     "DIRECT_MESSAGE_USERS": None,
+    # Seconds between a process's batches of reactions and edits: the changes of one message
+    # within one are one ``updated`` frame to its room (the first after a quiet interval at once).
+    "CHANGE_INTERVAL": 0.5,
     # Seconds after sending during which the author may edit a message.
     "EDIT_WINDOW": 900,
     # Staff and a room's owners and moderators may edit anyone's message, at any time.
@@ -270,6 +273,10 @@ class Settings:
         if not callable(found):
             raise ImportError(f"{value!r} is not callable.")
         return found  # type: ignore[no-any-return]
+
+    @property
+    def CHANGE_INTERVAL(self) -> float:
+        return float(self._get("CHANGE_INTERVAL"))
 
     @property
     def EDIT_WINDOW(self) -> float:

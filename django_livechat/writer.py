@@ -50,17 +50,21 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _drain(self) -> None:
         while self._queue:
-            size = conf.WRITE_BATCH_SIZE
-            batch, self._queue = self._queue[:size], self._queue[size:]
-            results = await self.commit([item for item, _ in batch])
-            self.after_commit()
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            await self._drain_once()
+
+    async def _drain_once(self) -> None:
+        """Commit the next batch and answer its callers."""
+        size = conf.WRITE_BATCH_SIZE
+        batch, self._queue = self._queue[:size], self._queue[size:]
+        results = await self.commit([item for item, _ in batch])
+        self.after_commit()
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def commit(self, items: list[Item]) -> Sequence[Result | Exception]:
         """One result or exception per item; never raises."""
@@ -134,9 +138,27 @@ class ConnectionWriter(GroupCommit[store.Join | str, store.Joined | bool]):
 class ChangeWriter(GroupCommit[changes.Change, changes.Outcome]):
     """Reactions and edits, in one transaction per batch on the writer thread
     (``changes.apply``): a burst of them costs one commit, not one each, and leaves Channels'
-    database thread to the reads."""
+    database thread to the reads.
+
+    What each reader sends is coalesced before it reaches the room: batches start at most one
+    per ``CHANGE_INTERVAL`` (the first after a quiet interval at once), and the changes of one
+    message in a batch are one ``updated`` frame. Ten readers reacting to a message within a
+    second cost its room one frame per member, not ten."""
 
     name = "livechat-changes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next = 0.0  # loop time before which no batch starts
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            wait = self._next - loop.time()
+            if wait > 0:  # what arrives meanwhile joins this batch
+                await asyncio.sleep(wait)
+            self._next = loop.time() + conf.CHANGE_INTERVAL
+            await super()._drain_once()
 
     async def change(self, item: changes.Change) -> list[events.Event]:
         """Store ``item`` and return its events once committed; raises its refusal."""

@@ -84,6 +84,7 @@ USER_VALUES = {
     "SUPPORT_HOURS_TEXT": ("Mon-Fri", "Mon-Fri"),
     "DIRECT_MESSAGE_USERS": ("django_livechat.conf.parse_rate", parse_rate),
     "EDIT_WINDOW": (60, 60.0),
+    "CHANGE_INTERVAL": (2, 2.0),
     "EDIT_BY_MODERATORS": (1, True),
     "ATTACHMENT_MAX_BYTES": (1000, 1000),
     "ATTACHMENT_DAILY_BYTES": (5000, 5000),

@@ -205,3 +205,31 @@ async def test_moderation_of_reactions_is_for_moderators(clients):
     assert "reactions" not in frame["message"]
     await staff.send_json_to({"type": "remove_attachment", "id": sent["id"], "attachment": 5})
     await error(staff, "not_found")
+
+
+async def test_reactions_within_the_change_interval_are_one_frame(clients):
+    """The first reaction after a quiet interval goes out at once; those within the next
+    CHANGE_INTERVAL are one frame, of the message after the last, standing for their numbers."""
+    people = await make_people()
+    ann, _ = await join(clients, "lobby", people["ann"])
+    bob, _ = await join(clients, "lobby", people["bob"])
+    staff, _ = await join(clients, "lobby", people["staff"])
+    sent = await say(ann, "vote", "a1")
+    for socket in (bob, staff):
+        await receive_type(socket, "message")
+    for socket, emoji in ((ann, "👍"), (bob, "👍"), (staff, "🎉")):
+        await socket.send_json_to({"type": "react", "id": sent["id"], "emoji": emoji})
+    frames = [await receive_type(ann, "updated")]
+    while frames[-1]["change"] < 3:
+        frames.append(await receive_type(ann, "updated"))
+    assert len(frames) < 3  # at least two of the three in one frame
+    covered = [
+        n for f in frames for n in range(f.get("first_change", f["change"]), f["change"] + 1)
+    ]
+    assert covered == [1, 2, 3]
+    assert [r["emoji"] for f in frames for r in f["reacted"]] == ["👍", "👍", "🎉"]
+    second = frames[-1]
+    assert second["message"]["reactions"] == [
+        {"emoji": "👍", "count": 2},
+        {"emoji": "🎉", "count": 1},
+    ]
