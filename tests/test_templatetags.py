@@ -78,3 +78,17 @@ def test_room_widget_and_console_share_one_conversation_markup(room):
             assert html.count(f"data-livechat-{hook}") == 1, (name, hook)
         assert html.count("<template data-livechat-message-template>") == 1, name
         assert 'maxlength="777"' in html, name
+
+
+@override_settings(LIVECHAT={"EDIT_BY_MODERATORS": True, "ATTACHMENTS_PER_MESSAGE": 3})
+def test_limits_carry_edit_by_moderators_and_upload_limits_to_the_page(room):
+    from django_livechat.templatetags.livechat import livechat_limits
+
+    assert livechat_limits()["edit_by_moderators"] is True
+    html = render('{% livechat_room "lobby" %}')
+    assert 'data-edit-by-moderators="true"' in html
+    assert 'data-attachments-per-message="3"' in html
+    assert 'data-attachment-max-bytes="' in html
+    with override_settings(LIVECHAT={}):
+        assert livechat_limits()["edit_by_moderators"] is False
+        assert 'data-edit-by-moderators="false"' in render('{% livechat_room "lobby" %}')

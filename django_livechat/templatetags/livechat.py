@@ -67,6 +67,7 @@ def livechat_limits() -> dict[str, int]:
         "edit_window": round(conf.EDIT_WINDOW),
         "attachment_max_bytes": conf.ATTACHMENT_MAX_BYTES,
         "attachments_per_message": conf.ATTACHMENTS_PER_MESSAGE,
+        "edit_by_moderators": conf.EDIT_BY_MODERATORS,
     }
 
 

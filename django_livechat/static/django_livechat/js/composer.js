@@ -8,7 +8,7 @@
  */
 
 import { translate } from "./i18n.js";
-import { PICKER_EMOJI, editableUntil, excerpt, humanSize } from "./message_state.js";
+import { PICKER_EMOJI, editRules, editUntil, excerpt, humanSize } from "./message_state.js";
 
 /** The slug placeholder of `data-attachments-url-pattern`. */
 export const SLUG_PLACEHOLDER = "__slug__";
@@ -54,6 +54,32 @@ export function attachmentsUrl(dataset, slug) {
   return pattern && slug ? pattern.replace(SLUG_PLACEHOLDER, encodeURIComponent(slug)) : "";
 }
 
+/**
+ * The upload limits of the page, from the form's data attributes (`data-attachment-max-bytes`,
+ * `data-attachments-per-message`: ATTACHMENT_MAX_BYTES and ATTACHMENTS_PER_MESSAGE); Infinity
+ * for one the page does not give.
+ * @param {DOMStringMap|object} dataset
+ * @returns {{maxBytes: number, perMessage: number}}
+ */
+export function uploadLimits(dataset) {
+  const positive = (value) => (Number(value) > 0 ? Number(value) : Infinity);
+  return { maxBytes: positive(dataset.attachmentMaxBytes), perMessage: positive(dataset.attachmentsPerMessage) };
+}
+
+/**
+ * Why a file is refused before it is uploaded (the server checks again, and is the truth):
+ * over the size limit, or beyond the number of files of one message.
+ * @param {{size: number}} file
+ * @param {number} kept how many files the next message carries already (uploading or uploaded)
+ * @param {{maxBytes: number, perMessage: number}} limits uploadLimits
+ * @returns {null|{name: "file-too-large"|"too-many-files", values: object}} the string to say
+ */
+export function refusal(file, kept, limits) {
+  if (kept >= limits.perMessage) return { name: "too-many-files", values: { n: limits.perMessage } };
+  if (Number(file.size) > limits.maxBytes) return { name: "file-too-large", values: { name: file.name, size: humanSize(limits.maxBytes) } };
+  return null;
+}
+
 /** Django's CSRF token: the page's, else the `csrftoken` cookie. */
 export function csrfToken(dataset, cookie = typeof document !== "undefined" ? document.cookie : "") {
   if (dataset.csrfToken) return dataset.csrfToken;
@@ -83,7 +109,8 @@ export class Composer {
     this.uploadList = find("[data-livechat-uploads]");
     this.attach = find("[data-livechat-attach]");
     this.fileInput = find("[data-livechat-file]");
-    this.editWindow = Number(this.list && this.list.dataset.editWindow) || 900;
+    this.editRules = editRules(this.list && this.list.dataset); // EDIT_WINDOW, EDIT_BY_MODERATORS
+    this.limits = uploadLimits(this.form ? this.form.dataset : {});
     /** null, or what the next send is: `{kind: "reply", id}` or `{kind: "edit", id, draft}`. */
     this.mode = null;
     /** @type {{file: File, state: string, id?: number, error?: string, done: Promise<void>, abort: AbortController, row: HTMLElement}[]} */
@@ -169,10 +196,13 @@ export class Composer {
     this.input.focus();
   }
 
-  /** Edit one's own `message` in the box; Enter sends `edit`, Escape gives the draft back. */
+  /**
+   * Edit `message` (one's own, or with EDIT_BY_MODERATORS anyone's, for moderators) in the box;
+   * Enter sends `edit`, Escape gives the draft back.
+   */
   edit(message) {
     const draft = this.mode && this.mode.kind === "edit" ? this.mode.draft : this.input.value;
-    this.setMode({ kind: "edit", id: message.id, draft });
+    this.setMode({ kind: "edit", id: message.id, draft, message });
     this.input.value = message.body || "";
     this.input.focus();
   }
@@ -197,7 +227,10 @@ export class Composer {
     this.bar.hidden = !mode;
     if (!mode) return;
     if (mode.kind === "edit") {
-      this.barText.textContent = this.text("editing");
+      const client = this.client();
+      const author = mode.message && mode.message.author;
+      const other = author && !(client && client.you && author.id === client.you.id);
+      this.barText.textContent = other ? this.text("editing-other", { name: author.name }) : this.text("editing");
       this.barCancel.setAttribute("aria-label", this.text("cancel-edit"));
     } else {
       const author = mode.message.author ? mode.message.author.name : "";
@@ -208,16 +241,22 @@ export class Composer {
 
   // -- attachments --------------------------------------------------------------------------
 
-  /** Upload files at once; they are sent with the next message. */
+  /**
+   * Upload files at once; they are sent with the next message. A file over the page's size
+   * limit, or beyond its number of files per message, is refused here, with the reason, and
+   * not uploaded.
+   */
   addFiles(files) {
     const client = this.client();
     const room = client && client.room ? client.room.slug : "";
     const url = attachmentsUrl(this.form.dataset, room);
     for (const file of files) {
+      const kept = this.uploads.filter((u) => u.state === "uploading" || u.state === "done").length;
+      const refused = refusal(file, kept, this.limits);
       const upload = { file, state: "uploading", abort: new AbortController(), row: this.uploadRow(file) };
       this.uploads.push(upload);
-      if (!url) {
-        this.failUpload(upload, "");
+      if (refused || !url) {
+        this.failUpload(upload, refused ? this.text(refused.name, refused.values) : "");
         upload.done = Promise.resolve();
         continue;
       }
@@ -303,7 +342,7 @@ export class Composer {
     } else if (control.matches('[data-action="reply"]')) {
       this.reply(message);
     } else if (control.matches('[data-action="edit"]')) {
-      if (editableUntil(message, client.you ? client.you.id : null, this.editWindow) > Date.now()) this.edit(message);
+      if (editUntil(message, client.you, this.editRules) > Date.now()) this.edit(message);
       else control.hidden = true;
     } else if (control.matches('[data-action="react"]')) {
       if (this.picker && this.picker.opener === control) this.closePicker();

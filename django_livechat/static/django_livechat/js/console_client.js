@@ -100,6 +100,23 @@ export class StaffConsole extends Connection {
     return this.send({ type: "delete", room, id });
   }
 
+  /**
+   * Take the reactions off message `id` of `room`: every emoji, or only `emoji`.
+   * @param {string} room
+   * @param {number} id
+   * @param {string} [emoji]
+   */
+  unreact(room, id, emoji) {
+    const frame = { type: "unreact", room, id };
+    if (emoji) frame.emoji = emoji;
+    return this.send(frame);
+  }
+
+  /** Delete file `attachment` of message `id` of `room` (from storage too). */
+  removeAttachment(room, id, attachment) {
+    return this.send({ type: "remove_attachment", room, id, attachment });
+  }
+
   mute(room, user, minutes = MUTE_MINUTES) {
     return this.send({ type: "mute", room, user, minutes });
   }

@@ -225,6 +225,23 @@ export function moderationFor(message, { visitorId, youId }) {
 }
 
 /**
+ * The content a moderator may take off a message, where the delete rule (moderationFor) allows
+ * it: its reactions (`unreact`, when it has any) and each of its files (`remove_attachment`).
+ * @param {{reactions?: {count: number}[], attachments?: {id: number}[]}} message
+ * @param {{delete: boolean}} allowed moderationFor's answer
+ * @returns {{unreact: boolean, files: number[]}}
+ */
+export function removals(message, allowed) {
+  if (!allowed.delete) return { unreact: false, files: [] };
+  const reactions = Array.isArray(message.reactions) ? message.reactions : [];
+  const files = Array.isArray(message.attachments) ? message.attachments : [];
+  return {
+    unreact: reactions.some((r) => r && r.count > 0),
+    files: files.filter((f) => f && Number.isSafeInteger(f.id)).map((f) => f.id),
+  };
+}
+
+/**
  * A link target for a page URL the visitor's browser reported: http(s) only, else null.
  * @param {string} page
  * @param {string} base the console's own URL, for relative paths

@@ -12,6 +12,7 @@ import {
   describeSummary,
   detailActions,
   moderationFor,
+  removals,
   roomPath,
   safeHref,
   unitsFrom,
@@ -22,32 +23,52 @@ import { DomView, LiveChatClient, bindComposer, followPage, readInterval } from 
 /** How often waiting times are redrawn. */
 export const TICK_MS = 5000;
 
-/** DomView of the selected conversation, with moderation buttons on each stored message. */
+/**
+ * DomView of the selected conversation, with moderation buttons on each stored message
+ * (delete, remove reactions, mute, ban) and a "remove file" button on each of its files. They
+ * follow the message: an `updated` frame fills it again, and them with it.
+ */
 export class ConsoleRoomView extends DomView {
   /**
    * @param {HTMLElement} root
    * @param {(message: object) => {delete: boolean, sanction: boolean}} decide
    * @param {HTMLTemplateElement|null} tools the moderation buttons' template
+   * @param {HTMLTemplateElement|null} [fileTool] the template of a file's "remove" button
    */
-  constructor(root, decide, tools) {
+  constructor(root, decide, tools, fileTool = null) {
     super(root);
     this.decide = decide;
     this.tools = tools;
+    this.fileTool = fileTool;
   }
 
-  renderMessage(message, options) {
-    super.renderMessage(message, options);
-    if (options.pending || message.id === undefined || !this.tools) return;
-    const item = this.find(message);
-    if (!item || item.querySelector("[data-livechat-moderation]")) return;
+  fill(item, message, pending) {
+    super.fill(item, message, pending);
+    if (!pending && message.id !== undefined && this.tools) this.fillModeration(item, message);
+  }
+
+  /** The moderation buttons of a stored message, as the console's rule allows them. */
+  fillModeration(item, message) {
     const allowed = this.decide(message);
-    if (!allowed.delete && !allowed.sanction) return;
-    const box = this.tools.content.firstElementChild.cloneNode(true);
-    for (const button of box.querySelectorAll("[data-moderate]")) {
-      const action = button.dataset.moderate;
-      button.hidden = action === "delete" ? !allowed.delete : !allowed.sanction;
+    const content = removals(message, allowed);
+    let box = item.querySelector("[data-livechat-moderation]");
+    if (!box && (allowed.delete || allowed.sanction)) {
+      box = this.tools.content.firstElementChild.cloneNode(true);
+      item.appendChild(box);
     }
-    item.appendChild(box);
+    if (box) {
+      const shown = { delete: allowed.delete, unreact: content.unreact, mute: allowed.sanction, ban: allowed.sanction };
+      for (const button of box.querySelectorAll("[data-moderate]")) button.hidden = !shown[button.dataset.moderate];
+    }
+    if (!this.fileTool || !content.files.length) return;
+    const names = new Map(message.attachments.map((file) => [String(file && file.id), String((file && file.name) || "")]));
+    for (const li of item.querySelectorAll('[data-field="attachments"] li[data-attachment]')) {
+      if (!content.files.includes(Number(li.dataset.attachment))) continue;
+      const button = this.fileTool.content.firstElementChild.cloneNode(true);
+      button.dataset.attachment = li.dataset.attachment;
+      button.setAttribute("aria-label", this.text("remove-file-label", { name: names.get(li.dataset.attachment) }));
+      li.append(" ", button);
+    }
   }
 }
 
@@ -73,6 +94,7 @@ export class ConsoleUI {
     this.itemTemplate = q("template[data-livechat-queue-template]");
     this.staffTemplate = q("template[data-livechat-staff-template]");
     this.toolsTemplate = q("template[data-livechat-moderation-template]");
+    this.fileToolTemplate = q("template[data-livechat-file-moderation-template]");
     this.units = unitsFrom(root.dataset);
     /** @type {Map<string, HTMLElement>} */
     this.items = new Map();
@@ -263,7 +285,7 @@ export class ConsoleUI {
         youId: this.console.you ? this.console.you.id : null,
       });
     };
-    const view = new ConsoleRoomView(this.roomRoot, decide, this.toolsTemplate);
+    const view = new ConsoleRoomView(this.roomRoot, decide, this.toolsTemplate, this.fileToolTemplate);
     const client = new LiveChatClient({
       path: roomPath(this.roomPrefix, slug),
       view,
@@ -331,8 +353,19 @@ export class ConsoleUI {
     const author = item.dataset.author;
     const nameEl = item.querySelector('[data-field="author"]');
     const name = nameEl ? nameEl.textContent : "";
+    const id = Number(item.dataset.id);
     if (action === "delete") {
-      if (globalThis.confirm(this.text("confirm-delete"))) this.console.deleteMessage(room, Number(item.dataset.id));
+      if (globalThis.confirm(this.text("confirm-delete"))) this.console.deleteMessage(room, id);
+    } else if (action === "unreact") {
+      if (globalThis.confirm(this.text("confirm-unreact"))) this.console.unreact(room, id);
+    } else if (action === "remove_attachment" && button.dataset.attachment) {
+      const attachment = Number(button.dataset.attachment);
+      const message = item.livechatMessage;
+      const file = message && (message.attachments || []).find((f) => f && f.id === attachment);
+      const fileName = file ? String(file.name || "") : "";
+      if (globalThis.confirm(this.text("confirm-remove-file", { name: fileName }))) {
+        this.console.removeAttachment(room, id, attachment);
+      }
     } else if (action === "mute" && author) {
       this.console.mute(room, author);
     } else if (action === "ban" && author) {

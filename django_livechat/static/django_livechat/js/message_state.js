@@ -105,6 +105,48 @@ export function editableUntil(message, youId, windowSeconds) {
   return created + windowSeconds * 1000;
 }
 
+/** EDIT_WINDOW when the page does not say (`data-edit-window` of the message list). */
+export const DEFAULT_EDIT_WINDOW = 900;
+
+/**
+ * The page's edit rules, from the message list's data attributes (`data-edit-window`,
+ * `data-edit-by-moderators`: EDIT_WINDOW and EDIT_BY_MODERATORS, from `livechat_limits`).
+ * @param {DOMStringMap|object|undefined} dataset
+ * @returns {{windowSeconds: number, byModerators: boolean}}
+ */
+export function editRules(dataset) {
+  const data = dataset || {};
+  return {
+    windowSeconds: Number(data.editWindow) || DEFAULT_EDIT_WINDOW,
+    byModerators: data.editByModerators === "true",
+  };
+}
+
+/**
+ * Whether the welcome's `you` moderates the room: staff (`is_staff`), or one of its owners or
+ * moderators (`role`).
+ * @param {{is_staff?: boolean, role?: string}|null} you
+ */
+export function moderates(you) {
+  return Boolean(you && (you.is_staff || you.role === "owner" || you.role === "moderator"));
+}
+
+/**
+ * Until when (ms since the epoch) the reader may edit a message: their own within the edit
+ * window (editableUntil); with EDIT_BY_MODERATORS, anyone else's at any time (Infinity) when
+ * they moderate the room (the server checks again); 0 when not.
+ * @param {{author?: {id: string}, created?: string, id?: number}} message
+ * @param {{id: string, is_staff?: boolean, role?: string}|null} you the welcome's `you`
+ * @param {{windowSeconds: number, byModerators: boolean}} rules editRules
+ * @returns {number}
+ */
+export function editUntil(message, you, rules) {
+  const youId = you ? you.id : null;
+  if (!youId || message.id === undefined) return 0;
+  if (message.author && message.author.id === youId) return editableUntil(message, youId, rules.windowSeconds);
+  return rules.byModerators && moderates(you) ? Infinity : 0;
+}
+
 /**
  * A byte count for people: "512 B", "48.2 kB", "3.1 MB", in the page's language.
  * @param {number} bytes

@@ -4,7 +4,7 @@
  */
 
 import { translate } from "./i18n.js";
-import { editableUntil, humanSize, mentionsYou } from "./message_state.js";
+import { editRules, editUntil, humanSize, mentionsYou } from "./message_state.js";
 import { renderBody, safeResourceUrl } from "./rich.js";
 
 /**
@@ -15,8 +15,6 @@ export const PRESENCE_SHOWN = 100;
 
 /** How long a message one scrolled to stays highlighted. */
 export const HIGHLIGHT_MS = 2000;
-/** EDIT_WINDOW when the page does not say (`data-edit-window` of the message list). */
-const DEFAULT_EDIT_WINDOW = 900;
 
 /** The status text of a final close, by code; other closes show the state's own text. */
 const CLOSE_TEXTS = { 4400: "refused", 4401: "login-required", 4403: "refused", 4404: "not-found", 4410: "banned" };
@@ -47,7 +45,7 @@ export class DomView {
     this.template = find("template[data-livechat-message-template]");
     this.lock = find("[data-livechat-lock]");
     this.locale = pageLocale(root);
-    this.editWindow = Number(this.list && this.list.dataset.editWindow) || DEFAULT_EDIT_WINDOW;
+    this.editRules = editRules(this.list && this.list.dataset); // EDIT_WINDOW, EDIT_BY_MODERATORS
     this.you = null;
     this.room = null;
     this.box = null;
@@ -197,6 +195,7 @@ export class DomView {
       const url = file && safeResourceUrl(file.url);
       if (!url) continue;
       const li = document.createElement("li");
+      if (Number.isSafeInteger(file.id)) li.dataset.attachment = String(file.id);
       const link = document.createElement("a");
       link.href = url;
       link.rel = "noopener noreferrer";
@@ -252,15 +251,18 @@ export class DomView {
     box.hidden = box.children.length === 0;
   }
 
-  /** The "Edit" action: on one's own messages, until EDIT_WINDOW is over (then hidden). */
+  /**
+   * The "Edit" action: on one's own messages, until EDIT_WINDOW is over (then hidden); with
+   * EDIT_BY_MODERATORS, on everyone's for staff and the room's owners and moderators.
+   */
   fillEdit(item, message, pending) {
     const button = item.querySelector('[data-action="edit"]');
     if (!button) return;
     clearTimeout(item.livechatEditTimer);
-    const until = pending ? 0 : editableUntil(message, this.youId(), this.editWindow);
+    const until = pending ? 0 : editUntil(message, this.you, this.editRules);
     const left = until - Date.now();
     button.hidden = !(left > 0);
-    if (left > 0) item.livechatEditTimer = setTimeout(() => (button.hidden = true), Math.min(left, 2 ** 31 - 1));
+    if (left > 0 && Number.isFinite(left)) item.livechatEditTimer = setTimeout(() => (button.hidden = true), Math.min(left, 2 ** 31 - 1));
   }
 
   /** A shown message changed (`updated`): fill its item again; one not shown is dropped. */
