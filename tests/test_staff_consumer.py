@@ -243,6 +243,23 @@ async def test_staff_delete_removes_message_live_and_from_history(room, clients)
     assert welcome["messages"] == []
 
 
+async def test_staff_remove_reactions_from_the_console(room, clients):
+    ann = await make_user("ann", staff=True)
+    console, _ = await open_console(clients, ann)
+    visitor, _ = await clients.connect()
+    await visitor.send_json_to({"type": "message", "body": "vote", "client_id": "x1"})
+    msg = await receive_type(visitor, "message")
+    await visitor.send_json_to({"type": "react", "id": msg["id"], "emoji": "👍"})
+    assert (await receive_type(visitor, "updated"))["message"]["reactions"]
+    await console.send_json_to({"type": "unreact", "room": "lobby", "id": msg["id"]})
+    cleared = await receive_type(visitor, "updated")
+    assert "reactions" not in cleared["message"]
+    await console.send_json_to(
+        {"type": "remove_attachment", "room": "lobby", "id": msg["id"], "attachment": 1}
+    )
+    assert (await receive_type_console(console, "error"))["code"] == "not_found"
+
+
 async def test_ban_closes_open_sockets_and_refuses_new_ones(room, clients):
     ann = await make_user("ann", staff=True)
     console, _ = await open_console(clients, ann)

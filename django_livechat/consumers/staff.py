@@ -130,7 +130,7 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
         for event in room_events:
             await hub.publish(event)
 
-    on_delete = on_mute = on_ban = on_lock = on_moderation
+    on_delete = on_mute = on_ban = on_lock = on_unreact = on_remove_attachment = on_moderation
 
     # -- events from the channel layer ----------------------------------------------------
 
