@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from django.db import DatabaseError
@@ -33,7 +34,7 @@ class RoomConsumer(LiveChatConsumer):
     _read_noted = 0  # the last read position handed to the hub's receipts
     _participant: int | None = None  # the identity's Participant row (read positions)
     _role = ""  # its role in the room (empty: not a member), for the welcome
-    _tasks: set[asyncio.Task[None]] | None = None  # messages being stored; made on first use
+    _tasks: set[asyncio.Task[None]] | None = None  # messages, reactions, edits being stored
     _start_after = 0  # every message id above it reaches this socket in order
 
     # -- connection life cycle ------------------------------------------------------------
@@ -181,7 +182,11 @@ class RoomConsumer(LiveChatConsumer):
         if not (limits.allow("message", self.identity.key) and limits.allow("ip", self.client_ip)):
             raise ProtocolError.rate_limited(command.client_id)
         # Stored in the background so that the next frame joins the same group commit.
-        task = asyncio.create_task(self._store_and_publish(command))
+        self._background(self._store_and_publish(command))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` beside the socket's next frames (kept until done)."""
+        task = asyncio.create_task(work)
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
@@ -311,15 +316,21 @@ class RoomConsumer(LiveChatConsumer):
         )
 
     async def _change(self, change: changes.Change) -> None:
-        """Store a reaction or an edit (in the change writer's next batch), then publish it."""
+        """Store a reaction or an edit in the change writer's next batch, then publish it: in
+        the background, as messages are, so that the socket's next frames do not wait for it."""
+        self._background(self._store_change(change))
+
+    async def _store_change(self, change: changes.Change) -> None:
         try:
             room_events = await get_change_writer().change(change)
-        except ProtocolError:
-            raise
+        except ProtocolError as error:
+            await self.send_frame(error.frame())
+            return
         except Exception:
             logger.warning("livechat: a reaction or edit failed", exc_info=True)
             detail = _("The change could not be stored; retry.")
-            raise ProtocolError(Code.STORE_FAILED, detail) from None
+            await self.send_frame(protocol.error_frame(Code.STORE_FAILED, detail))
+            return
         await self._publish_all(room_events)
 
     async def _publish_all(self, room_events: list[events.Event]) -> None:
