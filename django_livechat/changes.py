@@ -294,65 +294,48 @@ class _Batch:
         self, rooms: dict[int, Room], applied: list[tuple[int, Frame, dict[str, Any] | None]]
     ) -> None:
         """Number the applied changes per room (one counter update each) and store them; then
-        announce each changed message once: the changes of one message in one batch (three
-        readers reacting at once) are one ``updated`` frame, of its state after the last, with
-        ``first_change`` to ``change`` its numbers, told by the last item's outcome."""
-        # a message's changes get consecutive numbers: its frame stands for a range
-        order = sorted(
-            range(len(applied)),
-            key=lambda n: (self.items[applied[n][0]].room_pk, self.items[applied[n][0]].seq, n),
-        )
-        per_room: dict[int, int] = {}
-        for i, _m, _r in applied:
-            room_pk = self.items[i].room_pk
-            per_room[room_pk] = per_room.get(room_pk, 0) + 1
-        next_number: dict[int, int] = {}
-        for room_pk in sorted(per_room):  # a fixed order: no deadlock between two writers
-            next_number[room_pk] = _take_changes(room_pk, per_room[room_pk]) - per_room[room_pk] + 1
+        announce each room's changes of this batch in one ``updated`` frame: every changed
+        message as the last of them left it, ``first_change`` to ``change`` their numbers,
+        ``reacted`` who gave or took back what. Told by the room's last item's outcome (the
+        others': nothing to publish). Readers reacting at once cost the room one frame per
+        member and batch, however many messages and reactions."""
+        by_room: dict[int, list[tuple[int, Frame, dict[str, Any] | None]]] = {}
+        for entry in applied:
+            by_room.setdefault(self.items[entry[0]].room_pk, []).append(entry)
         rows = []
-        group: list[tuple[int, int, Frame, dict[str, Any] | None]] = []  # (item, number, ...)
-        for n in order:
-            i, message, reaction = applied[n]
-            item = self.items[i]
-            number = next_number[item.room_pk]
-            next_number[item.room_pk] += 1
-            kind = RoomChange.Kind.EDIT if item.body is not None else RoomChange.Kind.REACT
-            rows.append(
-                RoomChange(
-                    room_id=item.room_pk,
-                    seq=number,
-                    kind=kind,
-                    message_seq=item.seq,
-                    created=self.now,
+        for room_pk in sorted(by_room):  # a fixed order: no deadlock between two writers
+            entries = by_room[room_pk]
+            last = _take_changes(room_pk, len(entries))
+            first = last - len(entries) + 1
+            latest: dict[int, Frame] = {}  # message id -> its state after its last change
+            reacted = []
+            for number, (i, message, reaction) in enumerate(entries, start=first):
+                item = self.items[i]
+                kind = RoomChange.Kind.EDIT if item.body is not None else RoomChange.Kind.REACT
+                rows.append(
+                    RoomChange(
+                        room_id=room_pk,
+                        seq=number,
+                        kind=kind,
+                        message_seq=item.seq,
+                        created=self.now,
+                    )
                 )
-            )
-            if group and (self.items[group[0][0]].room_pk, self.items[group[0][0]].seq) != (
-                item.room_pk,
-                item.seq,
-            ):
-                self._tell(group)
-                group = []
-            group.append((i, number, message, reaction))
-        if group:
-            self._tell(group)
+                latest.pop(item.seq, None)  # in the order of their last change
+                latest[item.seq] = message
+                if reaction is not None:
+                    reacted.append({"id": item.seq, **reaction})
+            frame: Frame = {"type": "updated", "room": rooms[room_pk].slug, "change": last}
+            if first != last:
+                frame["first_change"] = first
+            frame["messages"] = list(latest.values())
+            if reacted:
+                frame["reacted"] = reacted
+            event = events.change(room_pk, last, protocol.encode(frame), None, first=first)
+            for i, _m, _r in entries:
+                self.outcomes[i] = []
+            self.outcomes[entries[-1][0]] = [event]
         RoomChange.objects.bulk_create(rows)
-
-    def _tell(self, group: list[tuple[int, int, Frame, dict[str, Any] | None]]) -> None:
-        """The one ``updated`` event of a message's changes in this batch, to the last one's
-        caller (the others' outcome: nothing to publish)."""
-        last_item, last, message, _reaction = group[-1]
-        first = group[0][1]
-        frame: Frame = {"type": "updated", "room": message["room"], "change": last}
-        if first != last:
-            frame["first_change"] = first
-        frame["message"] = message
-        reacted = [reaction for _i, _n, _m, reaction in group if reaction is not None]
-        if reacted:
-            frame["reacted"] = reacted
-        room_pk = self.items[last_item].room_pk
-        event = events.change(room_pk, last, protocol.encode(frame), None, first=first)
-        for i, _n, _m, _r in group:
-            self.outcomes[i] = [event] if i == last_item else []
 
 
 def _save_contents(messages: list[Message]) -> None:

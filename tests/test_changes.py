@@ -180,6 +180,7 @@ def test_a_batch_is_one_transaction_with_numbered_outcomes_per_item(people, lobb
         changes.Change(lobby.pk, ann, first.seq, body="one!"),
         changes.Change(lobby.pk, ann, 99, emoji="👍"),  # no such message
         changes.Change(lobby.pk, bob, second.seq, emoji="🎉", on=False),  # not given: nothing
+        changes.Change(lobby.pk, ann, second.seq, emoji="🎉"),
     ]
     with CaptureQueriesContext(connection) as queries:
         outcomes = changes.apply(batch)
@@ -191,27 +192,30 @@ def test_a_batch_is_one_transaction_with_numbered_outcomes_per_item(people, lobb
         "list",
         "ProtocolError",
         "list",
+        "list",
     ]
     assert outcomes[2].code == Code.FORBIDDEN and outcomes[4].code == Code.NOT_FOUND
     assert outcomes[5] == []
-    # the three changes of one message are one event, told by the last item's outcome
-    assert outcomes[0] == outcomes[1] == []
-    (event,) = outcomes[3]
-    assert (event["first"], event["change"]) == (1, 3)
+    # the room's four changes are one event, told by its last item's outcome
+    assert outcomes[0] == outcomes[1] == outcomes[3] == []
+    (event,) = outcomes[6]
+    assert (event["first"], event["change"]) == (1, 4)
     frame = json.loads(event["text"])
-    assert (frame["first_change"], frame["change"]) == (1, 3)
-    assert frame["message"]["reactions"] == [{"emoji": "👍", "count": 2}]
-    assert frame["message"]["body"] == "one!"
-    assert [(r["user"]["id"], r["emoji"]) for r in frame["reacted"]] == [
-        (bob.key, "👍"),
-        (ann.key, "👍"),
+    assert (frame["first_change"], frame["change"]) == (1, 4)
+    one, two = frame["messages"]
+    assert one["reactions"] == [{"emoji": "👍", "count": 2}] and one["body"] == "one!"
+    assert two["id"] == second.seq and two["reactions"] == [{"emoji": "🎉", "count": 1}]
+    assert [(r["id"], r["user"]["id"], r["emoji"]) for r in frame["reacted"]] == [
+        (first.seq, bob.key, "👍"),
+        (first.seq, ann.key, "👍"),
+        (second.seq, ann.key, "🎉"),
     ]
     kinds = RoomChange.objects.filter(room=lobby).order_by("seq").values_list("kind", flat=True)
-    assert list(kinds) == ["react", "react", "edit"]
+    assert list(kinds) == ["react", "react", "edit", "react"]
     first.refresh_from_db()
     assert first.body == "one!" and first.reactions == [["👍", 2]]
     lobby.refresh_from_db()
-    assert lobby.last_change == 3
+    assert lobby.last_change == 4
 
     many = [
         changes.Change(lobby.pk, who(people["staff"]), first.seq, emoji=chr(0x1F600 + n))

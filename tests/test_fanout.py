@@ -315,8 +315,8 @@ async def test_edits_and_reactions_the_layer_never_brought_are_replayed_as_updat
     first = await receive_type(communicator, "updated")
     second = await receive_type(communicator, "updated")
     assert (first["change"], second["change"]) == (1, 2)
-    assert second["message"]["body"] == "edited body" and second["message"]["edited"]
-    assert second["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
+    assert second["messages"][0]["body"] == "edited body" and second["messages"][0]["edited"]
+    assert second["messages"][0]["reactions"] == [{"emoji": "👍", "count": 1}]
     assert "reacted" not in first
 
 

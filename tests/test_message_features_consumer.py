@@ -50,8 +50,8 @@ async def test_reactions_reach_everyone_with_counts_and_who(clients):
     await bob.send_json_to({"type": "react", "id": sent["id"], "emoji": "👍"})
     for socket in (ann, bob):
         frame = await receive_type(socket, "updated")
-        assert frame["message"]["id"] == sent["id"]
-        assert frame["message"]["reactions"] == [{"emoji": "👍", "count": 1}]
+        assert frame["messages"][0]["id"] == sent["id"]
+        assert frame["messages"][0]["reactions"] == [{"emoji": "👍", "count": 1}]
         (reaction,) = frame["reacted"]
         assert reaction["emoji"] == "👍" and reaction["on"] is True
         assert reaction["user"]["id"] == f"u:{people['bob'].pk}"
@@ -126,7 +126,7 @@ async def test_edits_by_the_author_reach_everyone_and_others_are_forbidden(clien
     await ann.send_json_to({"type": "edit", "id": sent["id"], "body": "**hello** @bob"})
     for socket in (ann, bob):
         frame = await receive_type(socket, "updated")
-        message = frame["message"]
+        message = frame["messages"][0]
         assert message["body"] == "**hello** @bob" and message["edited"]
         assert message["mentions"] == [{"id": f"u:{people['bob'].pk}", "username": "bob"}]
         assert message["rich"][0]["c"][0] == {"t": "strong", "c": ["hello"]}
@@ -169,7 +169,7 @@ async def test_a_resuming_client_gets_the_edits_and_reactions_it_missed(clients)
     await receive_type(bob, "updated")
     await ann.send_json_to({"type": "edit", "id": second["id"], "body": "two!"})
     edited = await receive_type(ann, "updated")
-    while "edited" not in edited["message"]:  # bob's reaction came first
+    while "edited" not in edited["messages"][0]:  # bob's reaction came first
         edited = await receive_type(ann, "updated")
     cookie_query = f"after={second['id']}&changes={away_change}"
     from tests.conftest import asession_cookie_for
@@ -181,7 +181,7 @@ async def test_a_resuming_client_gets_the_edits_and_reactions_it_missed(clients)
     assert set(updated) == {first["id"], second["id"]}
     assert updated[first["id"]]["reactions"] == [{"emoji": "🎉", "count": 1, "mine": True}]
     assert updated[second["id"]]["body"] == "two!"
-    assert updated[second["id"]]["edited"] == edited["message"]["edited"]
+    assert updated[second["id"]]["edited"] == edited["messages"][0]["edited"]
     assert resumed["last_change"] == edited["change"]
     _, later = await clients.connect(
         "lobby",
@@ -202,7 +202,7 @@ async def test_moderation_of_reactions_is_for_moderators(clients):
     await error(ann, "forbidden")
     await staff.send_json_to({"type": "unreact", "id": sent["id"]})
     frame = await receive_type(ann, "updated")
-    assert "reactions" not in frame["message"]
+    assert "reactions" not in frame["messages"][0]
     await staff.send_json_to({"type": "remove_attachment", "id": sent["id"], "attachment": 5})
     await error(staff, "not_found")
 
@@ -229,7 +229,7 @@ async def test_reactions_within_the_change_interval_are_one_frame(clients):
     assert covered == [1, 2, 3]
     assert [r["emoji"] for f in frames for r in f["reacted"]] == ["👍", "👍", "🎉"]
     second = frames[-1]
-    assert second["message"]["reactions"] == [
+    assert second["messages"][0]["reactions"] == [
         {"emoji": "👍", "count": 2},
         {"emoji": "🎉", "count": 1},
     ]

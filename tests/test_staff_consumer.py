@@ -250,10 +250,10 @@ async def test_staff_remove_reactions_from_the_console(room, clients):
     await visitor.send_json_to({"type": "message", "body": "vote", "client_id": "x1"})
     msg = await receive_type(visitor, "message")
     await visitor.send_json_to({"type": "react", "id": msg["id"], "emoji": "👍"})
-    assert (await receive_type(visitor, "updated"))["message"]["reactions"]
+    assert (await receive_type(visitor, "updated"))["messages"][0]["reactions"]
     await console.send_json_to({"type": "unreact", "room": "lobby", "id": msg["id"]})
     cleared = await receive_type(visitor, "updated")
-    assert "reactions" not in cleared["message"]
+    assert "reactions" not in cleared["messages"][0]
     await console.send_json_to(
         {"type": "remove_attachment", "room": "lobby", "id": msg["id"], "attachment": 1}
     )

@@ -85,12 +85,12 @@ def quote(message: Message) -> dict[str, Any]:
 
 def updated_frame(room_slug: str, message: Message, change: int) -> Frame:
     """Message ``message`` changed (an edit, a reaction...), by the room's change ``change``.
-    (The change writer builds its own, with ``first_change`` and ``reacted``: ``changes``.)"""
+    (The change writer builds its own, for several messages and changes: ``changes``.)"""
     return {
         "type": "updated",
         "room": room_slug,
         "change": change,
-        "message": message_frame(room_slug, message),
+        "messages": [message_frame(room_slug, message)],
     }
 
 

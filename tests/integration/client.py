@@ -290,7 +290,9 @@ class ChatClient:
             self._see_change(frame.get("change"))
         elif kind == "updated":
             self.change_order.append(frame["change"])
-            self._apply_update(frame["message"], frame["change"], frame.get("reacted"))
+            for message in frame["messages"]:
+                reacted = [r for r in frame.get("reacted", ()) if r["id"] == message["id"]]
+                self._apply_update(message, frame["change"], reacted)
             self._see_change(frame.get("change"))
         elif kind == "room":
             self.locked = bool(frame["room"].get("locked"))

@@ -266,13 +266,13 @@ function online(messages, extra, storage = new FakeStorage()) {
 
 test("updated frames reach the view merged; the change number is kept; unknown messages are dropped", () => {
   const { client, view, socket } = online([msg(1, { reactions: [{ emoji: "👍", count: 1, mine: true }] }), msg(2)]);
-  socket.receive({ type: "updated", room: "lobby", change: 5, message: { ...msg(1), body: "new", edited: "2026-12-03T09:02:00+00:00", reactions: [{ emoji: "👍", count: 2 }] }, reacted: [{ user: { id: "u:4" }, emoji: "👍", on: true }] });
+  socket.receive({ type: "updated", room: "lobby", change: 5, messages: [{ ...msg(1), body: "new", edited: "2026-12-03T09:02:00+00:00", reactions: [{ emoji: "👍", count: 2 }] }], reacted: [{ id: 1, user: { id: "u:4" }, emoji: "👍", on: true }] });
   assert.equal(view.updated.length, 1);
   assert.equal(view.updated[0].body, "new");
   assert.deepEqual(view.updated[0].reactions, [{ emoji: "👍", count: 2, mine: true }]);
   assert.equal(client.messages.get(1).body, "new");
   assert.equal(client.lastChange, 5);
-  socket.receive({ type: "updated", room: "lobby", change: 6, message: { ...msg(99) } });
+  socket.receive({ type: "updated", room: "lobby", change: 6, messages: [{ ...msg(99) }] });
   assert.equal(view.updated.length, 1, "a message not shown is not drawn");
   assert.equal(client.lastChange, 6);
   socket.serverClose(1006);
@@ -394,4 +394,23 @@ test("the inbox counts mentions of the user and clears them when the room is rea
   assert.equal(model.entries.get("team").mentions, 0);
   model.activity({ type: "activity", room: "team", last_id: 14, last: { id: 14, author: { id: ME, name: "me" }, excerpt: "me", created: "2026-12-03T09:07:00+00:00" }, mentions: [ME] });
   assert.equal(model.entries.get("team").mentions, 0, "one's own message: everything is read");
+});
+
+test("one updated frame for several messages: each replaced, own reactions by message id", () => {
+  const { view, socket } = online([msg(1), msg(2)]);
+  socket.receive({
+    type: "updated", room: "lobby", change: 9, first_change: 7,
+    messages: [
+      { ...msg(1), reactions: [{ emoji: "👍", count: 1 }] },
+      { ...msg(2), reactions: [{ emoji: "🎉", count: 2 }] },
+    ],
+    reacted: [
+      { id: 1, user: { id: "u:4" }, emoji: "👍", on: true },
+      { id: 2, user: { id: ME }, emoji: "🎉", on: true },
+      { id: 2, user: { id: "u:5" }, emoji: "🎉", on: true },
+    ],
+  });
+  assert.equal(view.updated.length, 2);
+  assert.deepEqual(view.updated[0].reactions, [{ emoji: "👍", count: 1 }]);
+  assert.deepEqual(view.updated[1].reactions, [{ emoji: "🎉", count: 2, mine: true }]);
 });

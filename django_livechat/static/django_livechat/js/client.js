@@ -238,14 +238,17 @@ export class LiveChatClient extends Connection {
     this.noteChange(frame.change);
   }
 
-  /** A shown message changed (an edit, a reaction, a moderator's removal): show it as it is now. */
+  /** Shown messages changed (edits, reactions, a moderator's removal): show them as they are now. */
   on_updated(frame) {
     this.noteChange(frame.change);
-    const message = frame.message;
-    if (!message || typeof message.id !== "number") return;
-    const current = this.messages.get(message.id) || this.askView("message", message.id);
-    if (!current) return; // not shown: nothing to change (protocol.md: it may drop it)
-    this.replaceMessage(applyUpdate(current, frame, this.you ? this.you.id : null));
+    const reacted = Array.isArray(frame.reacted) ? frame.reacted : [];
+    for (const message of Array.isArray(frame.messages) ? frame.messages : []) {
+      if (!message || typeof message.id !== "number") continue;
+      const current = this.messages.get(message.id) || this.askView("message", message.id);
+      if (!current) continue; // not shown: nothing to change (protocol.md: it may drop it)
+      const own = { message, reacted: reacted.filter((r) => r && r.id === message.id) };
+      this.replaceMessage(applyUpdate(current, own, this.you ? this.you.id : null));
+    }
   }
 
   /** Show `message` in place of the copy with its id (if it is shown). */
