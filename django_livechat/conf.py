@@ -102,6 +102,21 @@ DEFAULTS: dict[str, Any] = {
     "ATTACHMENTS_ALLOW_ANONYMOUS": False,
     # The alias in STORAGES of the storage that keeps attachments.
     "ATTACHMENT_STORAGE": "default",
+    # Seconds a direct message or mention stays unread (and unseen by an open socket) before
+    # its user is notified (e-mail, Web Push).
+    "NOTIFY_DELAY": 600,
+    # Seconds between two e-mails to one user at least (the next one holds all since).
+    "NOTIFY_INTERVAL": 3600,
+    # Seconds between the server processes' runs of the notification sender (0: only the
+    # ``livechat_notify`` command sends).
+    "NOTIFY_POLL": 30,
+    # Days messages are kept (None: for ever); a room's ``retention_days`` overrides it.
+    "RETENTION_DAYS": None,
+    # Web Push: the VAPID key pair (``manage.py livechat_vapid`` makes one) and the contact
+    # the push services may reach ("mailto:admin@example.com"); push is off without keys.
+    "VAPID_PUBLIC_KEY": "",
+    "VAPID_PRIVATE_KEY": "",
+    "VAPID_SUBJECT": "",
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
@@ -273,6 +288,35 @@ class Settings:
         if not callable(found):
             raise ImportError(f"{value!r} is not callable.")
         return found  # type: ignore[no-any-return]
+
+    @property
+    def NOTIFY_DELAY(self) -> float:
+        return float(self._get("NOTIFY_DELAY"))
+
+    @property
+    def NOTIFY_INTERVAL(self) -> float:
+        return float(self._get("NOTIFY_INTERVAL"))
+
+    @property
+    def NOTIFY_POLL(self) -> float:
+        return float(self._get("NOTIFY_POLL"))
+
+    @property
+    def RETENTION_DAYS(self) -> int | None:
+        value = self._get("RETENTION_DAYS")
+        return None if value in (None, "", 0) else int(value)
+
+    @property
+    def VAPID_PUBLIC_KEY(self) -> str:
+        return str(self._get("VAPID_PUBLIC_KEY") or "")
+
+    @property
+    def VAPID_PRIVATE_KEY(self) -> str:
+        return str(self._get("VAPID_PRIVATE_KEY") or "")
+
+    @property
+    def VAPID_SUBJECT(self) -> str:
+        return str(self._get("VAPID_SUBJECT") or "")
 
     @property
     def CHANGE_INTERVAL(self) -> float:

@@ -263,7 +263,11 @@ def test_a_direct_room_cannot_be_made_in_the_admin(admin_client, db):
 def members_post(response, **roles):
     """The change form's data as shown, with the members' roles changed by username."""
     form = response.context["adminform"].form
-    data = {name: value for name, value in form.initial.items() if name in form.fields}
+    data = {
+        name: "" if value is None else value
+        for name, value in form.initial.items()
+        if name in form.fields
+    }
     formset = response.context["inline_admin_formsets"][0].formset
     data.update(
         {

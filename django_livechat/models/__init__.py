@@ -3,6 +3,7 @@
 
 from django_livechat.models.content import Attachment, Mention, Reaction, Revision
 from django_livechat.models.moderation import AuditEntry, Sanction
+from django_livechat.models.notifications import Notice, NotificationSettings, PushSubscription
 from django_livechat.models.rooms import (
     Connection,
     Message,
@@ -17,6 +18,9 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "Mention",
+    "Notice",
+    "NotificationSettings",
+    "PushSubscription",
     "Reaction",
     "Revision",
     "Connection",

@@ -76,6 +76,12 @@ class Room(WriterOwnedFields):
         _("last change"), default=0, db_default=0, editable=False
     )
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    retention_days = models.PositiveIntegerField(
+        _("keep messages for (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: LIVECHAT['RETENTION_DAYS'] (by default, for ever)."),
+    )
     pair = models.CharField(
         _("direct pair"),
         max_length=60,
@@ -272,6 +278,15 @@ class Participant(models.Model):
     )
     last_read = models.PositiveBigIntegerField(_("last read id"), default=0)
     joined = models.DateTimeField(_("joined"), default=timezone.now)
+
+    class Notify(models.TextChoices):
+        DEFAULT = "", _("direct messages and mentions")
+        ALL = "all", _("every message")
+        MUTE = "mute", _("nothing")
+
+    notify = models.CharField(
+        _("notify of"), max_length=8, choices=Notify.choices, blank=True, default=Notify.DEFAULT
+    )
 
     class Meta:
         verbose_name = _("participant")

@@ -44,6 +44,16 @@ class Conversation(WriterOwnedFields):
     )
     visitor_name = models.CharField(_("visitor name"), max_length=150)
     page_url = models.CharField(_("page"), max_length=500, blank=True)
+    visitor_email = models.EmailField(
+        _("visitor's e-mail"),
+        blank=True,
+        help_text=_("Given in the widget: staff replies the visitor missed are e-mailed there."),
+    )
+    send_transcript = models.BooleanField(
+        _("send the transcript"),
+        default=False,
+        help_text=_("E-mail the visitor the conversation when it is closed."),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True
     )
