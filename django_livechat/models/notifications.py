@@ -80,7 +80,8 @@ class Notice(models.Model):
         _("state"), max_length=16, choices=State.choices, default=State.PENDING
     )
     claim = models.CharField(_("claimed by"), max_length=32, blank=True, editable=False)
-    sent = models.DateTimeField(_("sent"), null=True, blank=True)
+    sent = models.DateTimeField(_("e-mailed"), null=True, blank=True)
+    pushed = models.DateTimeField(_("pushed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("notice")
