@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
             name="visitor_email",
             field=models.EmailField(
                 blank=True,
-                help_text="Given in the widget: staff replies the visitor missed are e-mailed there.",
+                help_text="From the widget: staff replies the visitor missed go there.",
                 max_length=254,
                 verbose_name="visitor's e-mail",
             ),

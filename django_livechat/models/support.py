@@ -47,7 +47,7 @@ class Conversation(WriterOwnedFields):
     visitor_email = models.EmailField(
         _("visitor's e-mail"),
         blank=True,
-        help_text=_("Given in the widget: staff replies the visitor missed are e-mailed there."),
+        help_text=_("From the widget: staff replies the visitor missed go there."),
     )
     send_transcript = models.BooleanField(
         _("send the transcript"),
