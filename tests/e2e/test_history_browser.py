@@ -84,8 +84,8 @@ def test_staff_open_the_earlier_versions_of_a_visitors_edited_message(server, co
     assert first_meta.startswith("Version 1") and first_meta.endswith("by alice")
     assert entries.nth(0).locator("[data-time]").get_attribute("data-time")
     assert entries.nth(2).get_attribute("data-version") == "current"
-    assert entries.nth(2).locator(".livechat-history-meta").inner_text().startswith(
-        "Current version"
+    assert (
+        entries.nth(2).locator(".livechat-history-meta").inner_text().startswith("Current version")
     )
     screenshot(console, "console-message-history")
 
