@@ -61,7 +61,9 @@ def test_staff_open_the_earlier_versions_of_a_visitors_edited_message(server, co
     console.wait_for_selector(f'{CONSOLE_ROOM}[data-state="online"]', timeout=15000)
     message = item(console, f"final words {tag}")
     message.locator('[data-field="edited"]').wait_for(timeout=15000)
-    history = message.locator("[data-livechat-history]")
+    # by id: the body changes again below
+    message_id = message.get_attribute("data-id")
+    history = console.locator(f'{CONSOLE_ROOM} li[data-id="{message_id}"] [data-livechat-history]')
     assert history.is_visible() and history.inner_text() == "History"
     assert history.get_attribute("aria-expanded") == "false"
     assert history.get_attribute("aria-controls") == "livechat-history-panel"
@@ -95,10 +97,15 @@ def test_staff_open_the_earlier_versions_of_a_visitors_edited_message(server, co
     assert history.get_attribute("aria-expanded") == "false"
     assert focused(console) == "history"
 
-    # from the keyboard again, then the Close button
+    # from the keyboard again; alice edits once more while it is open: it follows
     console.keyboard.press("Enter")
     entries.nth(2).wait_for(timeout=15000)
     assert history.get_attribute("aria-expanded") == "true"
+    widget_edit(visitor, f"final words {tag}", f"really final {tag}")
+    entries.nth(3).wait_for(timeout=15000)
+    assert entries.nth(2).locator(".livechat-history-body").inner_text() == f"final words {tag}"
+    assert entries.nth(3).locator(".livechat-history-body").inner_text() == f"really final {tag}"
+    assert focused(console) == "close"  # a refresh does not move the focus
     console.locator("[data-livechat-history-close]").click()
     panel.wait_for(state="hidden", timeout=5000)
     assert history.get_attribute("aria-expanded") == "false"

@@ -129,6 +129,8 @@ export class HistoryPanel {
     this.closeButton = panel.querySelector("[data-livechat-history-close]");
     /** @type {HTMLElement|null} the "History" button of the message shown */
     this.trigger = null;
+    /** @type {{slug: string, id: number, names: Map<string, string>, edited: string|null|undefined}|null} */
+    this.shown = null;
     this.request = 0; // a late answer for an earlier opening is dropped
     if (this.closeButton) this.closeButton.addEventListener("click", () => this.close());
     this.onKey = (event) => {
@@ -159,15 +161,35 @@ export class HistoryPanel {
    * @param {HTMLElement|null} trigger the button that opened it
    * @param {Map<string, string>} [names] console_model.js `knownNames`
    */
-  async open(slug, id, trigger, names = new Map()) {
+  open(slug, id, trigger, names = new Map()) {
     if (this.trigger && this.trigger !== trigger) this.trigger.setAttribute("aria-expanded", "false");
     this.trigger = trigger;
     if (trigger) trigger.setAttribute("aria-expanded", "true");
+    this.shown = { slug, id, names, edited: undefined };
     this.list.replaceChildren();
-    this.say(this.text("history-loading"));
     this.panel.dataset.message = String(id);
     this.panel.hidden = false;
     (this.closeButton || this.panel).focus();
+    return this.load();
+  }
+
+  /**
+   * Message `id` changed (an `updated` frame): while its history is shown, load it again when
+   * it was edited since (the focus stays where it is).
+   * @param {number} id
+   * @param {string|null|undefined} edited the message's `edited` now
+   */
+  refresh(id, edited) {
+    if (!this.isOpen || !this.shown || this.shown.id !== id || this.shown.edited === undefined) return null;
+    const instant = (iso) => (iso ? Date.parse(iso) : null); // the frame and the endpoint may write it apart
+    if (instant(edited) === instant(this.shown.edited)) return null;
+    return this.load();
+  }
+
+  /** Fetch the shown message's history and list it ("loading…", or why it failed, meanwhile). */
+  async load() {
+    const { slug, id, names } = this.shown;
+    if (!this.list.children.length) this.say(this.text("history-loading"));
     const request = ++this.request;
     let data;
     try {
@@ -178,12 +200,15 @@ export class HistoryPanel {
       if (request === this.request) this.say(this.text("history-failed"));
       return;
     }
-    if (request === this.request) this.render(historyRows(data, names));
+    if (request !== this.request) return;
+    this.shown.edited = typeof data.edited === "string" ? data.edited : null;
+    this.render(historyRows(data, names));
   }
 
   /** Hide the panel; focus goes back to its button when `restoreFocus` and it is still shown. */
   close({ restoreFocus = true } = {}) {
     this.request += 1;
+    this.shown = null;
     const wasOpen = this.isOpen;
     this.panel.hidden = true;
     this.list.replaceChildren();
@@ -476,6 +501,10 @@ export class ConsoleUI {
     });
     this.client = client;
     for (const type of ["welcome", "backlog", "message"]) client.on(type, () => this.markRead());
+    client.on("updated", (frame) => {
+      const message = frame && frame.message;
+      if (this.history && message && typeof message.id === "number") this.history.refresh(message.id, message.edited);
+    });
     client.connect();
   }
 
