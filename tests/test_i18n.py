@@ -36,3 +36,16 @@ def test_message_feature_errors_are_translated():
     with translation.override("zh-hans"), pytest.raises(protocol.ProtocolError) as error:
         protocol.parse('{"type": "react", "id": 1, "emoji": "a"}')
     assert error.value.detail == "emoji 必须是一个表情符号。"
+
+
+@pytest.mark.django_db
+def test_console_history_strings_in_simplified_chinese(client, django_user_model):
+    staff = django_user_model.objects.create_user("zhang", password="pw", is_staff=True)
+    client.force_login(staff)
+    response = client.get(reverse("livechat:console"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    html = response.content.decode()
+    assert 'data-revisions-url="/chat/rooms/__slug__/messages/0/revisions/"' in html
+    assert 'data-i18n-history-version="版本 %(n)s"' in html  # placeholders survive
+    assert 'data-i18n-history-replaced="%(time)s 由 %(name)s 替换"' in html
+    assert ">历史</button>" in html  # the History button (msgctxt)
+    assert "此消息的早期版本" in html  # the panel's title

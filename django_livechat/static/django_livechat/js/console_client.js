@@ -141,3 +141,21 @@ export class StaffConsole extends Connection {
     }
   }
 }
+
+/**
+ * GET a message's earlier bodies (`livechat:revisions`, see console_model.js `revisionsUrl`)
+ * with the session's cookies.
+ * @param {string} url
+ * @param {typeof fetch} [fetchFn]
+ * @returns {Promise<{id: number, body: string, edited: string|null, revisions: object[]}>}
+ * @throws {Error} on a network error, an answer other than 2xx, or one without `revisions`
+ */
+export async function fetchRevisions(url, fetchFn = globalThis.fetch) {
+  const response = await fetchFn(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`revisions: HTTP ${response.status}`);
+  const data = await response.json();
+  if (!data || typeof data !== "object" || !Array.isArray(data.revisions)) {
+    throw new Error("revisions: not a revisions answer");
+  }
+  return data;
+}

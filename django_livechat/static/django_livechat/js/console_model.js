@@ -255,3 +255,85 @@ export function safeHref(page, base) {
     return null;
   }
 }
+
+// -- the history of an edited message --------------------------------------------------------
+
+/** The slug placeholder of the console's `data-revisions-url` (`{% url 'livechat:revisions' '__slug__' 0 %}`). */
+export const SLUG_PLACEHOLDER = "__slug__";
+/** The message id placeholder there: the path segment `/0/` after the slug. */
+export const ID_SEGMENT = "/0/";
+
+/**
+ * The URL of message `id`'s revisions (`livechat:revisions`) from the page's pattern: the last
+ * `__slug__` becomes the slug (encoded), then the first `/0/` after it becomes `/<id>/` (a
+ * `/0/` in the site's prefix, before the slug, stays).
+ * @param {string} pattern e.g. "/chat/rooms/__slug__/messages/0/revisions/"
+ * @param {string} slug
+ * @param {number} id
+ * @returns {string|null} null when the pattern lacks a placeholder or `id` is no message id
+ */
+export function revisionsUrl(pattern, slug, id) {
+  if (typeof pattern !== "string" || !slug || !Number.isSafeInteger(id) || id < 0) return null;
+  const at = pattern.lastIndexOf(SLUG_PLACEHOLDER);
+  if (at < 0) return null;
+  const rest = pattern.slice(at + SLUG_PLACEHOLDER.length);
+  const idAt = rest.indexOf(ID_SEGMENT);
+  if (idAt < 0) return null;
+  return (
+    pattern.slice(0, at) +
+    encodeURIComponent(slug) +
+    rest.slice(0, idAt) +
+    `/${id}/` +
+    rest.slice(idAt + ID_SEGMENT.length)
+  );
+}
+
+/**
+ * The names the console knows, by identity id: the staff, the conversation's visitor and the
+ * authors of the messages shown (later sources win; empty names are skipped).
+ * @param {...Iterable<{id?: string, name?: string}|null|undefined>} sources
+ * @returns {Map<string, string>}
+ */
+export function knownNames(...sources) {
+  const names = new Map();
+  for (const source of sources) {
+    for (const who of source || []) {
+      if (who && typeof who.id === "string" && who.id && typeof who.name === "string" && who.name) {
+        names.set(who.id, who.name);
+      }
+    }
+  }
+  return names;
+}
+
+/**
+ * The rows of a message's history panel from the `livechat:revisions` answer: each earlier
+ * body, oldest first, with when it was replaced and by whom (a known name, else the identity
+ * id as it is), then the current body with the time of the last edit.
+ * @param {{body?: string, edited?: string|null, revisions?: {body?: string, replaced?: string, by?: string}[]}} data
+ * @param {Map<string, string>} [names] knownNames()
+ * @returns {{current: boolean, n: number, body: string, time: string|null, by: string}[]}
+ */
+export function historyRows(data, names = new Map()) {
+  const list = data && Array.isArray(data.revisions) ? data.revisions : [];
+  const rows = list
+    .filter((r) => r && typeof r === "object")
+    .map((r, index) => {
+      const id = typeof r.by === "string" ? r.by : "";
+      return {
+        current: false,
+        n: index + 1,
+        body: typeof r.body === "string" ? r.body : "",
+        time: typeof r.replaced === "string" ? r.replaced : null,
+        by: names.get(id) || id,
+      };
+    });
+  rows.push({
+    current: true,
+    n: rows.length + 1,
+    body: data && typeof data.body === "string" ? data.body : "",
+    time: data && typeof data.edited === "string" ? data.edited : null,
+    by: "",
+  });
+  return rows;
+}

@@ -6,13 +6,16 @@
  */
 
 import { STAFF_FINAL_CLOSE_CODES } from "./connection.js";
-import { StaffConsole } from "./console_client.js";
+import { StaffConsole, fetchRevisions } from "./console_client.js";
 import {
   assignOptions,
   describeSummary,
   detailActions,
+  historyRows,
+  knownNames,
   moderationFor,
   removals,
+  revisionsUrl,
   roomPath,
   safeHref,
   unitsFrom,
@@ -25,8 +28,9 @@ export const TICK_MS = 5000;
 
 /**
  * DomView of the selected conversation, with moderation buttons on each stored message
- * (delete, remove reactions, mute, ban) and a "remove file" button on each of its files. They
- * follow the message: an `updated` frame fills it again, and them with it.
+ * (delete, remove reactions, mute, ban), a "remove file" button on each of its files and a
+ * "History" button beside the "(edited)" marker of an edited one. They follow the message: an
+ * `updated` frame fills it again, and them with it.
  */
 export class ConsoleRoomView extends DomView {
   /**
@@ -35,16 +39,31 @@ export class ConsoleRoomView extends DomView {
    * @param {HTMLTemplateElement|null} tools the moderation buttons' template
    * @param {HTMLTemplateElement|null} [fileTool] the template of a file's "remove" button
    */
-  constructor(root, decide, tools, fileTool = null) {
+  constructor(root, decide, tools, fileTool = null, historyTool = null) {
     super(root);
     this.decide = decide;
     this.tools = tools;
     this.fileTool = fileTool;
+    this.historyTool = historyTool;
   }
 
   fill(item, message, pending) {
     super.fill(item, message, pending);
-    if (!pending && message.id !== undefined && this.tools) this.fillModeration(item, message);
+    if (pending || message.id === undefined) return;
+    if (this.tools) this.fillModeration(item, message);
+    if (this.historyTool) this.fillHistory(item, message);
+  }
+
+  /** The "History" button after the "(edited)" marker: shown while the message is edited. */
+  fillHistory(item, message) {
+    let button = item.querySelector("[data-livechat-history]");
+    if (!button && message.edited) {
+      button = this.historyTool.content.firstElementChild.cloneNode(true);
+      const marker = item.querySelector('[data-field="edited"]');
+      if (marker) marker.after(button);
+      else item.appendChild(button);
+    }
+    if (button) button.hidden = !message.edited;
   }
 
   /** The moderation buttons of a stored message, as the console's rule allows them. */
@@ -72,6 +91,177 @@ export class ConsoleRoomView extends DomView {
   }
 }
 
+/** The page's locale (the nearest `lang`), for times; undefined lets the browser choose. */
+function pageLocale(root) {
+  const holder = root.closest("[lang]");
+  const lang = holder ? holder.getAttribute("lang") : "";
+  try {
+    return lang ? new Intl.DateTimeFormat(lang).resolvedOptions().locale : undefined;
+  } catch {
+    return undefined; // not a BCP 47 tag
+  }
+}
+
+/**
+ * The panel listing the earlier bodies of an edited message (`[data-livechat-history-panel]`,
+ * a non-modal `role="dialog"`), opened by the message's "History" button, whose
+ * `aria-expanded` follows. Focus moves to the panel's Close button on opening and back to the
+ * "History" button on closing (Close, Escape, or the button again). Text is set with
+ * `textContent` only.
+ */
+export class HistoryPanel {
+  /**
+   * @param {HTMLElement} panel
+   * @param {object} options
+   * @param {string} options.pattern the revisions URL with placeholders (console_model.js `revisionsUrl`)
+   * @param {(name: string, values?: object) => string} options.text translated strings
+   * @param {string} [options.locale] for times
+   * @param {typeof fetch} [options.fetchFn]
+   */
+  constructor(panel, { pattern, text, locale, fetchFn }) {
+    this.panel = panel;
+    this.pattern = pattern;
+    this.text = text;
+    this.locale = locale;
+    this.fetchFn = fetchFn;
+    this.statusLine = panel.querySelector("[data-livechat-history-status]");
+    this.list = panel.querySelector("[data-livechat-history-list]");
+    this.closeButton = panel.querySelector("[data-livechat-history-close]");
+    /** @type {HTMLElement|null} the "History" button of the message shown */
+    this.trigger = null;
+    /** @type {{slug: string, id: number, names: Map<string, string>, edited: string|null|undefined}|null} */
+    this.shown = null;
+    this.request = 0; // a late answer for an earlier opening is dropped
+    if (this.closeButton) this.closeButton.addEventListener("click", () => this.close());
+    this.onKey = (event) => {
+      if (event.key !== "Escape" || !this.isOpen) return;
+      const focus = document.activeElement;
+      const here = this.panel.contains(focus) || focus === this.trigger || !focus || focus === document.body;
+      if (!here) return; // Escape in the composer cancels an edit, not this
+      event.preventDefault();
+      this.close();
+    };
+    document.addEventListener("keydown", this.onKey);
+  }
+
+  get isOpen() {
+    return !this.panel.hidden;
+  }
+
+  /** The history of message `id` of room `slug`; from its own open button, close instead. */
+  toggle(slug, id, trigger, names) {
+    if (this.isOpen && this.trigger === trigger) this.close();
+    else this.open(slug, id, trigger, names);
+  }
+
+  /**
+   * Show the panel for message `id` of room `slug` and load its history.
+   * @param {string} slug
+   * @param {number} id
+   * @param {HTMLElement|null} trigger the button that opened it
+   * @param {Map<string, string>} [names] console_model.js `knownNames`
+   */
+  open(slug, id, trigger, names = new Map()) {
+    if (this.trigger && this.trigger !== trigger) this.trigger.setAttribute("aria-expanded", "false");
+    this.trigger = trigger;
+    if (trigger) trigger.setAttribute("aria-expanded", "true");
+    this.shown = { slug, id, names, edited: undefined };
+    this.list.replaceChildren();
+    this.panel.dataset.message = String(id);
+    this.panel.hidden = false;
+    (this.closeButton || this.panel).focus();
+    return this.load();
+  }
+
+  /**
+   * Message `id` changed (an `updated` frame): while its history is shown, load it again when
+   * it was edited since (the focus stays where it is).
+   * @param {number} id
+   * @param {string|null|undefined} edited the message's `edited` now
+   */
+  refresh(id, edited) {
+    if (!this.isOpen || !this.shown || this.shown.id !== id || this.shown.edited === undefined) return null;
+    const instant = (iso) => (iso ? Date.parse(iso) : null); // the frame and the endpoint may write it apart
+    if (instant(edited) === instant(this.shown.edited)) return null;
+    return this.load();
+  }
+
+  /** Fetch the shown message's history and list it ("loading…", or why it failed, meanwhile). */
+  async load() {
+    const { slug, id, names } = this.shown;
+    if (!this.list.children.length) this.say(this.text("history-loading"));
+    const request = ++this.request;
+    let data;
+    try {
+      const url = revisionsUrl(this.pattern, slug, id);
+      if (!url) throw new Error("revisions: no URL pattern on the page");
+      data = await fetchRevisions(url, this.fetchFn);
+    } catch {
+      if (request === this.request) this.say(this.text("history-failed"));
+      return;
+    }
+    if (request !== this.request) return;
+    this.shown.edited = typeof data.edited === "string" ? data.edited : null;
+    this.render(historyRows(data, names));
+  }
+
+  /** Hide the panel; focus goes back to its button when `restoreFocus` and it is still shown. */
+  close({ restoreFocus = true } = {}) {
+    this.request += 1;
+    this.shown = null;
+    const wasOpen = this.isOpen;
+    this.panel.hidden = true;
+    this.list.replaceChildren();
+    delete this.panel.dataset.message;
+    const trigger = this.trigger;
+    this.trigger = null;
+    if (!trigger) return;
+    trigger.setAttribute("aria-expanded", "false");
+    if (wasOpen && restoreFocus && trigger.isConnected && !trigger.hidden) trigger.focus();
+  }
+
+  say(text) {
+    if (!this.statusLine) return;
+    this.statusLine.textContent = text;
+    this.statusLine.hidden = !text;
+  }
+
+  /** @param {ReturnType<typeof historyRows>} rows */
+  render(rows) {
+    this.say(rows.length > 1 ? "" : this.text("history-none"));
+    this.list.replaceChildren(...rows.map((row) => this.entry(row)));
+  }
+
+  entry(row) {
+    const li = document.createElement("li");
+    li.className = "livechat-history-entry";
+    li.dataset.version = row.current ? "current" : String(row.n);
+    const meta = document.createElement("p");
+    meta.className = "livechat-history-meta";
+    const label = document.createElement("strong");
+    label.textContent = row.current ? this.text("history-current") : this.text("history-version", { n: row.n });
+    const time = this.time(row.time);
+    const note = document.createElement("span");
+    note.className = "livechat-history-when";
+    if (row.current) note.textContent = time ? this.text("edited-title", { time }) : "";
+    else note.textContent = this.text("history-replaced", { time, name: row.by });
+    if (row.time) note.dataset.time = row.time;
+    meta.append(label, " ", note);
+    const body = document.createElement("div");
+    body.className = "livechat-history-body";
+    body.textContent = row.body;
+    li.append(meta, body);
+    return li;
+  }
+
+  /** An ISO 8601 instant in local date and time ("" for none; as it is when unparsable). */
+  time(iso) {
+    if (!iso) return "";
+    const when = new Date(iso);
+    return Number.isNaN(when.getTime()) ? iso : when.toLocaleString(this.locale);
+  }
+}
+
 /** The console page: queue, detail pane, staff list, and the selected room's client. */
 export class ConsoleUI {
   /** @param {HTMLElement} root the `[data-livechat-console]` element */
@@ -95,6 +285,16 @@ export class ConsoleUI {
     this.staffTemplate = q("template[data-livechat-staff-template]");
     this.toolsTemplate = q("template[data-livechat-moderation-template]");
     this.fileToolTemplate = q("template[data-livechat-file-moderation-template]");
+    this.historyTemplate = q("template[data-livechat-history-template]");
+    const historyPanel = q("[data-livechat-history-panel]");
+    this.history =
+      historyPanel && root.dataset.revisionsUrl
+        ? new HistoryPanel(historyPanel, {
+            pattern: root.dataset.revisionsUrl,
+            text: (name, values) => this.text(name, values),
+            locale: pageLocale(root),
+          })
+        : null;
     this.units = unitsFrom(root.dataset);
     /** @type {Map<string, HTMLElement>} */
     this.items = new Map();
@@ -278,6 +478,7 @@ export class ConsoleUI {
     const typing = this.roomRoot.querySelector("[data-livechat-typing]");
     if (typing) typing.textContent = "";
     if (this.hereNow) this.hereNow.textContent = this.hereNowText;
+    if (this.history) this.history.close({ restoreFocus: false });
     const decide = (message) => {
       const entry = this.console.queue.get(slug);
       return moderationFor(message, {
@@ -285,7 +486,13 @@ export class ConsoleUI {
         youId: this.console.you ? this.console.you.id : null,
       });
     };
-    const view = new ConsoleRoomView(this.roomRoot, decide, this.toolsTemplate, this.fileToolTemplate);
+    const view = new ConsoleRoomView(
+      this.roomRoot,
+      decide,
+      this.toolsTemplate,
+      this.fileToolTemplate,
+      this.history ? this.historyTemplate : null,
+    );
     const client = new LiveChatClient({
       path: roomPath(this.roomPrefix, slug),
       view,
@@ -294,6 +501,10 @@ export class ConsoleUI {
     });
     this.client = client;
     for (const type of ["welcome", "backlog", "message"]) client.on(type, () => this.markRead());
+    client.on("updated", (frame) => {
+      const message = frame && frame.message;
+      if (this.history && message && typeof message.id === "number") this.history.refresh(message.id, message.edited);
+    });
     client.connect();
   }
 
@@ -343,8 +554,25 @@ export class ConsoleUI {
     }
   }
 
-  /** A click on a message's moderation button. */
+  /** The history of the message whose "History" button was pressed. */
+  showHistory(button) {
+    const item = button.closest("li[data-id]");
+    if (!item || !this.selected || !this.history) return;
+    const entry = this.console.queue.get(this.selected);
+    const authors = [...this.roomRoot.querySelectorAll("[data-livechat-messages] li[data-id]")].map(
+      (li) => li.livechatMessage && li.livechatMessage.author,
+    );
+    const names = knownNames(authors, entry && entry.visitor ? [entry.visitor] : [], this.console.staff);
+    this.history.toggle(this.selected, Number(item.dataset.id), button, names);
+  }
+
+  /** A click on a message's moderation button (or its "History" button). */
   moderate(event) {
+    const history = event.target.closest("[data-livechat-history]");
+    if (history) {
+      this.showHistory(history);
+      return;
+    }
     const button = event.target.closest("[data-moderate]");
     const item = button && button.closest("li[data-id]");
     if (!item || !this.selected) return;
