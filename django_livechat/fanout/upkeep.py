@@ -46,6 +46,7 @@ class Upkeep:
         self.hub = hub
         self.db_failed_at: float | None = None  # monotonic time of the last database failure
         self.leaving: dict[str, tuple[int, dict[str, Any]]] = {}  # channel -> (room, author)
+        self.notifying: asyncio.Future[bool] | None = None
 
     async def run(self) -> None:
         """The loop: a check every ``RECONCILE_INTERVAL`` seconds, as long as the hub has rooms."""
@@ -53,6 +54,7 @@ class Upkeep:
         now = time.monotonic()
         next_heartbeat = now + conf.PRESENCE_HEARTBEAT
         next_regroup = now + conf.GROUP_REFRESH_INTERVAL
+        next_notify = now + conf.NOTIFY_POLL
         while True:
             await asyncio.sleep(conf.RECONCILE_INTERVAL)
             hub.cut_stalled_sends()
@@ -69,6 +71,9 @@ class Upkeep:
             ):
                 next_heartbeat = now + conf.PRESENCE_HEARTBEAT
                 await self.step("membership check", self.check_members, database=True)
+            if conf.NOTIFY_POLL and now >= next_notify:
+                next_notify = now + conf.NOTIFY_POLL
+                self.notify_later()
 
     async def step(
         self, what: str, step: Callable[[], Awaitable[None]], database: bool = False
@@ -177,6 +182,19 @@ class Upkeep:
             if changed and feed.change_stalled_at == feed.last_change:
                 await self.replay_changes(feed)
             feed.change_stalled_at = feed.last_change if changed else None
+
+    # -- notifications ------------------------------------------------------------------
+
+    def notify_later(self) -> None:
+        """Start a run of the notification sender, unless one is under way: on a thread of its
+        own (``store.asend_notices``), so that a slow mail server holds up nothing here."""
+        if self.notifying is None or self.notifying.done():
+            self.notifying = asyncio.ensure_future(
+                self.step("sending notifications", self._notify, database=True)
+            )
+
+    async def _notify(self) -> None:
+        await store.asend_notices()
 
     # -- presence -----------------------------------------------------------------------
 

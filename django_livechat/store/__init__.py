@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from django_livechat import changes, inbox, moderation, permissions, support
+from django_livechat import changes, inbox, moderation, notices, permissions, support
 from django_livechat.store.commit import (
     NewMessage,
     Written,
@@ -52,7 +52,7 @@ from django_livechat.store.rooms import (
     snapshot,
     welcome,
 )
-from django_livechat.store.thread import on_writer_thread
+from django_livechat.store.thread import on_notify_thread, on_writer_thread
 
 __all__ = [
     "REPLAY_LIMIT",
@@ -116,3 +116,5 @@ ainbox_listing = database_sync_to_async(inbox.listing)
 ainbox_entry = database_sync_to_async(inbox.entry)
 ainbox_is_listed = database_sync_to_async(inbox.is_listed)
 aoffline_notice = database_sync_to_async(support.offline_notice)
+# The notification sender, on a thread of its own (mail servers may be slow).
+asend_notices = on_notify_thread(notices.send_due)

@@ -26,7 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Field, Model, Q
 from django.utils import timezone
 
-from django_livechat import attachments, mentions, permissions, protocol
+from django_livechat import attachments, mentions, notices, permissions, protocol
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
 from django_livechat.models import Attachment, Conversation, Message, Room, Sanction
@@ -116,6 +116,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
     files, invalid = _uploads(batch, fresh)
     refusals.update(invalid)
     created: list[Message] = []
+    kinds: dict[int, str] = {}
     linked: list[tuple[Message, list[Attachment]]] = []
     mentioned: list[tuple[Message, mentions.Resolved]] = []
     for room_pk in sorted(fresh):  # a fixed order: no deadlock between two writers
@@ -131,6 +132,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
                 results[i] = Written(None, error=Code.ROOM_LOCKED)
             continue
         last, kind = allocated
+        kinds[room_pk] = kind
         messages = []
         resolved = mentions.resolve(room_pk, kind, [batch[i].body for i in indexes])
         for seq, i, found in zip(
@@ -165,6 +167,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
     _insert(connection, created)
     _link(linked)
     mentions.store(mentioned)
+    notices.record(created, kinds)
     for i, first in copy_of.items():
         original = results[first]
         assert original is not None

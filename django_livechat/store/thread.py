@@ -44,6 +44,25 @@ def _run(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         close_old_connections()
 
 
+_notify_executor: ThreadPoolExecutor | None = None
+
+
+def on_notify_thread(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``func`` as a coroutine function that runs it on the notification sender's own thread
+    (one per process): a slow mail server or push service holds up no other database work."""
+
+    @functools.wraps(func)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        global _notify_executor
+        with _lock:
+            if _notify_executor is None:
+                _notify_executor = ThreadPoolExecutor(1, thread_name_prefix="livechat-notify")
+        call = functools.partial(_run, func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_notify_executor, call)
+
+    return run
+
+
 def on_writer_thread(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``func`` (sync, database) as a coroutine function that runs it on the writer thread."""
 

@@ -1,0 +1,111 @@
+"""The notification e-mails: a user's digest of what they missed, a support visitor's missed
+replies. Text only from the messages (no formatting, no files), per room the count, the
+newest excerpts and a link; a one-click unsubscribe link (signed) with the RFC 8058 headers.
+Templates ``django_livechat/email/digest.txt`` and ``digest.html`` (override them)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from django_livechat.models import Message, Notice, Room
+from django_livechat.protocol.frames import EXCERPT_LENGTH
+
+#: Excerpts per room at most.
+EXCERPTS = 3
+_SALT = "django_livechat.unsubscribe"
+
+Shown = Sequence[tuple[Notice, Message]]
+
+
+def unsubscribe_token(user_pk: Any) -> str:
+    """The signed token of a user's one-click unsubscribe link (it does not expire)."""
+    return signing.dumps({"u": user_pk}, salt=_SALT, compress=True)
+
+
+def user_from_token(token: str) -> Any:
+    """The user pk a token names; ``signing.BadSignature`` for a forged or broken one."""
+    return signing.loads(token, salt=_SALT)["u"]
+
+
+def site_url(path: str) -> str:
+    """``path`` made absolute with ``LIVECHAT_SITE_URL`` (a setting of the host, e.g.
+    ``https://chat.example.com``; relative without it)."""
+    base = str(getattr(settings, "LIVECHAT_SITE_URL", "") or "").rstrip("/")
+    return f"{base}{path}"
+
+
+def _rooms(shown: Shown) -> list[dict[str, Any]]:
+    by_room: dict[int, list[Message]] = defaultdict(list)
+    rooms: dict[int, Room] = {}
+    for _notice, message in shown:
+        by_room[message.room_id].append(message)
+        rooms[message.room_id] = message.room
+    entries: list[dict[str, Any]] = []
+    for room_pk, messages in by_room.items():
+        messages.sort(key=lambda m: m.seq)
+        room = rooms[room_pk]
+        entries.append(
+            {
+                "title": room.title,
+                "url": site_url(room.get_absolute_url()),
+                "count": len(messages),
+                "more": max(0, len(messages) - EXCERPTS),
+                "excerpts": [
+                    {
+                        "author": m.display_name,
+                        "created": m.created,
+                        "text": " ".join(m.body.split())[:EXCERPT_LENGTH],
+                    }
+                    for m in messages[-EXCERPTS:]
+                ],
+            }
+        )
+    entries.sort(key=lambda e: e["excerpts"][-1]["created"], reverse=True)
+    return entries
+
+
+def user_digest(user: Any, shown: Shown) -> EmailMultiAlternatives:
+    """The e-mail telling ``user`` of the messages of ``shown`` (notices and their messages)."""
+    unsubscribe = site_url(reverse("livechat:unsubscribe", args=[unsubscribe_token(user.pk)]))
+    context = {
+        "user": user,
+        "rooms": _rooms(shown),
+        "count": len(shown),
+        "unsubscribe_url": unsubscribe,
+        "settings_url": site_url(reverse("livechat:notifications")),
+    }
+    with translation.override(getattr(user, "livechat_language", None) or settings.LANGUAGE_CODE):
+        subject = ngettext(
+            "%(n)d new message you missed", "%(n)d new messages you missed", len(shown)
+        ) % {"n": len(shown)}
+        mail = _mail(subject, user.email, context)
+    mail.extra_headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+    mail.extra_headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return mail
+
+
+def visitor_digest(address: str, shown: Shown) -> EmailMultiAlternatives:
+    """The e-mail telling a support visitor of staff replies they missed."""
+    context = {"user": None, "rooms": _rooms(shown), "count": len(shown), "visitor": True}
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("A reply to your support request")
+        return _mail(subject, address, context)
+
+
+def _mail(subject: str, address: str, context: dict[str, Any]) -> EmailMultiAlternatives:
+    text = render_to_string("django_livechat/email/digest.txt", context)
+    html = render_to_string("django_livechat/email/digest.html", context)
+    mail = EmailMultiAlternatives(subject=subject, body=text, to=[address])
+    mail.attach_alternative(html, "text/html")
+    return mail
