@@ -323,9 +323,7 @@ def _conversations(key: str, user: Any, slugs: dict[int, str]) -> list[dict[str,
                 "body": m.body,
                 "created": _when(m.created),
             }
-            for m in Message.objects.filter(room_id=c.room_id, deleted__isnull=True).order_by(
-                "seq"
-            )
+            for m in Message.objects.filter(room_id=c.room_id, deleted__isnull=True).order_by("seq")
         ]
         found.append(
             {
