@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from django_livechat import changes, inbox, moderation, permissions, support
+from django_livechat import changes, inbox, moderation, permissions, privacy, support
 from django_livechat.store.commit import (
     NewMessage,
     Written,
@@ -116,3 +116,5 @@ ainbox_listing = database_sync_to_async(inbox.listing)
 ainbox_entry = database_sync_to_async(inbox.entry)
 ainbox_is_listed = database_sync_to_async(inbox.is_listed)
 aoffline_notice = database_sync_to_async(support.offline_notice)
+# Retention, once a day in the server process (docs/privacy.md).
+apurge = database_sync_to_async(privacy.purge)
