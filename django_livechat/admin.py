@@ -32,6 +32,7 @@ from django_livechat.models import (
     Sanction,
     StaffPresence,
 )
+from django_livechat.privacy_admin import erase_chat_data, export_chat_data
 
 # ModelAdmin is generic in django-stubs only (Django's has no __class_getitem__).
 if TYPE_CHECKING:
@@ -409,6 +410,7 @@ class ParticipantAdmin(ParticipantModelAdmin):
     list_filter = ["role", "room"]
     search_fields = ["display_name", "key"]
     readonly_fields = ["key", "joined"]
+    actions = [export_chat_data, erase_chat_data]
 
     def save_model(
         self, request: HttpRequest, obj: Participant, form: ModelForm[Participant], change: bool

@@ -10,6 +10,8 @@
     api.remove_member(team, carol, by=alice)  # carol's open sockets to it close (4403)
     dm = api.open_direct(alice, bob)  # the same room as api.open_direct(bob, alice)
     api.rename_room(team, "Design", by=alice)  # open room pages show the new title
+    api.export_user(bob)  # everything stored about bob, as a dict (export_zip: with files)
+    api.erase_user(bob, actor=admin)  # his messages become holes, his sockets close
 
 It uses the same store, checks and events as the consumers: the message is committed before
 anything is sent, then the server processes get the same ``livechat.messages`` event that a
@@ -32,6 +34,7 @@ from django_livechat import (
     identity,
     membership,
     notify,
+    privacy,
     protocol,
     store,
     support,
@@ -168,3 +171,39 @@ def rename_room(room: Room, title: str, by: Any = None) -> Room:
     ``by``, ``PermissionDenied`` unless ``by`` is staff or an owner or moderator of the room.
     ``ValueError`` for a blank title, or a direct room or a support conversation."""
     return membership.rename(room, title, by)
+
+
+# -- people's data (django_livechat.privacy; docs/privacy.md) ------------------------------
+
+
+def export_user(user: Any) -> dict[str, Any]:
+    """Everything the app stores about ``user``, as JSON-ready data (docs/privacy.md)."""
+    return privacy.export_user(user)
+
+
+def export_identity(key: str) -> dict[str, Any]:
+    """Everything the app stores about an identity key (a visitor's session: ``g:...``)."""
+    return privacy.export_identity(key)
+
+
+def export_zip(user_or_key: Any) -> bytes:
+    """A zip of ``export.json`` and the attachments' files (``files/<id>-<name>``) of a user
+    or an identity key."""
+    return privacy.export_zip(user_or_key)
+
+
+def erase_user(user: Any, actor: Any = None) -> dict[str, int]:
+    """Erase what the app stores about ``user``: their messages become deleted holes by
+    "deleted user", their own data is deleted, their open sockets close (4403); the audit log
+    records that ``actor`` erased them. Counts by kind. The account is left alone."""
+    return privacy.erase_user(user, actor)
+
+
+def erase_identity(key: str, actor: Any = None) -> dict[str, int]:
+    """:func:`erase_user` for an identity key (``g:...``, or ``u:<id>`` of a deleted account)."""
+    return privacy.erase_identity(key, actor)
+
+
+def purge() -> int:
+    """Delete the messages older than their room's retention now; how many."""
+    return privacy.purge()

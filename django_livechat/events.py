@@ -90,6 +90,12 @@ def removed(room_pk: int, key: str) -> Event:
     return {"type": REMOVED, "room": room_pk, "key": key}
 
 
+def erased(room_pk: int | None, key: str) -> Event:
+    """Identity ``key`` was erased (``privacy``): its sockets in the room (``room_pk``; None:
+    to a user's group, their inbox sockets) close with 4403, whatever they may do."""
+    return {"type": REMOVED, "room": room_pk, "key": key, "erased": True}
+
+
 def listed(room_pk: int, slug: str) -> Event:
     """To a user's group: the room is now in their inbox (they were made a member)."""
     return {"type": LISTED, "room": room_pk, "slug": slug}

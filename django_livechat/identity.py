@@ -12,6 +12,9 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext
 
 SYSTEM_KEY = "system"
+#: The author of an erased identity's messages (``privacy.erase_identity``): no user, no guest
+#: anyone can be; never a valid key for a client to name (``is_key``).
+ERASED_KEY = "x:erased"
 _KEY_RE = re.compile(r"^(u:\d{1,18}|g:[0-9a-f]{20}|c:[0-9a-f]{32})$")
 
 
@@ -41,6 +44,11 @@ def kind_of(key: str) -> str:
     if key == SYSTEM_KEY:
         return "system"
     return "user" if key.startswith("u:") else "guest"
+
+
+def erased_name() -> str:
+    """The display name that stands for an erased identity."""
+    return gettext("deleted user")
 
 
 def is_key(value: str) -> bool:

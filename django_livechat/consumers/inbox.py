@@ -93,7 +93,10 @@ class InboxConsumer(LiveChatConsumer):
 
     async def livechat_removed(self, event: dict[str, Any]) -> None:
         """The user is no longer a member of a room (through its watch): unless they are one
-        again, it leaves the inbox."""
+        again, it leaves the inbox. The user's chat data erased (``privacy``): close 4403."""
+        if event.get("erased"):
+            await self.close(code=Close.FORBIDDEN)
+            return
         room_pk = int(event["room"])
         member = self.feed.watches.get(room_pk) if self.feed is not None else None
         if member is None or self.feed is None:

@@ -363,7 +363,13 @@ class RoomConsumer(LiveChatConsumer):
 
     async def livechat_removed(self, event: dict[str, Any]) -> None:
         """This identity was removed from this private room (or left it): unless it may stay
-        all the same (staff; added again since), ``error`` ``forbidden`` and close 4403."""
+        all the same (staff; added again since), ``error`` ``forbidden`` and close 4403. An
+        erased identity (``privacy``) is closed out whatever it may do."""
+        if event.get("erased"):
+            detail = _("Your chat data was erased.")
+            await self.send_frame(protocol.error_frame(Code.FORBIDDEN, detail))
+            await self.close(code=Close.FORBIDDEN)
+            return
         try:
             if await store.amay_stay(self.room, self.identity):
                 return

@@ -39,6 +39,12 @@ from django_livechat.models import RoomChange
 logger = logging.getLogger(__name__)
 
 
+#: Seconds after a process's first socket before its first purge of old messages, and between
+#: two (several processes purging at once delete nothing twice).
+PURGE_FIRST = 300
+PURGE_EVERY = 24 * 3600
+
+
 class Upkeep:
     """The database side of one :class:`~django_livechat.fanout.hub.Hub`."""
 
@@ -55,6 +61,7 @@ class Upkeep:
         next_heartbeat = now + conf.PRESENCE_HEARTBEAT
         next_regroup = now + conf.GROUP_REFRESH_INTERVAL
         next_notify = now + conf.NOTIFY_POLL
+        next_purge = now + PURGE_FIRST
         while True:
             await asyncio.sleep(conf.RECONCILE_INTERVAL)
             hub.cut_stalled_sends()
@@ -73,6 +80,7 @@ class Upkeep:
                 await self.step("membership check", self.check_members, database=True)
             if conf.NOTIFY_POLL and now >= next_notify:
                 next_notify = now + conf.NOTIFY_POLL
+        next_purge = now + PURGE_FIRST
                 self.notify_later()
 
     async def step(
@@ -195,6 +203,10 @@ class Upkeep:
 
     async def _notify(self) -> None:
         await store.asend_notices()
+
+    async def _purge(self) -> None:
+        """Retention (``privacy.purge``): once a day, on the notification sender's thread."""
+        await self.step("purging old messages", store.apurge, database=True)
 
     # -- presence -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from django_livechat import changes, inbox, moderation, notices, permissions, support
+from django_livechat import changes, inbox, moderation, notices, permissions, privacy, support
 from django_livechat.store.commit import (
     NewMessage,
     Written,
@@ -118,3 +118,6 @@ ainbox_is_listed = database_sync_to_async(inbox.is_listed)
 aoffline_notice = database_sync_to_async(support.offline_notice)
 # The notification sender, on a thread of its own (mail servers may be slow).
 asend_notices = on_notify_thread(notices.send_due)
+# Retention, once a day in the server process (docs/privacy.md), on the same thread: a purge of
+# many rows holds up neither the reads of joins nor the writes of messages.
+apurge = on_notify_thread(privacy.purge)

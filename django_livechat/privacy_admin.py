@@ -1,0 +1,68 @@
+"""The admin's privacy actions on participants (``ParticipantAdmin``): export the chat data of
+one identity as a zip, erase the chat data of the identities selected (after a confirmation
+page). ``manage.py livechat_export`` and ``livechat_erase`` do the same for any user or key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from django_livechat import privacy
+from django_livechat.audit import audit
+from django_livechat.models import Participant
+
+
+def _keys(queryset: QuerySet[Participant]) -> list[str]:
+    return sorted(set(queryset.values_list("key", flat=True)))
+
+
+@admin.action(description=gettext_lazy("Export chat data (zip)"), permissions=["change"])
+def export_chat_data(
+    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Participant]
+) -> HttpResponse | None:
+    """A zip of everything stored about the one identity of the selected rows."""
+    keys = _keys(queryset)
+    if len(keys) != 1:
+        modeladmin.message_user(
+            request, _("Select the rows of one identity to export."), messages.ERROR
+        )
+        return None
+    data = privacy.export_zip(keys[0])
+    audit(request.user, "export", None, keys[0])
+    response = HttpResponse(data, content_type="application/zip")
+    name = keys[0].replace(":", "-")
+    response["Content-Disposition"] = f'attachment; filename="livechat-{name}.zip"'
+    return response
+
+
+@admin.action(description=gettext_lazy("Erase chat data"), permissions=["delete"])
+def erase_chat_data(
+    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Participant]
+) -> TemplateResponse | None:
+    """Erase the identities of the selected rows, once confirmed."""
+    keys = _keys(queryset)
+    if request.POST.get("confirm") != "yes":
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": _("Erase chat data"),
+            "keys": keys,
+            "queryset": queryset,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+        }
+        return TemplateResponse(request, "admin/django_livechat/erase_confirm.html", context)
+    for key in keys:
+        privacy.erase_identity(key, actor=request.user)
+    count = len(keys)
+    modeladmin.message_user(
+        request,
+        ngettext("Erased %(n)d identity.", "Erased %(n)d identities.", count) % {"n": count},
+    )
+    return None
