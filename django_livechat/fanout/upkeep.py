@@ -80,8 +80,10 @@ class Upkeep:
                 await self.step("membership check", self.check_members, database=True)
             if conf.NOTIFY_POLL and now >= next_notify:
                 next_notify = now + conf.NOTIFY_POLL
-        next_purge = now + PURGE_FIRST
                 self.notify_later()
+            if now >= next_purge:
+                next_purge = now + PURGE_EVERY
+                self.hub.spawn(self._purge())
 
     async def step(
         self, what: str, step: Callable[[], Awaitable[None]], database: bool = False
@@ -206,7 +208,11 @@ class Upkeep:
 
     async def _purge(self) -> None:
         """Retention (``privacy.purge``): once a day, on the notification sender's thread."""
-        await self.step("purging old messages", store.apurge, database=True)
+
+        async def purge() -> None:
+            await store.apurge()
+
+        await self.step("purging old messages", purge, database=True)
 
     # -- presence -----------------------------------------------------------------------
 
