@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from django_livechat import attachment_views, member_views, views
+from django_livechat import attachment_views, member_views, push_views, views
 
 app_name = "livechat"
 
@@ -26,4 +26,6 @@ urlpatterns = [
     path("support/start/", views.support_start, name="support-start"),
     path("support/current/", views.support_current, name="support-current"),
     path("console/", views.console, name="console"),
+    path("push/subscription/", push_views.subscription, name="push-subscription"),
+    path("sw.js", push_views.service_worker, name="service-worker"),
 ]
