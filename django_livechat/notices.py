@@ -19,7 +19,6 @@ theirs is open (``webpush``), once per notice.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from collections import defaultdict
@@ -33,7 +32,7 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from django_livechat import identity
+from django_livechat import identity, webpush
 from django_livechat.conf import conf
 from django_livechat.models import (
     Connection,
@@ -268,8 +267,7 @@ def _push(
     if not wanted:
         return
     decided = [n.pk for n in wanted]
-    webpush = _webpush()
-    if webpush is not None and webpush.enabled():
+    if webpush.enabled():
         keys = {n.key for n in wanted}
         online = set(
             Connection.objects.filter(
@@ -292,14 +290,6 @@ def _push(
             except Exception:  # a push service down: the e-mail still goes
                 logger.warning("livechat: a push failed", exc_info=True)
     Notice.objects.filter(pk__in=decided).update(pushed=now)
-
-
-def _webpush() -> Any:
-    """``django_livechat.webpush``, or None where it cannot be imported (pywebpush missing)."""
-    try:
-        return importlib.import_module("django_livechat.webpush")
-    except ImportError:
-        return None
 
 
 def _push_payload(message: Message, notices: list[Notice]) -> dict[str, Any]:

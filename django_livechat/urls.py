@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from django_livechat import attachment_views, member_views, notification_views, views
+from django_livechat import (
+    attachment_views,
+    member_views,
+    notification_views,
+    push_views,
+    views,
+)
 
 app_name = "livechat"
 
@@ -28,4 +34,6 @@ urlpatterns = [
     path("console/", views.console, name="console"),
     path("notifications/", notification_views.notification_settings, name="notifications"),
     path("unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
+    path("push/subscription/", push_views.subscription, name="push-subscription"),
+    path("sw.js", push_views.service_worker, name="service-worker"),
 ]

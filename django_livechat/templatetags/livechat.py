@@ -8,7 +8,7 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
-from django_livechat import identity, permissions
+from django_livechat import identity, permissions, webpush
 from django_livechat.conf import conf
 from django_livechat.models import Room
 from django_livechat.protocol import DEFAULT_HISTORY_LIMIT
@@ -58,8 +58,9 @@ def _may_enter(context: template.Context, room: Room) -> bool:
 
 
 @register.simple_tag
-def livechat_limits() -> dict[str, int]:
-    """The settings the chat form and client need: ``{% livechat_limits as limits %}``."""
+def livechat_limits() -> dict[str, int | str]:
+    """The settings the chat form and client need: ``{% livechat_limits as limits %}``
+    (``vapid_public_key``: "" while Web Push is off)."""
     return {
         "max_body_length": conf.MAX_BODY_LENGTH,
         "history_limit": min(DEFAULT_HISTORY_LIMIT, conf.HISTORY_PAGE_SIZE),
@@ -68,6 +69,7 @@ def livechat_limits() -> dict[str, int]:
         "attachment_max_bytes": conf.ATTACHMENT_MAX_BYTES,
         "attachments_per_message": conf.ATTACHMENTS_PER_MESSAGE,
         "edit_by_moderators": conf.EDIT_BY_MODERATORS,
+        "vapid_public_key": conf.VAPID_PUBLIC_KEY if webpush.enabled() else "",
     }
 
 

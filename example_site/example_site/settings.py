@@ -24,6 +24,10 @@ env = environ.Env(
     LIVECHAT_TRUSTED_PROXIES=(int, 0),
     CSRF_TRUSTED_ORIGINS=(list, []),
     MEDIA_ROOT=(str, str(BASE_DIR / "media")),
+    # Web Push: `manage.py livechat_vapid` makes the keys; empty keys turn push off.
+    LIVECHAT_VAPID_PUBLIC_KEY=(str, ""),
+    LIVECHAT_VAPID_PRIVATE_KEY=(str, ""),
+    LIVECHAT_VAPID_SUBJECT=(str, "mailto:admin@example.com"),
 )
 
 DEBUG = env("DEBUG")
@@ -103,6 +107,9 @@ LIVECHAT = {
     "RATE_LIMIT": env("LIVECHAT_RATE_LIMIT"),
     "IP_RATE_LIMIT": env("LIVECHAT_IP_RATE_LIMIT"),
     "TRUSTED_PROXIES": env("LIVECHAT_TRUSTED_PROXIES"),  # 1 behind one nginx
+    "VAPID_PUBLIC_KEY": env("LIVECHAT_VAPID_PUBLIC_KEY"),
+    "VAPID_PRIVATE_KEY": env("LIVECHAT_VAPID_PRIVATE_KEY"),
+    "VAPID_SUBJECT": env("LIVECHAT_VAPID_SUBJECT"),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

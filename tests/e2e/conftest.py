@@ -84,6 +84,18 @@ class Server:
                 self.process.wait(timeout=10)
 
 
+def vapid_env() -> dict[str, str]:
+    """A new VAPID key pair for the server's Web Push (LIVECHAT_VAPID_* of example_site)."""
+    from django_livechat.management.commands.livechat_vapid import make_keys
+
+    public, private = make_keys()
+    return {
+        "LIVECHAT_VAPID_PUBLIC_KEY": public,
+        "LIVECHAT_VAPID_PRIVATE_KEY": private,
+        "LIVECHAT_VAPID_SUBJECT": "mailto:e2e@example.com",
+    }
+
+
 @pytest.fixture(scope="module")
 def server():
     if os.environ.get("LIVECHAT_TEST_DATABASE_URL"):
@@ -97,6 +109,7 @@ def server():
         "LIVECHAT_RATE_LIMIT": "off",
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "example_site.settings",
+        **vapid_env(),
     }
     manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--noinput", "-v0"], ["demo_users"]):
