@@ -1,5 +1,6 @@
 """Web Push in Chromium: carol turns notifications on (the real service worker, sw.js, gets
-registered), her browser's subscription reaches the server, the server pushes to it (pywebpush,
+registered), her browser's subscription reaches the server; alice mentions her in a private
+room, and once the notice is due the server's notification sender pushes to her (pywebpush,
 real VAPID and aes128gcm) through a local push service that decrypts the payload with the
 subscription's keys, and the service worker shows the notification.
 
@@ -104,21 +105,27 @@ def test_carol_turns_notifications_on_and_a_push_is_shown(server, contexts):
         )
         assert status == 201
 
-        # the server pushes to carol (in its own process, with its own VAPID keys)
+        # alice mentions carol in a private room; carol has no room socket open: once the
+        # notice is due, the server's sender (its own process, its own VAPID keys) pushes
+        run = shell(
+            server,
+            "from datetime import timedelta; from django.utils import timezone; "
+            "from django.contrib.auth import get_user_model as g; "
+            "from django_livechat import api, notices; from django_livechat.models import Room; "
+            "u = g().objects; alice, carol = u.get(username='alice'), u.get(username='carol'); "
+            "room = Room.objects.filter(slug='plans').first() or "
+            "api.create_room('Plans', alice, [carol], slug='plans'); "
+            "api.post_message(room, '@carol <b>lunch</b> at noon?', alice); "
+            "r = notices.send_due(now=timezone.now() + timedelta(days=1)); print(r.pushes)",
+        )
+        assert run == "1"
         payload = {
-            "title": "alice mentioned you in Plans",
-            "body": "@carol <b>lunch</b> at noon?",
+            "title": "Plans",
+            "body": "alice: @carol <b>lunch</b> at noon?",
             "url": "/chat/rooms/plans/",
             "room": "plans",
             "tag": "livechat-plans",
         }
-        accepted = shell(
-            server,
-            "from django.contrib.auth import get_user_model as g; "
-            "from django_livechat import webpush; "
-            f"print(webpush.send_to_user(g().objects.get(username='carol').pk, {payload!r}))",
-        )
-        assert accepted == "1"
         push = receiver.wait_for(subscription["endpoint"])
         assert push.error == ""  # signed with the server's VAPID key, decrypted with carol's keys
         assert push.payload == payload
