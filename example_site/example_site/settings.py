@@ -28,6 +28,10 @@ env = environ.Env(
     LIVECHAT_VAPID_PUBLIC_KEY=(str, ""),
     LIVECHAT_VAPID_PRIVATE_KEY=(str, ""),
     LIVECHAT_VAPID_SUBJECT=(str, "mailto:admin@example.com"),
+    LIVECHAT_NOTIFY_DELAY=(float, 600),
+    LIVECHAT_NOTIFY_INTERVAL=(float, 3600),
+    LIVECHAT_NOTIFY_POLL=(float, 30),
+    LIVECHAT_SITE_URL=(str, "http://127.0.0.1:8000"),
 )
 
 DEBUG = env("DEBUG")
@@ -110,7 +114,14 @@ LIVECHAT = {
     "VAPID_PUBLIC_KEY": env("LIVECHAT_VAPID_PUBLIC_KEY"),
     "VAPID_PRIVATE_KEY": env("LIVECHAT_VAPID_PRIVATE_KEY"),
     "VAPID_SUBJECT": env("LIVECHAT_VAPID_SUBJECT"),
+    # Notifications: an unread direct message or mention is e-mailed (and pushed) after this many
+    # seconds (10 in `make demo`'s docs: LIVECHAT_NOTIFY_DELAY=10).
+    "NOTIFY_DELAY": env("LIVECHAT_NOTIFY_DELAY"),
+    "NOTIFY_INTERVAL": env("LIVECHAT_NOTIFY_INTERVAL"),
+    "NOTIFY_POLL": env("LIVECHAT_NOTIFY_POLL"),
 }
+# The links of the notification e-mails are made absolute with it.
+LIVECHAT_SITE_URL = env("LIVECHAT_SITE_URL")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -139,7 +150,10 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/chat/inbox/"
 LOGOUT_REDIRECT_URL = "/"
 
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# E-mail (the notification digests, the offline notice): EMAIL_URL, e.g. smtp://127.0.0.1:2525
+# for a local server (`python -m aiosmtpd -n -l 127.0.0.1:2525`); the console by default.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="chat@example.com")
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
