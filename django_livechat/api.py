@@ -32,11 +32,12 @@ from django_livechat import (
     identity,
     membership,
     notify,
+    preferences,
     protocol,
     store,
     support,
 )
-from django_livechat.models import Message, Participant, Room
+from django_livechat.models import Message, NotificationSettings, Participant, Room
 from django_livechat.permissions import resolve_author
 from django_livechat.protocol import Code, ProtocolError
 
@@ -168,3 +169,23 @@ def rename_room(room: Room, title: str, by: Any = None) -> Room:
     ``by``, ``PermissionDenied`` unless ``by`` is staff or an owner or moderator of the room.
     ``ValueError`` for a blank title, or a direct room or a support conversation."""
     return membership.rename(room, title, by)
+
+
+# -- notification preferences (django_livechat.preferences) --------------------------------
+
+
+def set_notifications(
+    user: Any, email: str | None = None, push: bool | None = None
+) -> NotificationSettings:
+    """Change what ``user`` is told by e-mail (``"all"``, ``"mentions"``: direct messages and
+    mentions, the default, or ``"none"``) and whether their browsers get Web Push (``push``);
+    None leaves a setting as it is. ``ValueError`` for another e-mail mode."""
+    return preferences.set_notifications(user, email=email, push=push)
+
+
+def notify_room(user: Any, room: Room, level: str) -> Participant:
+    """Set what ``room`` tells ``user`` of: ``"default"`` (direct messages and mentions),
+    ``"all"`` (every message; private and direct rooms only) or ``"mute"`` (nothing).
+    ``ValueError`` for another level, for ``"all"`` in a public room, or for a room that is not
+    the user's (a member of a private or direct room, a joiner of a public one)."""
+    return preferences.notify_room(user, room, level)
