@@ -55,7 +55,8 @@ def test_the_address_can_come_with_the_first_start(client):
     response = client.post(START, {"email": "first@example.com"})
     assert response.status_code == 201
     conversation = Conversation.objects.get()
-    assert (conversation.visitor_email, conversation.send_transcript) == ("first@example.com", False)
+    assert conversation.visitor_email == "first@example.com"
+    assert conversation.send_transcript is False
 
 
 @pytest.mark.django_db
