@@ -17,16 +17,14 @@ import { translate } from "./i18n.js";
 
 /** Characters of a message shown in a desktop notification at most. */
 export const ALERT_EXCERPT = 140;
-const COUNT_PREFIX = /^\(\d+\) /;
 
 /**
- * `title` with the count in front ("(3) Lobby"), or without one for 0; an earlier count is
- * replaced, not stacked.
+ * `title` with the count in front ("(3) Lobby"), or `title` itself for 0.
  * @param {string} title
  * @param {number} count
  */
 export function titleWith(title, count) {
-  const base = String(title || "").replace(COUNT_PREFIX, "");
+  const base = String(title || "");
   return count > 0 ? `(${count}) ${base}` : base;
 }
 
@@ -78,6 +76,9 @@ export class PageAlerts {
     this.counts = new Map();
     /** @type {Array<() => void>} */
     this.visibleHandlers = [];
+    /** The page's own title, and the one shown last (another script may change it meanwhile). */
+    this.base = doc.title;
+    this.shown = doc.title;
     if (doc.addEventListener) {
       doc.addEventListener("visibilitychange", () => {
         if (!this.hidden()) this.becameVisible();
@@ -111,8 +112,10 @@ export class PageAlerts {
   }
 
   render() {
-    const next = titleWith(this.doc.title, this.total());
+    if (this.doc.title !== this.shown) this.base = this.doc.title; // retitled by the page
+    const next = titleWith(this.base, this.total());
     if (next !== this.doc.title) this.doc.title = next;
+    this.shown = next;
   }
 
   /** Whether desktop notifications may be shown (the user allowed them already). */
