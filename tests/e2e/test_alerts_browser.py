@@ -21,7 +21,8 @@ RECORD_NOTIFICATIONS = """
   window.__notifications = [];
   class Recorded extends Real {
     constructor(title, options) {
-      window.__notifications.push({ title, body: options && options.body, tag: options && options.tag });
+      const { body, tag } = options || {};
+      window.__notifications.push({ title, body, tag });
       super(title, options);
     }
   }
@@ -35,8 +36,10 @@ def set_visibility(page, state: str) -> None:
     """What the browser does when the tab goes to the back (hidden) or the front (visible)."""
     page.evaluate(
         """(state) => {
-          Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
-          Object.defineProperty(document, "hidden", { configurable: true, get: () => state !== "visible" });
+          const define = (name, get) =>
+            Object.defineProperty(document, name, { configurable: true, get });
+          define("visibilityState", () => state);
+          define("hidden", () => state !== "visible");
           document.dispatchEvent(new Event("visibilitychange"));
         }""",
         state,
@@ -156,9 +159,7 @@ def test_the_widget_stores_the_visitors_address(server, contexts):
     visitor.fill("[data-livechat-widget-email]", "visitor@example.com")
     visitor.check("[data-livechat-widget-transcript]")
     visitor.click(f"{WIDGET} [data-livechat-widget-contact] button[type=submit]")
-    visitor.locator('[data-livechat-widget-contact-status][data-ok="true"]').wait_for(
-        timeout=15000
-    )
+    visitor.locator('[data-livechat-widget-contact-status][data-ok="true"]').wait_for(timeout=15000)
     screenshot(visitor, "widget-email")
     slug = visitor.evaluate(
         "document.querySelector('[data-livechat-widget]').livechatWidget.conversation.conversation"
@@ -166,7 +167,8 @@ def test_the_widget_stores_the_visitors_address(server, contexts):
     stored = shell(
         server,
         "from django_livechat.models import Conversation as C; "
-        f"c = C.objects.get(room__slug='{slug}'); print(f'{{c.visitor_email}}|{{c.send_transcript}}')",
+        f"c = C.objects.get(room__slug='{slug}'); "
+        "print(f'{c.visitor_email}|{c.send_transcript}')",
     )
     assert stored == "visitor@example.com|True"
 
