@@ -163,3 +163,33 @@ def test_room_levels_decide_the_notices(people, rooms):
     api.notify_room(alice, team, "mute")
     api.post_message(team, "@alice look", bob)
     assert Notice.objects.filter(user=alice).count() == 1  # muted: not even a mention
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_digest_renders_in_text_and_html(people, rooms, settings, language):
+    from django.utils import translation
+
+    from django_livechat import digest
+    from django_livechat.models import Message
+
+    settings.LANGUAGE_CODE = language
+    alice, bob = people["alice"], people["bob"]
+    for n in range(5):
+        api.post_message(rooms["dm"], f"<b>lunch</b> {n}?", bob)
+    shown = [
+        (notice, Message.objects.get(room_id=notice.room_id, seq=notice.seq))
+        for notice in Notice.objects.filter(user=alice).order_by("seq")
+    ]
+    with translation.override(language):
+        mail = digest.user_digest(alice, shown)
+    html = mail.alternatives[0][0]
+    assert "<b>lunch</b> 4?" in mail.body and "<b>lunch</b> 0?" not in mail.body  # newest 3
+    assert "&lt;b&gt;lunch&lt;/b&gt; 4?" in html and "<b>lunch" not in html
+    assert mail.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    if language == "zh-hans":
+        assert mail.subject == "您错过了 5 条新消息"
+        assert "您有 5 条新消息。" in mail.body and "还有 2 条" in mail.body
+        assert "不再接收这些邮件" in html and "通知设置" in html
+    else:
+        assert mail.subject == "5 new messages you missed"
+        assert "You have 5 new messages." in mail.body and "and 2 more" in mail.body
