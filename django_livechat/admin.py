@@ -19,7 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_livechat import membership, moderation, permissions
+from django_livechat import membership, moderation, permissions, support
 from django_livechat.models import (
     Attachment,
     AuditEntry,
@@ -340,6 +340,22 @@ class ConversationAdmin(ConversationModelAdmin):
         "waiting_since",
         "notified",
     ]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Conversation,
+        form: ModelForm[Conversation],
+        change: bool,
+    ) -> None:
+        """A status changed here goes through ``support.set_status``, as the console's: the
+        audit log, the open consoles, and the visitor's transcript on closing."""
+        status = obj.status
+        if change and "status" in form.changed_data:
+            obj.status = form.initial.get("status", status)
+        super().save_model(request, obj, form, change)
+        if obj.status != status:
+            support.set_status(obj, status, request.user)
 
 
 @admin.register(Sanction)

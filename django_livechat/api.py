@@ -34,12 +34,13 @@ from django_livechat import (
     identity,
     membership,
     notify,
+    preferences,
     privacy,
     protocol,
     store,
     support,
 )
-from django_livechat.models import Message, Participant, Room
+from django_livechat.models import Message, NotificationSettings, Participant, Room
 from django_livechat.permissions import resolve_author
 from django_livechat.protocol import Code, ProtocolError
 
@@ -207,3 +208,23 @@ def erase_identity(key: str, actor: Any = None) -> dict[str, int]:
 def purge() -> int:
     """Delete the messages older than their room's retention now; how many."""
     return privacy.purge()
+
+
+# -- notification preferences (django_livechat.preferences) --------------------------------
+
+
+def set_notifications(
+    user: Any, email: str | None = None, push: bool | None = None
+) -> NotificationSettings:
+    """Change what ``user`` is told by e-mail (``"all"``, ``"mentions"``: direct messages and
+    mentions, the default, or ``"none"``) and whether their browsers get Web Push (``push``);
+    None leaves a setting as it is. ``ValueError`` for another e-mail mode."""
+    return preferences.set_notifications(user, email=email, push=push)
+
+
+def notify_room(user: Any, room: Room, level: str) -> Participant:
+    """Set what ``room`` tells ``user`` of: ``"default"`` (direct messages and mentions),
+    ``"all"`` (every message; private and direct rooms only) or ``"mute"`` (nothing).
+    ``ValueError`` for another level, for ``"all"`` in a public room, or for a room that is not
+    the user's (a member of a private or direct room, a joiner of a public one)."""
+    return preferences.notify_room(user, room, level)

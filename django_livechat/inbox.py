@@ -55,6 +55,18 @@ def _rows(user_pk: Any, room_pk: int | None = None) -> list[Participant]:
     return list(rows.order_by("-room_id")[:LIST_MAX])
 
 
+def rooms_of(user_pk: Any) -> list[tuple[Participant, str]]:
+    """The user's ``Participant`` rows of the rooms the inbox lists, each with the room's title
+    for them (a direct room: the other member's name), by title (two queries)."""
+    rows = _rows(user_pk)
+    partners = _partners(user_pk, [r.room_id for r in rows if r.room.kind == Room.Kind.DIRECT])
+    titled = [
+        (row, partners[row.room_id]["name"] if row.room_id in partners else row.room.title)
+        for row in rows
+    ]
+    return sorted(titled, key=lambda pair: pair[1].casefold())
+
+
 def watched(user_pk: Any) -> list[tuple[int, str]]:
     """The (pk, slug) of the rooms listed in the user's inbox (one query): the inbox socket
     registers for them before it reads the listing."""

@@ -3,6 +3,8 @@ e-mails (RFC 8058: a ``POST`` from the mail client, no login, no CSRF token)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -13,8 +15,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from django_livechat import digest
-from django_livechat.models import NotificationSettings
+from django_livechat import digest, inbox, preferences
+from django_livechat.models import NotificationSettings, Participant, Room
 
 
 class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -27,18 +29,79 @@ class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
         }
 
 
+class RoomLevelsForm(forms.Form):
+    """One choice per room of the user (``room-<pk>``): what it tells them of."""
+
+    def __init__(self, rows: list[tuple[Participant, str]], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rows = {f"room-{row.room_id}": row for row, _title in rows}
+        for row, title in rows:
+            kind = row.room.kind
+            self.fields[f"room-{row.room_id}"] = forms.ChoiceField(
+                label=title,
+                choices=[(level, _level_label(level, kind)) for level in _offered(kind)],
+                initial=_shown_level(row),
+            )
+
+    def entries(self) -> list[dict[str, Any]]:
+        """For the template: each room's bound field, kind and link."""
+        return [
+            {"field": self[name], "room": row.room, "kind": row.room.get_kind_display()}
+            for name, row in self.rows.items()
+        ]
+
+    def save(self) -> int:
+        """Store the levels that changed; how many."""
+        changed = 0
+        for name, row in self.rows.items():
+            level = self.cleaned_data[name]
+            if level != _shown_level(row):
+                preferences.notify_room(row.user, row.room, level)
+                changed += 1
+        return changed
+
+
+def _offered(kind: str) -> tuple[str, ...]:
+    # A direct room: every message is a direct message already ("all" is the default there).
+    if kind == Room.Kind.DIRECT:
+        return (preferences.DEFAULT, preferences.MUTE)
+    return preferences.allowed_levels(kind)
+
+
+def _shown_level(row: Participant) -> str:
+    level = preferences.level_name(row.notify)
+    return level if level in _offered(row.room.kind) else preferences.DEFAULT
+
+
+def _level_label(level: str, kind: str) -> str:
+    if level == preferences.MUTE:
+        return _("Mute")
+    if level == preferences.ALL or kind == Room.Kind.DIRECT:
+        return _("Every message")
+    return _("Direct messages and mentions")
+
+
 @require_http_methods(["GET", "POST"])
 def notification_settings(request: HttpRequest) -> HttpResponse:
-    """``livechat:notifications``: what the user is told of, and how."""
+    """``livechat:notifications``: what the user is told of, and how: e-mail, push, and per
+    room (private and direct rooms they are a member of, public rooms they joined) the
+    default, every message (private rooms) or mute."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     current, _created = NotificationSettings.objects.get_or_create(user=request.user)
-    form = SettingsForm(request.POST or None, instance=current)
+    data = request.POST if request.method == "POST" else None
+    form = SettingsForm(data, instance=current)
+    rows = inbox.rooms_of(request.user.pk)
+    for row, _title in rows:
+        row.user = request.user  # for notify_room; the row is the user's own
+    rooms = RoomLevelsForm(rows, data)
     saved = False
-    if request.method == "POST" and form.is_valid():
+    if data is not None and form.is_valid() and rooms.is_valid():
         form.save()
+        rooms.save()
         saved = True
-    return render(request, "django_livechat/notifications.html", {"form": form, "saved": saved})
+    context = {"form": form, "rooms": rooms, "saved": saved}
+    return render(request, "django_livechat/notifications.html", context)
 
 
 @csrf_exempt  # the one-click POST of RFC 8058 comes from the mail client: the token is the proof

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from django_livechat import events, identity, notify, protocol
+from django_livechat import events, identity, notify, protocol, transcript
 from django_livechat.audit import audit
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
@@ -76,6 +76,18 @@ def start_conversation(
         )
     conversation_changed(conversation)
     return conversation, True
+
+
+def set_contact(conversation: Conversation, email: str, transcript: bool) -> None:
+    """Store the visitor's e-mail address (staff replies they missed go there: ``notices``)
+    and whether to send them the transcript when the conversation is closed (``transcript``);
+    no address, no transcript."""
+    transcript = bool(transcript and email)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        visitor_email=email, send_transcript=transcript
+    )
+    conversation.visitor_email = email
+    conversation.send_transcript = transcript
 
 
 def message_stored(room_pk: int, author_key: str) -> None:
@@ -224,8 +236,15 @@ def set_assignee(conversation: Conversation, user: Any, actor: Any) -> None:
 
 
 def set_status(conversation: Conversation, status: str, actor: Any) -> None:
-    Conversation.objects.filter(pk=conversation.pk).update(status=status)
+    """Open or close a conversation (the staff console, the admin). Closing one that was open
+    sends the visitor its transcript if they asked for it (``transcript``, after the commit,
+    off this thread)."""
+    changed = (
+        Conversation.objects.filter(pk=conversation.pk).exclude(status=status).update(status=status)
+    )
     conversation.status = status
+    if changed and status == Conversation.Status.CLOSED:
+        transcript.conversation_closed(conversation.pk)
     action = "close" if status == Conversation.Status.CLOSED else "reopen"
     audit(actor, action, conversation.room, conversation.room.slug)
     conversation_changed(conversation)

@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -159,6 +161,8 @@ def _conversation_json(conversation: Conversation, created: bool) -> JsonRespons
             "ws_path": room_ws_path(slug),
             "history_url": reverse("livechat:history", args=[slug]),
             "created": created,
+            "email": conversation.visitor_email,
+            "transcript": conversation.send_transcript,
         },
         status=201 if created else 200,
     )
@@ -172,14 +176,45 @@ def _visitor(request: HttpRequest, *, read_only: bool = False) -> identity.Ident
 
 class SupportStartForm(forms.Form):
     """A form's CharField refuses NUL characters, which PostgreSQL cannot store (a 400, not a
-    500); a longer page is cut, not refused."""
+    500); a longer page is cut, not refused. ``email`` and ``transcript``: the widget's "Get
+    replies by e-mail" and "E-mail me the transcript" (checked apart: ``invalid_frame``)."""
 
     page = forms.CharField(required=False, strip=False)
+    email = forms.CharField(required=False)
+    transcript = forms.BooleanField(required=False)
+
+
+#: Longest e-mail address kept (``Conversation.visitor_email``).
+EMAIL_MAX = 254
+
+
+def _contact(form: SupportStartForm) -> tuple[str, bool] | JsonResponse:
+    """The visitor's e-mail address and transcript wish, when the request gives an ``email``
+    field (an empty one clears the address); a 400 for a bad address."""
+    address = form.cleaned_data["email"].strip()
+    transcript = form.cleaned_data["transcript"]
+    try:
+        if len(address) > EMAIL_MAX:
+            raise ValidationError(
+                _("An e-mail address has at most %(n)d characters.") % {"n": EMAIL_MAX}
+            )
+        if address:
+            EmailValidator()(address)
+        elif transcript:
+            raise ValidationError(_("Give an e-mail address for the transcript."))
+    except ValidationError as error:
+        return JsonResponse(
+            protocol.error_frame(protocol.Code.INVALID_FRAME, f"email: {error.messages[0]}"),
+            status=400,
+        )
+    return address, transcript
 
 
 @require_POST
 def support_start(request: HttpRequest) -> JsonResponse:
-    """Open (or find again) the visitor's support conversation. CSRF-protected."""
+    """Open (or find again) the visitor's support conversation. CSRF-protected. With an
+    ``email`` field (and ``transcript``), the visitor's address and transcript wish are
+    stored on it (an empty ``email`` clears them)."""
     who = _visitor(request)
     if who is None:
         return JsonResponse(
@@ -192,6 +227,9 @@ def support_start(request: HttpRequest) -> JsonResponse:
             protocol.error_frame(protocol.Code.INVALID_CHARACTERS, f"{field}: {errors[0]}"),
             status=400,
         )
+    contact = _contact(form) if "email" in request.POST else None
+    if isinstance(contact, JsonResponse):
+        return contact
     page = form.cleaned_data["page"][:500]
     address = limits.request_ip(request)
     conversation, created = support.start_conversation(
@@ -205,6 +243,8 @@ def support_start(request: HttpRequest) -> JsonResponse:
             ),
             status=429,
         )
+    if contact is not None:
+        support.set_contact(conversation, *contact)
     return _conversation_json(conversation, created)
 
 

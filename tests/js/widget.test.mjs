@@ -336,3 +336,74 @@ test("readConfig takes the URLs, token and page from data-* attributes", () => {
   const config = readConfig({ startUrl: "/s/", currentUrl: "/c/", csrfToken: "t", page: "/p" });
   assert.deepEqual(config, { startUrl: "/s/", currentUrl: "/c/", csrfToken: "t", page: "/p" });
 });
+
+// -- "Get replies by e-mail" -------------------------------------------------------------------
+
+function contactUI() {
+  const ui = fakeUI();
+  ui.contacts = [];
+  ui.results = [];
+  ui.setContact = (c) => ui.contacts.push(c);
+  ui.contactResult = (r) => ui.results.push(r);
+  return ui;
+}
+
+test("the stored address and transcript wish are shown from support-current", async () => {
+  const ui = contactUI();
+  const { widget } = makeWidget({
+    ui,
+    routes: { "GET /chat/support/current/": { status: 200, body: { ...CONVERSATION, created: false, email: "ann@example.com", transcript: true } } },
+  });
+  await widget.init();
+  assert.deepEqual(ui.contacts, [{ email: "ann@example.com", transcript: true }]);
+});
+
+test("saving the address posts email and transcript to the start URL and shows the result", async () => {
+  FakeSocket.all = [];
+  const ui = contactUI();
+  const saved = { ...CONVERSATION, created: false, email: "ann@example.com", transcript: true };
+  const { widget, fetch } = makeWidget({
+    ui,
+    routes: {
+      "GET /chat/support/current/": { status: 200, body: { ...CONVERSATION, created: false, email: "", transcript: false } },
+      "POST /chat/support/start/": { status: 200, body: saved },
+    },
+  });
+  await widget.init();
+  await widget.open();
+  assert.equal(await widget.saveContact("  ann@example.com ", true), true);
+  const post = fetch.calls.at(-1);
+  assert.equal(post.method, "POST");
+  assert.equal(post.init.headers["X-CSRFToken"], "tok3n");
+  assert.equal(post.init.body.get("email"), "ann@example.com");
+  assert.equal(post.init.body.get("transcript"), "1");
+  assert.equal(post.init.body.get("page"), "/pricing/?plan=pro");
+  assert.deepEqual(ui.contacts.at(-1), { email: "ann@example.com", transcript: true });
+  assert.deepEqual(ui.results, [{ ok: true, detail: null }]);
+  assert.equal(FakeSocket.all.length, 1, "the same conversation: no second connection");
+});
+
+test("unchecked, the transcript field is left out; a refused address shows the server's detail", async () => {
+  const ui = contactUI();
+  const refusal = { type: "error", code: "invalid_frame", detail: "email: Enter a valid email address." };
+  const { widget, fetch } = makeWidget({
+    ui,
+    routes: { ...NO_CONVERSATION, "POST /chat/support/start/": { status: 400, body: refusal } },
+  });
+  await widget.init();
+  assert.equal(await widget.saveContact("nope", false), false);
+  assert.equal(fetch.calls.at(-1).init.body.has("transcript"), false);
+  assert.deepEqual(ui.results, [{ ok: false, detail: "email: Enter a valid email address." }]);
+  assert.equal(widget.conversation, null);
+});
+
+test("a network failure while saving shows the translated fallback", async () => {
+  const ui = contactUI();
+  const { widget } = makeWidget({ ui, routes: NO_CONVERSATION });
+  await widget.init();
+  widget.fetch = async () => {
+    throw new TypeError("offline");
+  };
+  assert.equal(await widget.saveContact("ann@example.com", false), false);
+  assert.deepEqual(ui.results, [{ ok: false, detail: "[contact-failed]" }]);
+});

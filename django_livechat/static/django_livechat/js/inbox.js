@@ -10,6 +10,7 @@
  * `mentions` counts the unread messages that mention the user (`activity.mentions` adds to it).
  */
 
+import { InboxAlerts, pageAlerts } from "./alerts.js";
 import { Connection } from "./connection.js";
 import { translate } from "./i18n.js";
 
@@ -150,7 +151,9 @@ export class InboxClient extends Connection {
   }
 
   on_activity(frame) {
-    if (this.model.activity(frame)) this.render();
+    if (!this.model.activity(frame)) return;
+    this.render();
+    this.call("alert", frame, this.model.entries.get(frame.room), this.model.you);
   }
 
   on_seen(frame) {
@@ -179,6 +182,13 @@ export class InboxView {
     this.suggestions = root.querySelector("[data-inbox-suggestions]");
     this.formatter = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
     this.suggestTimer = null;
+    const page = pageAlerts();
+    this.alerts = page ? new InboxAlerts(page, (name, values) => this.text(name, values)) : null;
+  }
+
+  /** A room's new activity: a desktop notification of a direct message or a mention. */
+  alert(frame, entry, you) {
+    if (this.alerts) this.alerts.activity(frame, entry, you);
   }
 
   text(name, values) {
@@ -205,7 +215,9 @@ export class InboxView {
     const items = entries.map((entry) => this.renderItem(entry));
     this.list.replaceChildren(...items);
     if (this.empty) this.empty.hidden = entries.length > 0;
-    this.root.dataset.unread = String(entries.reduce((n, e) => n + (e.unread || 0), 0));
+    const unread = entries.reduce((n, e) => n + (e.unread || 0), 0);
+    this.root.dataset.unread = String(unread);
+    if (this.alerts) this.alerts.update(unread); // "(3) My chats"
   }
 
   renderItem(entry) {

@@ -9,6 +9,7 @@
  * panel is members.js's `MembersPanel`.
  */
 
+import { watchRoom } from "./alerts.js";
 import { LiveChatClient } from "./client.js";
 import { bindComposer } from "./composer.js";
 import { mountMembers } from "./members.js";
@@ -68,6 +69,7 @@ export function mount(root, { View = DomView } = {}) {
   const markRead = (now = false) => document.visibilityState === "visible" && client.markRead({ now });
   for (const type of ["welcome", "backlog", "message"]) client.on(type, () => markRead());
   root.livechatMembers = mountMembers(root, client); // the members panel, and renamed titles
+  root.livechatAlerts = watchRoom(root, client); // the tab title's count, desktop notifications
   followPage(() => client, () => markRead(true));
   client.connect();
   return client;

@@ -98,7 +98,8 @@ export function readConfig(dataset) {
  * The widget's logic: conversation lookup and start, connection, frames, panel state.
  *
  * The `ui` receives: setMode("start"|"resume"), setOpen(open), renderSupport(description),
- * showError(text|null), setUnread(flag), focus(). Missing methods are skipped.
+ * showError(text|null), setUnread(flag), focus(), setContact({email, transcript}),
+ * contactResult({ok, detail}). Missing methods are skipped.
  */
 export class SupportWidget {
   /**
@@ -146,6 +147,7 @@ export class SupportWidget {
       /* offline or blocked: the first open tries again through start */
     }
     this.call("setMode", this.conversation ? "resume" : "start");
+    if (this.conversation) this.showContact(this.conversation);
     if (wasOpen) await this.open();
   }
 
@@ -210,6 +212,54 @@ export class SupportWidget {
     }
     this.conversation = data;
     this.call("setMode", "resume");
+    this.showContact(data);
+    return true;
+  }
+
+  /** The stored e-mail address and transcript wish of a conversation answer, to the form. */
+  showContact(data) {
+    if (data && typeof data.email === "string") {
+      this.call("setContact", { email: data.email, transcript: Boolean(data.transcript) });
+    }
+  }
+
+  /**
+   * "Get replies by e-mail": POST the address and the transcript wish to the start URL (it
+   * stores them on the conversation, starting it if need be). An empty address clears them.
+   * @param {string} email
+   * @param {boolean} transcript
+   * @returns {Promise<boolean>} whether they were stored
+   */
+  async saveContact(email, transcript) {
+    if (this.starting) await this.starting; // the panel's own start first: one conversation
+    const body = new FormData();
+    body.append("page", this.config.page);
+    body.append("email", String(email || "").trim());
+    if (transcript) body.append("transcript", "1");
+    let response;
+    let data = null;
+    try {
+      response = await this.fetch(this.config.startUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": this.config.csrfToken, Accept: "application/json" },
+        body,
+      });
+      data = await response.json().catch(() => null);
+    } catch {
+      this.call("contactResult", { ok: false, detail: this.text("contact-failed") });
+      return false;
+    }
+    if (!response.ok || !data || !data.ws_path) {
+      this.call("contactResult", { ok: false, detail: (data && data.detail) || this.text("contact-failed") });
+      return false;
+    }
+    const fresh = !this.conversation;
+    this.conversation = data;
+    if (fresh) this.call("setMode", "resume");
+    this.showContact(data);
+    this.call("contactResult", { ok: true, detail: null });
+    if (fresh && this.isOpen) this.connect();
     return true;
   }
 
@@ -301,6 +351,23 @@ export class WidgetUI {
     this.closed = find("closed");
     this.error = find("error");
     this.input = root.querySelector("[data-livechat-input]");
+    this.contact = find("contact");
+    this.contactEmail = find("email");
+    this.contactTranscript = find("transcript");
+    this.contactStatus = find("contact-status");
+  }
+
+  setContact({ email, transcript }) {
+    if (this.contactEmail) this.contactEmail.value = email;
+    if (this.contactTranscript) this.contactTranscript.checked = Boolean(transcript);
+    if (this.contact) this.contact.dataset.saved = email ? "true" : "false";
+  }
+
+  contactResult({ ok, detail }) {
+    if (!this.contactStatus) return;
+    this.contactStatus.dataset.ok = ok ? "true" : "false";
+    this.contactStatus.textContent = ok ? this.text("contact-saved") : detail || "";
+    this.contactStatus.hidden = false;
   }
 
   text(name, values) {
@@ -381,6 +448,13 @@ export function mountWidget(root) {
       ui.toggle.focus();
     }
   });
+
+  if (ui.contact) {
+    ui.contact.addEventListener("submit", (event) => {
+      event.preventDefault();
+      widget.saveContact(ui.contactEmail ? ui.contactEmail.value : "", Boolean(ui.contactTranscript && ui.contactTranscript.checked));
+    });
+  }
 
   bindComposer(root, () => widget.client, (body, extras) => widget.post(body, extras));
   followPage(() => widget.client, () => widget.markRead({ now: true }));
