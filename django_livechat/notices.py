@@ -258,6 +258,16 @@ def _wants_email(reason: str, preference: NotificationSettings | None) -> bool:
     return reason in (Reason.DIRECT, Reason.MENTION)
 
 
+def _emailed_at(user_pks: list[int], now: datetime) -> None:
+    """The interval of these users counts from ``now`` (two statements for all of them)."""
+    if not user_pks:
+        return
+    NotificationSettings.objects.bulk_create(
+        [NotificationSettings(user_id=pk) for pk in user_pks], ignore_conflicts=True
+    )
+    NotificationSettings.objects.filter(user_id__in=user_pks).update(last_email=now)
+
+
 def _push(
     notices: list[Notice], messages: dict[tuple[int, int], Message], now: datetime, run: Run
 ) -> None:
@@ -339,19 +349,29 @@ def _email(
         )
         run.cancelled += len(unwanted)
     interval = timedelta(seconds=conf.NOTIFY_INTERVAL)
+    waiting: dict[datetime, list[int]] = defaultdict(list)  # due again at -> notices
+    ready: dict[tuple[str, Any], list[Notice]] = {}
     for (kind, who), own in groups.items():
         preference = prefs.get(who) if kind == "user" else None
         last = preference.last_email if preference is not None else None
         if last is not None and now < last + interval:
-            Notice.objects.filter(pk__in=[n.pk for n in own], claim=token).update(
-                due=last + interval, claim=""
-            )
-            run.postponed += len(own)
-            continue
-        taken = Notice.objects.filter(
-            pk__in=[n.pk for n in own], claim=token, state=Notice.State.PENDING
-        ).update(state=Notice.State.SENT, sent=now, claim="")
-        if taken != len(own):  # another run took some after this one's claim expired
+            waiting[last + interval].extend(n.pk for n in own)
+        else:
+            ready[(kind, who)] = own
+    for due, pks in waiting.items():
+        Notice.objects.filter(pk__in=pks, claim=token).update(due=due, claim="")
+        run.postponed += len(pks)
+    # marked sent before any e-mail goes (at most once), in one statement for the run
+    pks = [n.pk for own in ready.values() for n in own]
+    taken = set(
+        Notice.objects.filter(pk__in=pks, claim=token, state=Notice.State.PENDING).values_list(
+            "pk", flat=True
+        )
+    )
+    Notice.objects.filter(pk__in=taken).update(state=Notice.State.SENT, sent=now, claim="")
+    sent_to: list[int] = []
+    for (kind, who), own in ready.items():
+        if any(n.pk not in taken for n in own):  # another run took some once this claim expired
             continue
         shown = [(n, messages[(n.room_id, n.seq)]) for n in own]
         if kind == "user":
@@ -368,7 +388,8 @@ def _email(
             run.failed += 1
             run.errors.append(repr(exc)[:200])
             continue
-        if kind == "user":  # the interval counts from a sent e-mail
-            NotificationSettings.objects.update_or_create(user_id=who, defaults={"last_email": now})
+        if kind == "user":
+            sent_to.append(who)
         run.emails += 1
         run.emailed += len(own)
+    _emailed_at(sent_to, now)
