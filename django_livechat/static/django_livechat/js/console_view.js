@@ -502,8 +502,10 @@ export class ConsoleUI {
     this.client = client;
     for (const type of ["welcome", "backlog", "message"]) client.on(type, () => this.markRead());
     client.on("updated", (frame) => {
-      const message = frame && frame.message;
-      if (this.history && message && typeof message.id === "number") this.history.refresh(message.id, message.edited);
+      if (!this.history || !frame || !Array.isArray(frame.messages)) return;
+      for (const message of frame.messages) {
+        if (message && typeof message.id === "number") this.history.refresh(message.id, message.edited);
+      }
     });
     client.connect();
   }
