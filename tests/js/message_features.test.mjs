@@ -10,6 +10,7 @@ import {
   applyUpdate,
   editableUntil,
   excerpt,
+  humanSize,
   markReplyDeleted,
   mentionsYou,
   mineOf,
@@ -413,4 +414,10 @@ test("one updated frame for several messages: each replaced, own reactions by me
   assert.equal(view.updated.length, 2);
   assert.deepEqual(view.updated[0].reactions, [{ emoji: "👍", count: 1 }]);
   assert.deepEqual(view.updated[1].reactions, [{ emoji: "🎉", count: 2, mine: true }]);
+});
+
+test("file sizes read naturally", () => {
+  assert.equal(humanSize(125, "en"), "125 bytes");
+  assert.equal(humanSize(1, "en"), "1 byte");
+  assert.equal(humanSize(1_250_000, "en"), "1.3 MB");
 });

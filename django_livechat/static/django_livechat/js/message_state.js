@@ -165,7 +165,7 @@ export function humanSize(bytes, locale) {
     return new Intl.NumberFormat(locale, {
       style: "unit",
       unit: units[unit],
-      unitDisplay: "short",
+      unitDisplay: unit === 0 ? "long" : "short", // "125 bytes", "1.2 MB" ("125 byte" short)
       maximumFractionDigits: unit === 0 ? 0 : 1,
     }).format(value);
   } catch {
