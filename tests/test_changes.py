@@ -31,6 +31,20 @@ def who(user):
     return identity.for_user(user)
 
 
+def stored_file(room, user, message):
+    """A three-byte file attached to ``message``, in the attachment storage."""
+    upload = Attachment(
+        room=room,
+        key=who(user).key,
+        name="a.txt",
+        size=3,
+        content_type="application/octet-stream",
+        message=message,
+    )
+    upload.file.save("x.bin", ContentFile(b"abc"), save=True)
+    return upload
+
+
 def test_reactions_are_counted_per_emoji_in_first_given_order(people, lobby):
     message = api.post_message(lobby, "hi", people["ann"])
     assert api.react(message, people["bob"], "👍")
@@ -147,15 +161,7 @@ def test_moderators_remove_reactions_and_attachments(
     assert len(events) == 1 and events[0]["type"] == "livechat.change"
     message.refresh_from_db()
     assert message.reactions == [["🎉", 1]]
-    upload = Attachment(
-        room=lobby,
-        key=who(people["ann"]).key,
-        name="a.txt",
-        size=3,
-        content_type="application/octet-stream",
-        message=message,
-    )
-    upload.file.save("x.bin", ContentFile(b"abc"), save=True)
+    upload = stored_file(lobby, people["ann"], message)
     Message.objects.filter(pk=message.pk).update(attachment_count=1)
     path = tmp_path / upload.file.name
     assert path.exists()
@@ -229,21 +235,10 @@ def test_a_batch_is_one_transaction_with_numbered_outcomes_per_item(people, lobb
 def test_deleting_a_message_or_a_room_deletes_their_files(
     people, lobby, media, django_capture_on_commit_callbacks
 ):
-    def stored_file(message):
-        upload = Attachment(
-            room=lobby,
-            key=who(people["ann"]).key,
-            name="a.txt",
-            size=3,
-            content_type="application/octet-stream",
-            message=message,
-        )
-        upload.file.save("x.bin", ContentFile(b"abc"), save=True)
-        return media / upload.file.name
-
     first = api.post_message(lobby, "one", people["ann"])
     second = api.post_message(lobby, "two", people["ann"])
-    by_message, by_room = stored_file(first), stored_file(second)
+    by_message = media / stored_file(lobby, people["ann"], first).file.name
+    by_room = media / stored_file(lobby, people["ann"], second).file.name
     assert by_message.exists() and by_room.exists()
     with django_capture_on_commit_callbacks(execute=True):
         moderation.delete_message(first, people["staff"])
