@@ -1,8 +1,11 @@
 """The wire protocol (docs/protocol.md): its whole vocabulary, in one package.
 
 - :mod:`~django_livechat.protocol.codes`: close codes, ``error`` codes, refusal texts;
-- :mod:`~django_livechat.protocol.commands`: client frames parsed into commands, and the
-  checks that the HTTP endpoints and the sync API share (message body, history request);
+- :mod:`~django_livechat.protocol.commands`: the client frames as commands;
+- :mod:`~django_livechat.protocol.parsing`: client frames parsed into commands, and the history
+  request's checks that the HTTP endpoint shares;
+- :mod:`~django_livechat.protocol.fields`: the field checks that frames, HTTP and the sync API
+  share (a stored text, a message body, an emoji, an id, a room);
 - :mod:`~django_livechat.protocol.frames`: every server frame.
 
 The layer's events (between server processes) are in :mod:`django_livechat.events`.
@@ -18,10 +21,6 @@ from django_livechat.protocol.codes import (
 )
 from django_livechat.protocol.commands import (
     DEFAULT_HISTORY_LIMIT,
-    INBOX_PARSERS,
-    MODERATION_PARSERS,
-    PARSERS,
-    STAFF_PARSERS,
     ConversationAction,
     Delete,
     Edit,
@@ -36,14 +35,8 @@ from django_livechat.protocol.commands import (
     StaffStatus,
     Typing,
     Unreact,
-    history_query,
-    history_request,
-    parse,
-    parse_after,
-    storable,
-    valid_body,
-    valid_emoji,
 )
+from django_livechat.protocol.fields import storable, valid_body, valid_emoji
 from django_livechat.protocol.frames import (
     Frame,
     Mine,
@@ -78,6 +71,16 @@ from django_livechat.protocol.frames import (
     unlisted_frame,
     updated_frame,
     welcome_frame,
+)
+from django_livechat.protocol.parsing import (
+    INBOX_PARSERS,
+    MODERATION_PARSERS,
+    PARSERS,
+    STAFF_PARSERS,
+    history_query,
+    history_request,
+    parse,
+    parse_after,
 )
 
 __all__ = [
