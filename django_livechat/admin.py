@@ -14,20 +14,17 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_livechat import membership, moderation, permissions, support
+from django_livechat.admin_content import AttachmentInline, RevisionInline
 from django_livechat.models import (
-    Attachment,
     AuditEntry,
     Connection,
     Conversation,
     Message,
     Participant,
-    Revision,
     Room,
     Sanction,
     StaffPresence,
@@ -44,9 +41,6 @@ if TYPE_CHECKING:
     ParticipantModelAdmin = admin.ModelAdmin[Participant]
     ConnectionModelAdmin = admin.ModelAdmin[Connection]
     StaffPresenceModelAdmin = admin.ModelAdmin[StaffPresence]
-    AttachmentModelAdmin = admin.ModelAdmin[Attachment]
-    RevisionInlineBase = admin.TabularInline[Revision, Message]
-    AttachmentInlineBase = admin.TabularInline[Attachment, Message]
     MemberInlineBase = admin.TabularInline[Participant, Room]
     MemberFormBase = ModelForm[Participant]
 else:
@@ -54,8 +48,7 @@ else:
     MemberFormBase = ModelForm
     RoomModelAdmin = MessageModelAdmin = ConversationModelAdmin = admin.ModelAdmin
     SanctionModelAdmin = AuditEntryModelAdmin = ParticipantModelAdmin = admin.ModelAdmin
-    ConnectionModelAdmin = StaffPresenceModelAdmin = AttachmentModelAdmin = admin.ModelAdmin
-    RevisionInlineBase = AttachmentInlineBase = admin.TabularInline
+    ConnectionModelAdmin = StaffPresenceModelAdmin = admin.ModelAdmin
 
 
 class MemberForm(MemberFormBase):
@@ -157,49 +150,6 @@ class RoomAdmin(RoomModelAdmin):
         transaction.on_commit(lambda: moderation.set_locked(obj, locked, request.user))
 
 
-class _ReadOnlyInline:
-    """An inline that shows rows only."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class RevisionInline(_ReadOnlyInline, RevisionInlineBase):
-    """The bodies a message had before its edits."""
-
-    model = Revision
-    fields = ["replaced", "by_key", "body"]
-    readonly_fields = ["replaced", "by_key", "body"]
-
-
-class AttachmentInline(_ReadOnlyInline, AttachmentInlineBase):
-    """The files of a message (a moderator removes one live with ``remove_attachment``)."""
-
-    model = Attachment
-    fields = ["name", "content_type", "size", "stored"]
-    readonly_fields = ["name", "content_type", "size", "stored"]
-    show_change_link = True
-
-    @admin.display(description=_("file"))
-    def stored(self, obj: Attachment) -> str:
-        return _stored_link(obj)
-
-
-def _stored_link(obj: Attachment) -> str:
-    """The stored file's name; a link to it once it is sent (served by the chat's view to the
-    room's readers, never by a media URL)."""
-    if obj.pk is None or obj.message_id is None:
-        return obj.file.name or ""
-    url = reverse("livechat:attachment", args=[obj.room.slug, obj.pk])
-    return format_html('<a href="{}">{}</a>', url, obj.file.name)
-
-
 @admin.register(Message)
 class MessageAdmin(MessageModelAdmin):
     inlines = [RevisionInline, AttachmentInline]
@@ -277,43 +227,6 @@ class MessageAdmin(MessageModelAdmin):
     @admin.action(description=_("Ban the authors from these rooms"))
     def ban_authors(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         self._sanction_authors(request, queryset, Sanction.Kind.BAN, None)
-
-
-@admin.register(Attachment)
-class AttachmentAdmin(AttachmentModelAdmin):
-    """Uploaded files; deleting one deletes its stored files (the model's post_delete)."""
-
-    list_display = ["name", "room", "size", "content_type", "created", "message"]
-    list_filter = ["content_type", ("message", admin.EmptyFieldListFilter)]
-    list_select_related = ["room", "message__room"]
-    search_fields = ["name", "key"]
-    date_hierarchy = "created"
-    readonly_fields = [
-        "room",
-        "message",
-        "key",
-        "name",
-        "size",
-        "content_type",
-        "stored",
-        "stored_thumbnail",
-        "width",
-        "height",
-        "created",
-    ]
-    exclude = ["file", "thumbnail"]
-    ordering = ["-created"]
-
-    @admin.display(description=_("file"))
-    def stored(self, obj: Attachment) -> str:
-        return _stored_link(obj)
-
-    @admin.display(description=_("thumbnail"))
-    def stored_thumbnail(self, obj: Attachment) -> str:
-        return obj.thumbnail.name or ""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # uploaded through the chat (livechat:attachments)
 
 
 @admin.register(Conversation)

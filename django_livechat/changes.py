@@ -1,11 +1,12 @@
-"""Changes to sent messages: reactions and edits by readers, and the moderators' removal of
-reactions and attachments.
+"""Changes to sent messages by their readers: reactions and edits (the moderators' removals
+are in :mod:`~django_livechat.moderation`).
 
-Sync functions (async code calls them through ``store``). Each checks its permission, stores
-its effect with a numbered change of the room (``moderation.record_change``: the change and
-the room's counter in the same transaction), and returns the layer events that announce it,
-an ``updated`` frame, for the caller to publish (the room consumer gives them to its hub, as
-moderation frames do). The work is per message, never per reader: one frame, encoded once.
+Sync functions, run in batches by the change writer (``writer.ChangeWriter``: :func:`apply`)
+and one at a time by the sync API (:func:`react`, :func:`edit`). A batch checks permissions,
+stores its effects with numbered changes of the rooms (the change and the room's counter in the
+same transaction), and returns per item the layer events that announce them, one ``updated``
+frame per room and batch, for the caller to publish (the room consumer gives them to its hub).
+The work is per batch, never per reader: one frame, encoded once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from django_livechat.audit import audit
 from django_livechat.conf import conf
 from django_livechat.identity import Identity
 from django_livechat.models import (
-    Attachment,
     Message,
     Reaction,
     Revision,
@@ -35,7 +35,6 @@ from django_livechat.models import (
     RoomChange,
     Sanction,
 )
-from django_livechat.moderation import record_change
 from django_livechat.protocol import Code, Frame, ProtocolError
 
 #: Distinct emoji on one message at most.
@@ -371,66 +370,6 @@ def _take_changes(room_pk: int, count: int) -> int:
             return int(cursor.fetchone()[0])
     Room.objects.filter(pk=room_pk).update(last_change=F("last_change") + count)
     return int(Room.objects.values_list("last_change", flat=True).get(pk=room_pk))
-
-
-def unreact(room: Room, actor: Any, seq: int, emoji: str | None) -> list[events.Event]:
-    """Moderators: remove the reactions with ``emoji`` (None: every one) from message ``seq``."""
-    with transaction.atomic():
-        message = _message(room, seq, lock=True)
-        gone = Reaction.objects.filter(message=message)
-        if emoji is not None:
-            gone = gone.filter(emoji=emoji)
-        if not gone.delete()[0]:
-            return []
-        message.reactions = [
-            [e, n] for e, n in message.reactions if emoji is not None and e != emoji
-        ]
-        Message.objects.filter(pk=message.pk).update(reactions=message.reactions)
-        change = record_change(room.pk, RoomChange.Kind.UPDATE, seq)
-        audit(actor, "remove_reactions", room, f"{room.slug}#{seq}", emoji=emoji)
-    return [_updated(room, message, change)]
-
-
-def remove_attachment(room: Room, actor: Any, seq: int, attachment: int) -> list[events.Event]:
-    """Moderators: delete ``attachment`` of message ``seq`` and its files. A message left
-    with neither body nor attachments is deleted instead."""
-    from django_livechat.moderation import delete_event
-
-    with transaction.atomic():
-        message = _message(room, seq, lock=True)
-        found = Attachment.objects.filter(pk=attachment, message=message).first()
-        if found is None:
-            raise ProtocolError(Code.NOT_FOUND, _("No such attachment."))
-        name = found.name
-        found.delete()  # its files once committed (models.content)
-        message.attachment_count = max(0, message.attachment_count - 1)
-        Message.objects.filter(pk=message.pk).update(attachment_count=message.attachment_count)
-        audit(actor, "remove_attachment", room, f"{room.slug}#{seq}", name=name)
-        if not message.body and not message.attachment_count:
-            event = delete_event(message, actor)
-            return [event] if event else []
-        change = record_change(room.pk, RoomChange.Kind.UPDATE, seq)
-    return [_updated(room, message, change)]
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _updated(room: Room, message: Message, change: int) -> events.Event:
-    from django_livechat.store.content import decorate  # store imports this module
-
-    message.quote = message.files = None
-    decorate([message], room.slug)
-    frame = protocol.updated_frame(room.slug, message, change)
-    return events.change(room.pk, change, protocol.encode(frame), None)
-
-
-def _message(room: Room, seq: int, lock: bool) -> Message:
-    rows = Message.objects.filter(room_id=room.pk, seq=seq, deleted__isnull=True)
-    message = (rows.select_for_update() if lock else rows).first()
-    if message is None:
-        raise ProtocolError(Code.NOT_FOUND, _("No such message."))
-    return message
 
 
 def _user(who: Identity) -> Any:

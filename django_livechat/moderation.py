@@ -1,4 +1,5 @@
-"""Moderation: delete a message, mute or ban an identity, lock a room.
+"""Moderation: delete a message, mute or ban an identity, lock a room, remove a message's
+reactions or one of its attachments.
 
 Sync functions, for the admin actions and the staff console, and for the room consumer
 through ``store.amoderate``. Each one stores its effect and an
@@ -28,7 +29,15 @@ from django.utils.translation import gettext as _
 
 from django_livechat import events, notify, protocol
 from django_livechat.audit import audit
-from django_livechat.models import Attachment, Connection, Message, Room, RoomChange, Sanction
+from django_livechat.models import (
+    Attachment,
+    Connection,
+    Message,
+    Reaction,
+    Room,
+    RoomChange,
+    Sanction,
+)
 from django_livechat.permissions import is_staff_key, may_moderate, may_sanction, user_is_staff
 from django_livechat.protocol import Code, ProtocolError
 
@@ -95,8 +104,6 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> list[e
         raise ProtocolError(Code.FORBIDDEN, _("Only staff and the room's moderators can moderate."))
     if room is None and not (command.type == "ban" and command.site):
         raise ProtocolError(Code.NOT_FOUND, _("No such room."))
-    from django_livechat import changes  # which imports this module's record_change
-
     if command.type == "delete":
         message = Message.objects.select_related("room").filter(room=room, seq=command.id).first()
         if message is None:
@@ -108,10 +115,10 @@ def perform(command: Any, actor_id: int | None, room_slug: str | None) -> list[e
         return [_set_locked(room, command.locked, actor)]
     if command.type == "unreact":
         assert room is not None
-        return changes.unreact(room, actor, command.id, command.emoji)
+        return unreact(room, actor, command.id, command.emoji)
     if command.type == "remove_attachment":
         assert room is not None
-        return changes.remove_attachment(room, actor, command.id, command.attachment)
+        return remove_attachment(room, actor, command.id, command.attachment)
     if is_staff_key(command.user):
         raise ProtocolError(Code.FORBIDDEN, _("Staff members cannot be muted or banned."))
     if room is not None and not command.site and not may_sanction(room, actor, command.user):
@@ -201,3 +208,61 @@ def _sanction(
     rooms = connections.order_by().values_list("room_id", flat=True).distinct()
     stamp = until.isoformat() if until else None
     return record, [events.sanction(room_pk, key, kind, stamp) for room_pk in rooms]
+
+
+# -- reactions and attachments -------------------------------------------------------------
+
+
+def unreact(room: Room, actor: Any, seq: int, emoji: str | None) -> list[events.Event]:
+    """Moderators: remove the reactions with ``emoji`` (None: every one) from message ``seq``."""
+    with transaction.atomic():
+        message = _message(room, seq, lock=True)
+        gone = Reaction.objects.filter(message=message)
+        if emoji is not None:
+            gone = gone.filter(emoji=emoji)
+        if not gone.delete()[0]:
+            return []
+        message.reactions = [
+            [e, n] for e, n in message.reactions if emoji is not None and e != emoji
+        ]
+        Message.objects.filter(pk=message.pk).update(reactions=message.reactions)
+        change = record_change(room.pk, RoomChange.Kind.UPDATE, seq)
+        audit(actor, "remove_reactions", room, f"{room.slug}#{seq}", emoji=emoji)
+    return [_updated(room, message, change)]
+
+
+def remove_attachment(room: Room, actor: Any, seq: int, attachment: int) -> list[events.Event]:
+    """Moderators: delete ``attachment`` of message ``seq`` and its files. A message left
+    with neither body nor attachments is deleted instead."""
+    with transaction.atomic():
+        message = _message(room, seq, lock=True)
+        found = Attachment.objects.filter(pk=attachment, message=message).first()
+        if found is None:
+            raise ProtocolError(Code.NOT_FOUND, _("No such attachment."))
+        name = found.name
+        found.delete()  # its files once committed (models.content)
+        message.attachment_count = max(0, message.attachment_count - 1)
+        Message.objects.filter(pk=message.pk).update(attachment_count=message.attachment_count)
+        audit(actor, "remove_attachment", room, f"{room.slug}#{seq}", name=name)
+        if not message.body and not message.attachment_count:
+            event = delete_event(message, actor)
+            return [event] if event else []
+        change = record_change(room.pk, RoomChange.Kind.UPDATE, seq)
+    return [_updated(room, message, change)]
+
+
+def _updated(room: Room, message: Message, change: int) -> events.Event:
+    from django_livechat.store.content import decorate  # store imports this module
+
+    message.quote = message.files = None
+    decorate([message], room.slug)
+    frame = protocol.updated_frame(room.slug, message, change)
+    return events.change(room.pk, change, protocol.encode(frame), None)
+
+
+def _message(room: Room, seq: int, lock: bool) -> Message:
+    rows = Message.objects.filter(room_id=room.pk, seq=seq, deleted__isnull=True)
+    message = (rows.select_for_update() if lock else rows).first()
+    if message is None:
+        raise ProtocolError(Code.NOT_FOUND, _("No such message."))
+    return message

@@ -157,7 +157,7 @@ def test_moderators_remove_reactions_and_attachments(
     message = api.post_message(lobby, "hi", people["ann"])
     api.react(message, people["bob"], "👍")
     api.react(message, people["bob"], "🎉")
-    events = changes.unreact(lobby, people["staff"], message.seq, "👍")
+    events = moderation.unreact(lobby, people["staff"], message.seq, "👍")
     assert len(events) == 1 and events[0]["type"] == "livechat.change"
     message.refresh_from_db()
     assert message.reactions == [["🎉", 1]]
@@ -166,7 +166,7 @@ def test_moderators_remove_reactions_and_attachments(
     path = tmp_path / upload.file.name
     assert path.exists()
     with django_capture_on_commit_callbacks(execute=True):  # files go once committed
-        changes.remove_attachment(lobby, people["staff"], message.seq, upload.pk)
+        moderation.remove_attachment(lobby, people["staff"], message.seq, upload.pk)
     assert not path.exists() and not Attachment.objects.filter(pk=upload.pk).exists()
     message.refresh_from_db()
     assert message.attachment_count == 0 and message.deleted is None  # it has a body

@@ -23,14 +23,14 @@ from django.db import (
     transaction,
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Field, Model, Q
+from django.db.models import F, Field, Model
 from django.utils import timezone
 
-from django_livechat import attachments, mentions, notices, permissions, protocol
-from django_livechat.conf import conf
+from django_livechat import mentions, notices, permissions, protocol
 from django_livechat.identity import Identity
 from django_livechat.models import Attachment, Conversation, Message, Room, Sanction
 from django_livechat.protocol import Code
+from django_livechat.store import linking
 from django_livechat.store.content import decorate
 
 Key = tuple[int, str, str]  # (room pk, author key, client id): a message's unique key
@@ -111,9 +111,9 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
     refusals = _sanctioned(connection, batch, fresh, now)
     refusals.update(_outsiders(batch, fresh))
     refusals.update(_inactive_authors(batch, fresh))
-    originals, missing = _originals(batch, fresh)
+    originals, missing = linking.originals(batch, fresh)
     refusals.update(missing)
-    files, invalid = _uploads(batch, fresh)
+    files, invalid = linking.uploads(batch, fresh)
     refusals.update(invalid)
     created: list[Message] = []
     kinds: dict[int, str] = {}
@@ -165,7 +165,7 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
             _track_conversation(room_pk, messages, now)
         created += messages
     _insert(connection, created)
-    _link(linked)
+    linking.link(linked)
     mentions.store(mentioned)
     notices.record(created, kinds)
     for i, first in copy_of.items():
@@ -173,73 +173,6 @@ def _write(batch: Sequence[NewMessage]) -> list[Written]:
         assert original is not None
         results[i] = Written(original.message, original.message is not None, original.error)
     return [r for r in results if r is not None]
-
-
-def _originals(
-    batch: Sequence[NewMessage], fresh: dict[int, list[int]]
-) -> tuple[dict[tuple[int, int], Message], dict[int, str]]:
-    """The originals that replies of the batch answer, by (room pk, id), and index ->
-    ``not_found`` for replies to no (undeleted) message of their room (one query, only for
-    batches with replies)."""
-    wanted = {
-        i: (batch[i].room_pk, batch[i].reply_to)
-        for found in fresh.values()
-        for i in found
-        if batch[i].reply_to is not None
-    }
-    if not wanted:
-        return {}, {}
-    query = Q(pk__in=[])
-    for room_pk, seq in set(wanted.values()):
-        query |= Q(room_id=room_pk, seq=seq)
-    rows = Message.objects.filter(query, deleted__isnull=True).only(
-        "room_id", "seq", "author_key", "display_name", "author_staff", "body"
-    )
-    found = {(m.room_id, m.seq): m for m in rows}
-    return found, {i: Code.NOT_FOUND for i, key in wanted.items() if key not in found}
-
-
-def _uploads(
-    batch: Sequence[NewMessage], fresh: dict[int, list[int]]
-) -> tuple[dict[int, Attachment], dict[int, str]]:
-    """The uploads that messages of the batch send, by pk, and index ->
-    ``invalid_attachment`` for a message naming one that is not its author's unsent upload to
-    its room, the same one twice in the batch, or too many (one query, only when any)."""
-    wanted = [i for found in fresh.values() for i in found if batch[i].attachments]
-    if not wanted:
-        return {}, {}
-    pks = {pk for i in wanted for pk in batch[i].attachments}
-    uploads = {a.pk: a for a in Attachment.objects.filter(pk__in=pks, message__isnull=True)}
-    limit = conf.ATTACHMENTS_PER_MESSAGE
-    invalid: dict[int, str] = {}
-    taken: set[int] = set()
-    for i in wanted:
-        item = batch[i]
-        mine = [uploads.get(pk) for pk in item.attachments]
-        if (
-            len(item.attachments) > limit
-            or len(set(item.attachments)) != len(item.attachments)
-            or taken & set(item.attachments)
-            or any(a is None or a.room_id != item.room_pk or a.key != item.author.key for a in mine)
-        ):
-            invalid[i] = Code.INVALID_ATTACHMENT
-        else:
-            taken.update(item.attachments)
-    return uploads, invalid
-
-
-def _link(linked: list[tuple[Message, list[Attachment]]]) -> None:
-    """Give the uploads their (inserted) messages, and the messages their files' objects."""
-    for message, uploads in linked:
-        Attachment.objects.filter(pk__in=[a.pk for a in uploads]).update(message=message.pk)
-        slug = None
-        described = []
-        for upload in uploads:
-            upload.message_id = message.pk
-            if slug is None:
-                slug = Room.objects.values_list("slug", flat=True).get(pk=message.room_id)
-            described.append(attachments.describe(upload, slug))
-        message.files = described
 
 
 def _sanctioned(
