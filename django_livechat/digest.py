@@ -5,9 +5,11 @@ Templates ``django_livechat/email/digest.txt`` and ``digest.html`` (override the
 
 from __future__ import annotations
 
+import email.policy
+import inspect
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core import signing
@@ -103,9 +105,28 @@ def visitor_digest(address: str, shown: Shown) -> EmailMultiAlternatives:
         return _mail(subject, address, context)
 
 
+class DigestMail(EmailMultiAlternatives):
+    """A notification e-mail whose headers are never folded into RFC 2047 encoded words.
+
+    Django 6.1 builds messages with ``email.policy`` objects that wrap lines at 78 characters
+    and encode a longer unbreakable value, such as the ``List-Unsubscribe`` URL, as ``=?utf-8?q?``
+    words, which no mail client reads as a URL. RFC 5322 allows lines of 998 characters."""
+
+    def message(self, **kwargs: Any) -> Any:
+        policy = kwargs.get("policy")
+        if policy is not None:
+            kwargs["policy"] = policy.clone(max_line_length=998)
+        elif _TAKES_POLICY:
+            kwargs["policy"] = email.policy.default.clone(max_line_length=998)
+        return cast(Any, super()).message(**kwargs)
+
+
+_TAKES_POLICY = "policy" in inspect.signature(EmailMultiAlternatives.message).parameters
+
+
 def _mail(subject: str, address: str, context: dict[str, Any]) -> EmailMultiAlternatives:
     text = render_to_string("django_livechat/email/digest.txt", context)
     html = render_to_string("django_livechat/email/digest.html", context)
-    mail = EmailMultiAlternatives(subject=subject, body=text, to=[address])
+    mail = DigestMail(subject=subject, body=text, to=[address])
     mail.attach_alternative(html, "text/html")
     return mail
