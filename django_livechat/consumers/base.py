@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import uuid
@@ -122,7 +123,12 @@ class ConsumerLife:
         """Run ``disconnect()`` once; a cancellation of the consumer leaves it running."""
         if self._ending is None:
             self.closed = True
-            self._ending = asyncio.ensure_future(self._disconnect(code))
+            # A fresh context: a cancellation that lands in a sync consumer's handler can leave
+            # the handler thread's asgiref executor (about to quit) in this task's context, and
+            # a sync disconnect() would be sent to it ("CurrentThreadExecutor already quit").
+            self._ending = asyncio.get_running_loop().create_task(
+                self._disconnect(code), context=contextvars.Context()
+            )
         await asyncio.shield(self._ending)
 
     async def _disconnect(self, code: int) -> None:
