@@ -18,10 +18,10 @@ anonymized, their open sockets closed (docs/privacy.md, "Erase").
 - The audit log keeps the entries about them (the staff's record) without the bodies of their
   deleted messages, and gets one ``erase`` entry naming the key, not what was erased.
 
-Their open sockets (room and inbox, on every server process) close with 4403: one
-``livechat.removed`` event marked ``erased`` to each room where they have a connection (and to
-a user's group), sent first and again at the end. The account itself is the host's: erasing
-does not delete or deactivate it.
+Their open sockets (room, inbox and staff console, on every server process) close with 4403:
+one ``livechat.removed`` event marked ``erased`` to each room where they have a connection (and
+to a user's group and, for staff, to the staff consoles), sent first and again at the end. The
+account itself is the host's: erasing does not delete or deactivate it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from django_livechat.models import (
     RoomChange,
     Sanction,
 )
+from django_livechat.permissions import user_is_staff
 
 #: Messages (or reactions) per transaction.
 ERASE_BATCH = 200
@@ -124,6 +125,8 @@ def _close_sockets(key: str, user: Any) -> None:
     notify.room_events([events.erased(room_pk, key) for room_pk in set(rooms)])
     if user is not None:
         notify.group_send(events.user_group(user.pk), events.erased(None, key))
+        if user_is_staff(user):  # and their staff consoles
+            notify.group_send(events.STAFF_GROUP, events.erased(None, key))
 
 
 def _leave_rooms(key: str, user: Any) -> int:

@@ -13,6 +13,7 @@ from tests.conftest import asession_cookie_for, join, receive_type
 pytestmark = pytest.mark.django_db(transaction=True)
 
 INBOX = "/ws/livechat/inbox/"
+CONSOLE = "/ws/livechat/admin/"
 
 
 @pytest.fixture
@@ -83,3 +84,24 @@ async def test_an_erased_visitors_socket_closes(room, clients):
     assert await closed_with(visitor) == 4403
     snapshot = await database_sync_to_async(store.snapshot)(room.pk, None)
     assert snapshot.messages == []
+
+
+async def test_an_erased_staff_members_console_closes_and_the_others_stay(db, clients):
+    model = get_user_model()
+    make = database_sync_to_async(model.objects.create_user)
+    sam = await make("sam", password="pw", is_staff=True)
+    tess = await make("tess", password="pw", is_staff=True)
+    consoles = {}
+    for user in (sam, tess):
+        consoles[user.username], _ = await clients.connect(
+            path=CONSOLE, cookie=await asession_cookie_for(user), expect_welcome=False
+        )
+        assert (await consoles[user.username].receive_json_from(timeout=5))["type"] == "queue"
+
+    await database_sync_to_async(privacy.erase_user)(sam)
+
+    assert await closed_with(consoles["sam"]) == 4403
+    await consoles["tess"].send_json_to({"type": "ping", "ts": 7})
+    while (frame := await consoles["tess"].receive_json_from(timeout=5))["type"] != "pong":
+        assert frame["type"] in ("staff", "conversation"), frame  # tess's console stays open
+    assert frame["ts"] == 7

@@ -150,6 +150,13 @@ class StaffConsumer(ConsumerLife, JsonWebsocketConsumer):
         self._send_queue()
         support.staff_presence_changed()
 
+    def livechat_removed(self, event: dict[str, Any]) -> None:
+        """A staff member's chat data was erased (``privacy``): their consoles close (4403)."""
+        mine = self.user is not None and event["key"] == identity.user_key(self.user.pk)
+        if event.get("erased") and mine:
+            self.refused = True
+            self.close(code=Close.FORBIDDEN)
+
     def livechat_staff(self, event: dict[str, Any]) -> None:
         if self.refused or not self._still_staff():
             return
