@@ -136,11 +136,19 @@ def too_large() -> AttachmentRefused:
     return AttachmentRefused(FILE_TOO_LARGE, detail, 413)
 
 
-def used_today(key: str) -> int:
-    """Bytes the identity ``key`` uploaded in the last 24 hours (its attachments still kept)."""
+def used_today(key: str, up_to: int | None = None) -> int:
+    """Bytes the identity ``key`` uploaded in the last 24 hours (its attachments still kept);
+    with ``up_to``, only the attachments stored before it and itself."""
     since = timezone.now() - timedelta(days=1)
-    total = Attachment.objects.filter(key=key, created__gte=since).aggregate(n=Sum("size"))["n"]
-    return int(total or 0)
+    rows = Attachment.objects.filter(key=key, created__gte=since)
+    if up_to is not None:
+        rows = rows.filter(pk__lte=up_to)
+    return int(rows.aggregate(n=Sum("size"))["n"] or 0)
+
+
+def _quota_exceeded() -> AttachmentRefused:
+    detail = _("You sent too many files today; try again tomorrow.")
+    return AttachmentRefused(QUOTA_EXCEEDED, detail, 429)
 
 
 def upload(room: Room, ident: Identity, uploaded_file: File[Any] | None) -> Attachment:
@@ -160,8 +168,7 @@ def upload(room: Room, ident: Identity, uploaded_file: File[Any] | None) -> Atta
     if size > conf.ATTACHMENT_MAX_BYTES:
         raise too_large()
     if used_today(ident.key) + size > conf.ATTACHMENT_DAILY_BYTES:
-        detail = _("You sent too many files today; try again tomorrow.")
-        raise AttachmentRefused(QUOTA_EXCEEDED, detail, 429)
+        raise _quota_exceeded()
     uploaded_file.seek(0)
     head = uploaded_file.read(8192)
     uploaded_file.seek(0)
@@ -179,6 +186,9 @@ def upload(room: Room, ident: Identity, uploaded_file: File[Any] | None) -> Atta
     except BaseException:
         attachment.delete_files()
         raise
+    if used_today(ident.key, up_to=attachment.pk) > conf.ATTACHMENT_DAILY_BYTES:
+        attachment.delete()  # uploads at once all passed the first check: the later ones yield
+        raise _quota_exceeded()
     return attachment
 
 

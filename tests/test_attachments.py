@@ -208,6 +208,24 @@ def test_daily_quota_per_identity(room, media):
     assert Attachment.objects.filter(key=WHO.key).count() == 4
 
 
+def test_uploads_at_once_cannot_pass_the_quota_together(room, media, monkeypatch):
+    """The first check reads the day's total before the other upload was stored; the count
+    after storing (this upload and those before it) refuses the one over the quota."""
+    real, raced = attachments.used_today, []
+
+    def racing(key, up_to=None):
+        used = real(key, up_to)
+        if up_to is None and not raced:
+            raced.append(None)
+            raced[0] = upload(room, b"x" * 100)  # stored meanwhile, by the other request
+        return used
+
+    monkeypatch.setattr(attachments, "used_today", racing)
+    with livechat(ATTACHMENT_DAILY_BYTES=150):
+        refused(room, b"y" * 100, "quota_exceeded", 429)
+    assert list(Attachment.objects.filter(key=WHO.key)) == raced  # the first one kept
+
+
 def test_muted_banned_and_locked_are_refused(room, media):
     Sanction.objects.create(kind=Sanction.Kind.MUTE, key=WHO.key, room=room)
     refused(room, b"data", "muted", 403)
