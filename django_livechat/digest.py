@@ -20,7 +20,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from django_livechat.models import Message, Notice, Room
+from django_livechat.models import Conversation, Message, Notice, Room
 from django_livechat.protocol.frames import EXCERPT_LENGTH
 
 #: Excerpts per room at most.
@@ -100,7 +100,10 @@ def user_digest(user: Any, shown: Shown) -> EmailMultiAlternatives:
 def visitor_digest(address: str, shown: Shown) -> EmailMultiAlternatives:
     """The e-mail telling a support visitor of staff replies they missed."""
     context = {"user": None, "rooms": _rooms(shown), "count": len(shown), "visitor": True}
-    with translation.override(settings.LANGUAGE_CODE):
+    languages = Conversation.objects.filter(
+        room_id__in={message.room_id for _notice, message in shown}, visitor_email=address
+    ).values_list("visitor_language", flat=True)
+    with translation.override(next(iter(languages), "") or settings.LANGUAGE_CODE):
         subject = _("A reply to your support request")
         return _mail(subject, address, context)
 

@@ -102,6 +102,7 @@ def _erase(key: str, user: Any, actor: Any) -> dict[str, int]:
             visitor_user=None,
             visitor_name=name,
             visitor_email="",
+            visitor_language="",
             page_url="",
             send_transcript=False,
         )

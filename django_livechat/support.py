@@ -78,16 +78,20 @@ def start_conversation(
     return conversation, True
 
 
-def set_contact(conversation: Conversation, email: str, transcript: bool) -> None:
-    """Store the visitor's e-mail address (staff replies they missed go there: ``notices``)
-    and whether to send them the transcript when the conversation is closed (``transcript``);
-    no address, no transcript."""
+def set_contact(
+    conversation: Conversation, email: str, transcript: bool, language: str = ""
+) -> None:
+    """Store the visitor's e-mail address (staff replies they missed go there: ``notices``),
+    whether to send them the transcript when the conversation is closed (``transcript``; no
+    address, no transcript), and the language of those e-mails (default ``LANGUAGE_CODE``)."""
     transcript = bool(transcript and email)
+    language = language[:35]
     Conversation.objects.filter(pk=conversation.pk).update(
-        visitor_email=email, send_transcript=transcript
+        visitor_email=email, send_transcript=transcript, visitor_language=language
     )
     conversation.visitor_email = email
     conversation.send_transcript = transcript
+    conversation.visitor_language = language
 
 
 def message_stored(room_pk: int, author_key: str) -> None:

@@ -76,7 +76,7 @@ def transcript_mail(conversation: Conversation) -> EmailMultiAlternatives | None
         "messages": lines,
         "page_url": conversation.page_url,
     }
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(conversation.visitor_language or settings.LANGUAGE_CODE):
         subject = _("The transcript of your conversation with us")
         text = render_to_string("django_livechat/email/transcript.txt", context)
         html = render_to_string("django_livechat/email/transcript.html", context)

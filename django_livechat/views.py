@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -244,7 +245,7 @@ def support_start(request: HttpRequest) -> JsonResponse:
             status=429,
         )
     if contact is not None:
-        support.set_contact(conversation, *contact)
+        support.set_contact(conversation, *contact, language=translation.get_language() or "")
     return _conversation_json(conversation, created)
 
 

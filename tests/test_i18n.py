@@ -1,6 +1,11 @@
 """The zh_Hans catalogue: shipped, compiled, and used by templates and error frames."""
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
@@ -49,3 +54,49 @@ def test_console_history_strings_in_simplified_chinese(client, django_user_model
     assert 'data-i18n-history-replaced="%(time)s 由 %(name)s 替换"' in html
     assert ">历史</button>" in html  # the History button (msgctxt)
     assert "此消息的早期版本" in html  # the panel's title
+
+
+def catalogue_ids(path) -> dict[str, str]:
+    """msgid -> msgstr of a .po file (plural forms by their singular)."""
+    entries, key, field = {}, None, None
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.startswith(("msgid ", "msgstr ", "msgstr[0] ")):
+            field, _, rest = line.partition(" ")
+            text = rest[1:-1]
+            if field == "msgid":
+                key = text
+                entries[key] = ""
+            elif key is not None:
+                entries[key] = text
+        elif line.startswith('"') and key is not None:
+            if field == "msgid":
+                del entries[key]
+                key += line[1:-1]
+                entries[key] = ""
+            else:
+                entries[key] += line[1:-1]
+        elif line.startswith(("msgid_plural", "#")) or not line:
+            field = None if not line.startswith("msgid_plural") else "plural"
+    entries.pop("", None)
+    return entries
+
+
+def test_every_string_of_the_code_is_in_the_catalogue_and_translated(tmp_path):
+    """``makemessages`` run on a copy of the package finds no string the shipped catalogue
+    lacks or leaves untranslated (``make messages`` updates it)."""
+    if shutil.which("xgettext") is None:
+        pytest.skip("xgettext (GNU gettext) is not installed: cannot extract the strings")
+    package = Path(__file__).resolve().parent.parent / "django_livechat"
+    copy = tmp_path / "django_livechat"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+    shipped = catalogue_ids(copy / "locale/zh_Hans/LC_MESSAGES/django.po")
+    (copy / "locale/zh_Hans/LC_MESSAGES/django.po").unlink()
+    here = Path.cwd()
+    try:
+        os.chdir(copy)
+        call_command("makemessages", locale=["zh_Hans"], verbosity=0)
+    finally:
+        os.chdir(here)
+    extracted = catalogue_ids(copy / "locale/zh_Hans/LC_MESSAGES/django.po")
+    missing = sorted(set(extracted) - {k for k, v in shipped.items() if v})
+    assert missing == [], f"not in the zh_Hans catalogue or untranslated (make messages): {missing}"

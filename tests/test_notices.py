@@ -200,6 +200,21 @@ def test_support_replies_reach_a_visitor_who_left_an_address(people):
     api.post_message(room, "We can help", people["staff"])
     run = notices.send_due(now=later())
     assert run.emails == 1 and mail.outbox[0].to == ["v@example.com"]
+    assert mail.outbox[0].subject == "A reply to your support request"
+
+
+def test_a_visitors_e_mail_is_in_the_language_of_their_page(people):
+    room = Room.objects.create(slug="support-y", title="Support", kind=Room.Kind.SUPPORT)
+    Conversation.objects.create(
+        room=room,
+        visitor_key="g:def",
+        visitor_name="Guest",
+        visitor_email="w@example.com",
+        visitor_language="zh-hans",
+    )
+    api.post_message(room, "We can help", people["staff"])
+    assert notices.send_due(now=later()).emails == 1
+    assert mail.outbox[0].subject == "您的客服请求有了回复"
 
 
 @override_settings(LIVECHAT={"NOTIFY_DELAY": 0})

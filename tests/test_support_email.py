@@ -51,6 +51,14 @@ def test_the_widget_stores_an_address_and_the_transcript_wish(client):
 
 
 @pytest.mark.django_db
+def test_the_address_keeps_the_language_of_the_page(client):
+    client.post(START, {"email": "li@example.com"}, headers={"accept-language": "zh-hans"})
+    assert Conversation.objects.get().visitor_language == "zh-hans"
+    client.post(START, {"email": "li@example.com"}, headers={"accept-language": "en"})
+    assert Conversation.objects.get().visitor_language == "en"
+
+
+@pytest.mark.django_db
 def test_the_address_can_come_with_the_first_start(client):
     response = client.post(START, {"email": "first@example.com"})
     assert response.status_code == 201
@@ -93,10 +101,10 @@ def staff(db):
     return get_user_model().objects.create_user("ann", password="pw", is_staff=True)
 
 
-def conversation_with_messages(email="visitor@example.com", wants=True):
+def conversation_with_messages(email="visitor@example.com", wants=True, language=""):
     visitor = identity.for_session("transcript-test-session-0000000")
     conversation, _ = support.start_conversation(visitor, "/pricing/")
-    support.set_contact(conversation, email, wants)
+    support.set_contact(conversation, email, wants, language)
     staff_user = get_user_model().objects.get(username="ann")
     room = conversation.room.pk
     store.write_messages([store.NewMessage(room, visitor, "My order <42> is late", "v1")])
@@ -162,6 +170,16 @@ def test_the_transcript_is_translated(staff, django_capture_on_commit_callbacks)
     (sent,) = mail.outbox
     assert sent.subject == "您与我们的对话记录"
     assert "这是您要求的对话记录" in sent.body
+
+
+def test_the_transcript_is_in_the_language_of_the_visitors_page(
+    staff, django_capture_on_commit_callbacks
+):
+    conversation = conversation_with_messages(language="zh-hans")  # the site's is English
+    with django_capture_on_commit_callbacks(execute=True):
+        support.set_status(conversation, Conversation.Status.CLOSED, staff)
+    assert transcript.wait()
+    assert mail.outbox[0].subject == "您与我们的对话记录"
 
 
 def closed_port() -> int:

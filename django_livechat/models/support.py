@@ -49,6 +49,12 @@ class Conversation(WriterOwnedFields):
         blank=True,
         help_text=_("From the widget: staff replies the visitor missed go there."),
     )
+    visitor_language = models.CharField(
+        _("visitor's language"),
+        max_length=35,
+        blank=True,
+        help_text=_("The page's language when the visitor left an address: their e-mails'."),
+    )
     send_transcript = models.BooleanField(
         _("send the transcript"),
         default=False,
