@@ -213,6 +213,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 )
             )
     errors.extend(_check_direct_message_users(user))
+    errors.extend(_check_push_services(user))
     if not errors and conf.PRESENCE_TIMEOUT < 2 * conf.PRESENCE_HEARTBEAT:
         errors.append(
             checks.Warning(
@@ -245,5 +246,25 @@ def _check_direct_message_users(user: dict[str, Any]) -> list[checks.CheckMessag
                 "message, e.g. 'mysite.chat.colleagues'; or None for every active user."
             ),
             id="django_livechat.E011",
+        )
+    ]
+
+
+def _check_push_services(user: dict[str, Any]) -> list[checks.CheckMessage]:
+    value = user.get("PUSH_SERVICES", ())
+    hosts = (value,) if isinstance(value, str) else value
+    if isinstance(hosts, list | tuple) and all(
+        isinstance(host, str) and host.strip(". ") and "/" not in host and ":" not in host
+        for host in hosts
+    ):
+        return []
+    return [
+        checks.Error(
+            f"LIVECHAT['PUSH_SERVICES'] must be a list of host names, not {value!r}.",
+            hint=(
+                "Host names of push services, e.g. ['fcm.googleapis.com', '.push.apple.com'] "
+                "('.' first: any host under it); remove it for the browsers' own services."
+            ),
+            id="django_livechat.E012",
         )
     ]

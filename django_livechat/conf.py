@@ -117,6 +117,15 @@ DEFAULTS: dict[str, Any] = {
     "VAPID_PUBLIC_KEY": "",
     "VAPID_PRIVATE_KEY": "",
     "VAPID_SUBJECT": "",
+    # Hosts of the push services a subscription's endpoint may name (".example.com": any host
+    # under it); with DEBUG on, any (a local receiver). The browsers' own services by default.
+    "PUSH_SERVICES": (
+        "fcm.googleapis.com",  # Chrome, Opera, Samsung Internet, Brave
+        "android.googleapis.com",  # older Chrome subscriptions
+        "updates.push.services.mozilla.com",  # Firefox
+        ".push.apple.com",  # Safari
+        ".notify.windows.com",  # Edge
+    ),
 }
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
@@ -317,6 +326,13 @@ class Settings:
     @property
     def VAPID_SUBJECT(self) -> str:
         return str(self._get("VAPID_SUBJECT") or "")
+
+    @property
+    def PUSH_SERVICES(self) -> tuple[str, ...]:
+        value = self._get("PUSH_SERVICES") or ()
+        if isinstance(value, str):  # one host, not a list of its letters
+            value = (value,)
+        return tuple(str(host).strip().lower().rstrip(".") for host in value)
 
     @property
     def CHANGE_INTERVAL(self) -> float:

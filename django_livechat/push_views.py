@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -56,8 +55,9 @@ def _b64url(value: Any, field: str) -> bytes:
 
 
 def check_endpoint(endpoint: Any) -> str:
-    """``endpoint`` if a push service's URL: https (http, and an address literal of a private
-    network, only to a local receiver with ``DEBUG`` on), at most 1000 characters."""
+    """``endpoint`` if the URL of a push service of ``PUSH_SERVICES`` (any with ``DEBUG`` on):
+    https (http only to a local receiver: loopback or a private network's address), at most
+    1000 characters."""
     if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 1000:
         raise Invalid(_("endpoint is missing or too long."))
     try:
@@ -69,8 +69,8 @@ def check_endpoint(endpoint: Any) -> str:
     if not host or any(c.isspace() or c in "\x00\\" for c in endpoint):
         raise Invalid(_("endpoint is not a URL."))
     local = host in _LOOPBACK_NAMES or _is_private_address(host)
-    if local and not settings.DEBUG:
-        raise Invalid(_("endpoint is not a push service."))
+    if not webpush.service_allowed(endpoint):
+        raise Invalid(_("endpoint is not a push service this site sends to."))
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
         raise Invalid(_("endpoint must be an https URL."))
     return endpoint

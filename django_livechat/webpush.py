@@ -13,6 +13,7 @@ import json
 import logging
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -34,6 +35,21 @@ GONE = frozenset({404, 410})
 #: Payload fields and their longest lengths, in characters: even at 3 bytes a character (Chinese),
 #: all of them fit in the 3993 bytes a push's record holds (RFC 8291: 4096 less the encryption's).
 FIELDS: dict[str, int] = {"title": 150, "body": 500, "url": 400, "room": 100, "tag": 100}
+
+
+def service_allowed(endpoint: str) -> bool:
+    """Whether ``endpoint`` names a push service of ``PUSH_SERVICES`` (any, with ``DEBUG``):
+    the server sends requests only there, never to a host a user picked (SSRF)."""
+    if settings.DEBUG:
+        return True
+    try:
+        host = (urlsplit(endpoint).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    return bool(host) and any(
+        host == service or (service.startswith(".") and host.endswith(service))
+        for service in conf.PUSH_SERVICES
+    )
 
 
 def enabled() -> bool:
@@ -117,7 +133,14 @@ def send_to_user(user_pk: int, payload: dict[str, Any]) -> int:
     accepted: list[int] = []
     gone: list[int] = []
     with requests.Session() as session:
+        session.max_redirects = 0  # a push service does not redirect: never follow one (SSRF)
         for subscription in subscriptions:
+            if not service_allowed(subscription.endpoint):
+                logger.warning(
+                    "Web Push to subscription %s skipped: its host is not in PUSH_SERVICES",
+                    subscription.pk,
+                )
+                continue
             status = _push(subscription, data, vapid, session)
             if status is None:
                 continue

@@ -4,7 +4,8 @@ aes128gcm payload (RFC 8291) with the subscriber's keys, as the browser would.
 
 ``Subscriber`` plays the browser: a P-256 key pair and a 16-byte auth secret, made here, whose
 public half goes into the subscription (``p256dh``, ``auth``). A push to
-``/push/<status>/<token>`` is answered ``<status>`` (201: accepted; 404, 410: gone; 500...);
+``/push/<status>/<token>`` is answered ``<status>`` (201: accepted; 404, 410: gone; 307: a
+redirect to ``/push/201/<token>``; 500...);
 ``/slow/<seconds>/<token>`` answers 201 after a pause.
 """
 
@@ -182,6 +183,9 @@ class PushReceiver:
                 self.send_header("Content-Length", "0")
                 if status == 201:
                     self.send_header("Location", f"{receiver.url}/message/{time.time_ns()}")
+                elif 300 <= status < 400:  # to the same subscriber, accepted: if followed
+                    token = self.path.rstrip("/").rpartition("/")[2]
+                    self.send_header("Location", f"{receiver.url}/push/201/{token}")
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:

@@ -174,6 +174,10 @@ def test_e006_unknown_key():
         ({"WRITE_BATCH_SIZE": 0}, "E010"),
         ({"MAX_CONNECTIONS_PER_IDENTITY": 0}, "E010"),
         ({"MAX_CONNECTIONS_PER_IP": -1}, "E010"),
+        ({"PUSH_SERVICES": None}, "E012"),
+        ({"PUSH_SERVICES": ["https://fcm.googleapis.com/"]}, "E012"),
+        ({"PUSH_SERVICES": [""]}, "E012"),
+        ({"PUSH_SERVICES": {"fcm.googleapis.com": True}}, "E012"),
     ],
 )
 def test_bad_values_each_have_their_check_id(livechat, check_id):
@@ -282,3 +286,9 @@ def test_manage_py_check_prints_warnings():
     with override_settings(LIVECHAT={"PRESENCE_HEARTBEAT": 10, "PRESENCE_TIMEOUT": 11}):
         call_command("check", stdout=out, stderr=err)
     assert "django_livechat.W002" in out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize("value", ["fcm.googleapis.com", [".push.example.com"], ()])
+def test_e012_not_raised_for_host_names(value):
+    with override_settings(LIVECHAT={"PUSH_SERVICES": value}):
+        assert checks.check_settings() == []

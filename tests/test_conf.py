@@ -92,6 +92,10 @@ USER_VALUES = {
     "VAPID_PUBLIC_KEY": ("pub", "pub"),
     "VAPID_PRIVATE_KEY": ("priv", "priv"),
     "VAPID_SUBJECT": ("mailto:a@example.com", "mailto:a@example.com"),
+    "PUSH_SERVICES": (
+        [" Push.Example.com. ", ".notify.windows.com"],
+        ("push.example.com", ".notify.windows.com"),
+    ),
     "EDIT_BY_MODERATORS": (1, True),
     "ATTACHMENT_MAX_BYTES": (1000, 1000),
     "ATTACHMENT_DAILY_BYTES": (5000, 5000),

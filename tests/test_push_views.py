@@ -143,6 +143,17 @@ def test_csrf_is_checked(ann):
         json.dumps(subscription("https://10.1.2.3/x")),
         json.dumps(subscription("https://[::1]:8000/x")),
         json.dumps(subscription("http://localhost:9000/x")),
+        # Not a push service of PUSH_SERVICES: the server would send requests there (SSRF).
+        json.dumps(subscription("https://2130706433/x")),  # 127.0.0.1 as a number
+        json.dumps(subscription("https://127.1/x")),
+        json.dumps(subscription("https://localhost./x")),
+        json.dumps(subscription("https://foo.localhost/x")),
+        json.dumps(subscription("https://127.0.0.1.nip.io/x")),
+        json.dumps(subscription("https://metadata.google.internal/x")),
+        json.dumps(subscription("https://[64:ff9b::a9fe:a9fe]/x")),
+        json.dumps(subscription("https://evil.example/fcm.googleapis.com/x")),
+        json.dumps(subscription("https://fcm.googleapis.com.evil.example/x")),
+        json.dumps(subscription("https://x.fcm.googleapis.com/x")),
         json.dumps(subscription("https://push.example.com:99999/x")),
         json.dumps(subscription(PUSH_SERVICE + "x" * 1000)),
         json.dumps({**subscription(), "pad": "x" * 5000}),
@@ -160,6 +171,27 @@ def test_a_local_receiver_over_http_only_with_debug(ann):
     for endpoint in ("http://127.0.0.1:8123/push/1", "http://localhost:8123/push/2"):
         assert post(client, subscription(endpoint)).status_code == 201
     assert_error(post(client, subscription("http://push.example.com/x")), 400)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://updates.push.services.mozilla.com/wpush/v2/abc",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+        "https://wns2-bl2p.notify.windows.com/w/?token=abc",
+        "https://FCM.googleapis.com./fcm/send/abc",
+    ],
+)
+def test_the_browsers_push_services_are_accepted(ann, endpoint):
+    assert post(client_for(ann), subscription(endpoint)).status_code == 201
+
+
+def test_a_site_names_its_own_push_services(ann):
+    services = {**settings.LIVECHAT, "PUSH_SERVICES": [".push.example.com"]}
+    with override_settings(LIVECHAT={**services, "VAPID_PUBLIC_KEY": PUBLIC}):
+        client = client_for(ann)
+        assert post(client, subscription("https://eu.push.example.com/1")).status_code == 201
+        assert_error(post(client, subscription(PUSH_SERVICE + "1")), 400)
 
 
 def test_404_while_push_is_off(ann):

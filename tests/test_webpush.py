@@ -41,6 +41,7 @@ def vapid_settings(public=PUBLIC, private=PRIVATE, subject=SUBJECT):
             "VAPID_PUBLIC_KEY": public,
             "VAPID_PRIVATE_KEY": private,
             "VAPID_SUBJECT": subject,
+            "PUSH_SERVICES": ["127.0.0.1"],  # the local receiver, as a site names its services
         }
     )
 
@@ -170,6 +171,27 @@ def test_a_stored_subscription_with_a_broken_key_is_logged_and_the_rest_still_se
     assert receiver.received(good.endpoint)[0].payload == PAYLOAD
     assert receiver.received(bad.endpoint) == []
     assert any(str(bad.pk) in r.getMessage() for r in caplog.records)
+
+
+def test_a_redirect_is_not_followed(vapid, receiver, people, caplog):
+    """A push service does not redirect; one that does may point anywhere (SSRF)."""
+    row, _ = subscribe(receiver, people["ann"], status=307)
+    caplog.set_level(logging.WARNING, logger="django_livechat.webpush")
+    assert webpush.send_to_user(people["ann"].pk, PAYLOAD) == 0
+    assert [push.status for push in receiver.received(row.endpoint)] == [307]
+    target = row.endpoint.replace("/push/307/", "/push/201/")
+    assert receiver.received(target) == []
+    assert PushSubscription.objects.filter(pk=row.pk).exists()
+
+
+def test_a_subscription_outside_push_services_is_skipped(receiver, people, caplog):
+    row, _ = subscribe(receiver, people["ann"])  # stored before the site changed its list
+    caplog.set_level(logging.WARNING, logger="django_livechat.webpush")
+    keys = {"VAPID_PUBLIC_KEY": PUBLIC, "VAPID_PRIVATE_KEY": PRIVATE, "VAPID_SUBJECT": SUBJECT}
+    with override_settings(LIVECHAT={**settings.LIVECHAT, **keys}):  # default PUSH_SERVICES
+        assert webpush.send_to_user(people["ann"].pk, PAYLOAD) == 0
+    assert receiver.received(row.endpoint) == []
+    assert any("PUSH_SERVICES" in r.getMessage() for r in caplog.records)
 
 
 def test_nothing_is_sent_while_push_is_off(receiver, people):
