@@ -106,10 +106,11 @@ def thumbnail_type(attachment: Attachment) -> str:
 
 
 def clean_name(name: str | None) -> str:
-    """The uploader's file name as kept: its last path part, without control characters,
-    at most :data:`NAME_LENGTH` characters (the extension kept when it is short)."""
+    """The uploader's file name as kept: its last path part, without control or format
+    characters (no right-to-left override shows "gnp.exe" as "exe.png"), at most
+    :data:`NAME_LENGTH` characters (the extension kept when it is short)."""
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if unicodedata.category(c) != "Cc").strip()
+    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
     if len(name) > NAME_LENGTH:
         stem, extension = os.path.splitext(name)
         if len(extension) > 20:

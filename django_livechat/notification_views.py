@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
@@ -113,6 +114,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         user_pk = digest.user_from_token(token)
     except signing.BadSignature:
         raise Http404(_("This link is not valid.")) from None
+    if not get_user_model().objects.filter(pk=user_pk).exists():  # the account was deleted
+        raise Http404(_("This link is not valid."))
     done = False
     if request.method == "POST":
         NotificationSettings.objects.update_or_create(

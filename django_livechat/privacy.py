@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -220,7 +221,7 @@ def _export(key: str, user: Any) -> dict[str, Any]:
             "size": a.size,
             "content_type": a.content_type,
             "created": _when(a.created),
-            "file": f"files/{a.pk}-{get_valid_filename(a.name) or 'file'}",
+            "file": f"files/{a.pk}-{_file_name(a.name)}",
         }
         for a in Attachment.objects.filter(key=key).select_related("message").order_by("pk")
     ]
@@ -339,3 +340,11 @@ def _conversations(key: str, user: Any, slugs: dict[int, str]) -> list[dict[str,
             }
         )
     return found
+
+
+def _file_name(name: str) -> str:
+    """``name`` as a file name in the export's zip ("file" when nothing of it is left)."""
+    try:
+        return get_valid_filename(name)
+    except SuspiciousFileOperation:  # "..", or nothing valid in it: "$$$", "%^"
+        return "file"

@@ -22,6 +22,7 @@ from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from django_livechat import protocol, webpush
@@ -115,6 +116,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+@csrf_protect  # explicit: a site without CsrfViewMiddleware still checks it here
 @require_http_methods(["POST", "DELETE"])
 def subscription(request: HttpRequest) -> JsonResponse:
     """POST ``{"endpoint", "keys": {"p256dh", "auth"}}``: store (or update) the browser's push

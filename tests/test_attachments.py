@@ -159,6 +159,9 @@ def test_stored_names_are_random(room, media):
         ("", "file"),
         ("x" * 300 + ".tar.gz", "x" * 197 + ".gz"),
         ("y" * 300, "y" * 200),
+        ("\u202egnp.exe", "gnp.exe"),  # a right-to-left override would show "exe.png"
+        ("a\u2066b\u200bc.pdf", "abc.pdf"),  # isolates and zero-width spaces: format characters
+        ("报告.pdf", "报告.pdf"),
     ],
 )
 def test_names_are_cleaned(given, kept):

@@ -168,6 +168,9 @@ def test_the_unsubscribe_link_turns_emails_off_with_one_post(people, client):
     assert client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 200
     assert NotificationSettings.objects.get(user=people["bob"]).email == "none"
     assert client.post("/chat/unsubscribe/forged/").status_code == 404
+    people["bob"].delete()  # an old e-mail's link, its account gone
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 404
 
 
 def test_a_failing_mail_server_sends_nothing_and_tries_again(people, settings):

@@ -227,6 +227,15 @@ def test_export_zip_layout(room, people, ann_data):
     assert json.loads(archive.read("export.json"))["attachments"][0]["file"] == name
 
 
+@pytest.mark.parametrize("name", ["..", "$$$", "%^", "."])
+def test_export_zip_with_a_name_that_is_no_file_name(room, people, media, name):
+    own = post(room, people["ann"], "a file")
+    attachment = attach(room, own, people["ann"], b"odd")
+    Attachment.objects.filter(pk=attachment.pk).update(name=name)  # ".." never comes by upload
+    archive = zipfile.ZipFile(io.BytesIO(api.export_zip(people["ann"])))
+    assert archive.read(f"files/{attachment.pk}-file") == b"odd"
+
+
 def test_export_identity_of_a_visitor_with_a_support_conversation(db):
     room = Room.objects.create(slug="support-1", title="Support", kind=Room.Kind.SUPPORT)
     Conversation.objects.create(
