@@ -35,9 +35,27 @@ def unsubscribe_token(user_pk: Any) -> str:
     return signing.dumps({"u": user_pk}, salt=_SALT, compress=True)
 
 
+def visitor_unsubscribe_token(conversation_pk: int, address: str) -> str:
+    """The signed token of a support visitor's link that stops the e-mails of a conversation
+    to ``address`` (whoever typed it into the widget: it may be somebody else's)."""
+    return signing.dumps({"c": conversation_pk, "e": address}, salt=_SALT, compress=True)
+
+
+def unsubscribe_target(token: str) -> dict[str, Any]:
+    """What a token names: ``{"u": user pk}`` or ``{"c": conversation pk, "e": address}``;
+    ``signing.BadSignature`` for a forged or broken one."""
+    target = signing.loads(token, salt=_SALT)
+    if not isinstance(target, dict) or not ({"u"} <= set(target) or {"c", "e"} <= set(target)):
+        raise signing.BadSignature("not an unsubscribe token")
+    return target
+
+
 def user_from_token(token: str) -> Any:
     """The user pk a token names; ``signing.BadSignature`` for a forged or broken one."""
-    return signing.loads(token, salt=_SALT)["u"]
+    target = unsubscribe_target(token)
+    if "u" not in target:
+        raise signing.BadSignature("not a user's token")
+    return target["u"]
 
 
 def site_url(path: str) -> str:
@@ -92,6 +110,11 @@ def user_digest(user: Any, shown: Shown) -> EmailMultiAlternatives:
             "%(n)d new message you missed", "%(n)d new messages you missed", len(shown)
         ) % {"n": len(shown)}
         mail = _mail(subject, user.email, context)
+    return _one_click(mail, unsubscribe)
+
+
+def _one_click(mail: EmailMultiAlternatives, unsubscribe: str) -> EmailMultiAlternatives:
+    """The RFC 8058 headers of a one-click unsubscribe link."""
     mail.extra_headers["List-Unsubscribe"] = f"<{unsubscribe}>"
     mail.extra_headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return mail
@@ -99,13 +122,29 @@ def user_digest(user: Any, shown: Shown) -> EmailMultiAlternatives:
 
 def visitor_digest(address: str, shown: Shown) -> EmailMultiAlternatives:
     """The e-mail telling a support visitor of staff replies they missed."""
-    context = {"user": None, "rooms": _rooms(shown), "count": len(shown), "visitor": True}
-    languages = Conversation.objects.filter(
-        room_id__in={message.room_id for _notice, message in shown}, visitor_email=address
-    ).values_list("visitor_language", flat=True)
-    with translation.override(next(iter(languages), "") or settings.LANGUAGE_CODE):
+    context: dict[str, Any] = {
+        "user": None,
+        "rooms": _rooms(shown),
+        "count": len(shown),
+        "visitor": True,
+    }
+    conversation = (
+        Conversation.objects.filter(
+            room_id__in={message.room_id for _notice, message in shown}, visitor_email=address
+        )
+        .values_list("pk", "visitor_language")
+        .first()
+    )
+    pk, language = conversation or (None, "")
+    unsubscribe = ""
+    if pk is not None:
+        token = visitor_unsubscribe_token(pk, address)
+        unsubscribe = site_url(reverse("livechat:unsubscribe", args=[token]))
+        context["unsubscribe_url"] = unsubscribe
+    with translation.override(language or settings.LANGUAGE_CODE):
         subject = _("A reply to your support request")
-        return _mail(subject, address, context)
+        mail = _mail(subject, address, context)
+    return _one_click(mail, unsubscribe) if unsubscribe else mail
 
 
 class DigestMail(EmailMultiAlternatives):

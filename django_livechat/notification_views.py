@@ -3,12 +3,14 @@ e-mails (RFC 8058: a ``POST`` from the mail client, no login, no CSRF token)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -17,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_livechat import digest, inbox, preferences
-from django_livechat.models import NotificationSettings, Participant, Room
+from django_livechat.models import Conversation, Notice, NotificationSettings, Participant, Room
 
 
 class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -111,15 +113,36 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """``livechat:unsubscribe``: a ``POST`` turns the e-mails off (no login: the signed token
     names the user); a ``GET`` shows a button that posts (link scanners must not unsubscribe)."""
     try:
-        user_pk = digest.user_from_token(token)
+        target = digest.unsubscribe_target(token)
     except signing.BadSignature:
         raise Http404(_("This link is not valid.")) from None
-    if not get_user_model().objects.filter(pk=user_pk).exists():  # the account was deleted
-        raise Http404(_("This link is not valid."))
-    done = False
-    if request.method == "POST":
-        NotificationSettings.objects.update_or_create(
-            user_id=user_pk, defaults={"email": NotificationSettings.Email.NONE}
-        )
-        done = True
-    return render(request, "django_livechat/unsubscribe.html", {"done": done})
+    if "u" in target:
+        if not get_user_model().objects.filter(pk=target["u"]).exists():  # account deleted
+            raise Http404(_("This link is not valid."))
+        stop = functools.partial(_stop_user_emails, target["u"])
+    else:
+        if not Conversation.objects.filter(pk=target["c"]).exists():
+            raise Http404(_("This link is not valid."))
+        stop = functools.partial(_stop_visitor_emails, target["c"], target["e"])
+    done = request.method == "POST"
+    if done:
+        stop()
+    context = {"done": done, "visitor": "u" not in target}
+    return render(request, "django_livechat/unsubscribe.html", context)
+
+
+def _stop_user_emails(user_pk: Any) -> None:
+    NotificationSettings.objects.update_or_create(
+        user_id=user_pk, defaults={"email": NotificationSettings.Email.NONE}
+    )
+
+
+@transaction.atomic
+def _stop_visitor_emails(conversation_pk: int, address: str) -> None:
+    """No more e-mail of the conversation to ``address``: the address forgotten (if it is
+    still the one given), no transcript, and the pending notices to it cancelled."""
+    conversation = Conversation.objects.filter(pk=conversation_pk, visitor_email=address)
+    conversation.update(visitor_email="", send_transcript=False)
+    Notice.objects.filter(
+        room__conversation__pk=conversation_pk, email=address, state=Notice.State.PENDING
+    ).update(state=Notice.State.CANCELLED)

@@ -206,6 +206,32 @@ def test_support_replies_reach_a_visitor_who_left_an_address(people):
     assert mail.outbox[0].subject == "A reply to your support request"
 
 
+def test_a_visitor_stops_the_e_mails_of_a_conversation_with_one_click(people, client):
+    """The address typed into the widget may be somebody else's: every visitor e-mail has
+    a stop link, which forgets the address and cancels what was still to be sent."""
+    room = Room.objects.create(slug="support-z", title="Support", kind=Room.Kind.SUPPORT)
+    conversation = Conversation.objects.create(
+        room=room, visitor_key="g:xyz", visitor_name="Guest", visitor_email="not-me@example.com"
+    )
+    api.post_message(room, "We can help", people["staff"])
+    assert notices.send_due(now=later()).emails == 1
+    (sent,) = mail.outbox
+    url = sent.extra_headers["List-Unsubscribe"].strip("<>")
+    assert sent.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert url in sent.body and "settings" not in sent.body.lower()  # no account: no settings
+    api.post_message(room, "Are you still there?", people["staff"])  # pending when stopped
+    assert Notice.objects.filter(state=Notice.State.PENDING).count() == 1
+    assert "support conversation" in client.get(url).content.decode()
+    assert client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 200
+    conversation.refresh_from_db()
+    assert (conversation.visitor_email, conversation.send_transcript) == ("", False)
+    assert notices.send_due(now=later(2 * 3600)).emails == 0
+    assert len(mail.outbox) == 1
+    assert not Notice.objects.filter(state=Notice.State.PENDING).exists()
+    other = digest.visitor_unsubscribe_token(conversation.pk + 1000, "x@example.com")
+    assert client.post(f"/chat/unsubscribe/{other}/").status_code == 404  # no such conversation
+
+
 def test_a_visitors_e_mail_is_in_the_language_of_their_page(people):
     room = Room.objects.create(slug="support-y", title="Support", kind=Room.Kind.SUPPORT)
     Conversation.objects.create(
