@@ -9,6 +9,9 @@ class LiveChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_livechat import checks
+        from django.contrib.auth.signals import user_logged_out
+
+        from django_livechat import checks, push_views
 
         checks.register()
+        user_logged_out.connect(push_views.forget_on_logout, dispatch_uid="livechat_push_logout")

@@ -36,6 +36,8 @@ MAX_SUBSCRIPTIONS = 20
 #: Largest request body of the subscription endpoint, in bytes.
 MAX_BODY = 4096
 _LOOPBACK_NAMES = frozenset({"localhost"})
+#: The session's list of the endpoints it posted (deleted when the user logs out).
+SESSION_KEY = "livechat_push_endpoints"
 
 
 class Invalid(ValueError):
@@ -151,7 +153,19 @@ def subscription(request: HttpRequest) -> JsonResponse:
         },
     )
     _trim(request.user.pk)
+    posted = [e for e in request.session.get(SESSION_KEY, []) if e != endpoint]
+    request.session[SESSION_KEY] = [*posted, endpoint][-MAX_SUBSCRIPTIONS:]
     return JsonResponse({"subscribed": True, "created": created}, status=201 if created else 200)
+
+
+def forget_on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out``: delete the subscriptions posted in this session, so that the
+    next person on a shared browser does not get the pushes of the one who left."""
+    if request is None or user is None or not hasattr(request, "session"):
+        return
+    endpoints = request.session.get(SESSION_KEY) or []
+    if endpoints:
+        PushSubscription.objects.filter(user_id=user.pk, endpoint__in=endpoints).delete()
 
 
 def _trim(user_pk: Any) -> None:

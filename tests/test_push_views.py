@@ -259,3 +259,14 @@ def test_the_switch_is_translated(ann):
     client = client_for(ann)
     html = client.get(reverse("livechat:inbox"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert 'data-i18n-turn-on="开启通知"' in html
+
+
+def test_logging_out_deletes_the_subscriptions_posted_in_that_session(ann):
+    """A shared browser: the next person must not get the pushes of the one who left."""
+    laptop, phone = client_for(ann), client_for(ann)
+    shared = subscription(PUSH_SERVICE + "shared")
+    assert post(laptop, shared).status_code == 201
+    assert post(phone, subscription(PUSH_SERVICE + "phone")).status_code == 201
+    laptop.logout()
+    kept = list(PushSubscription.objects.values_list("endpoint", flat=True))
+    assert kept == [PUSH_SERVICE + "phone"]  # the other browser's stays
