@@ -29,7 +29,7 @@ from django_livechat.models import (
     Sanction,
     StaffPresence,
 )
-from django_livechat.privacy_admin import erase_chat_data, export_chat_data
+from django_livechat.privacy_admin import PrivacyActions, erase_chat_data, export_chat_data
 
 # ModelAdmin is generic in django-stubs only (Django's has no __class_getitem__).
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ def _changed(formset: Any, row: Participant) -> list[str]:
 
 
 @admin.register(Participant)
-class ParticipantAdmin(ParticipantModelAdmin):
+class ParticipantAdmin(PrivacyActions, ParticipantModelAdmin):
     list_display = ["display_name", "room", "key", "role", "last_read", "joined"]
     list_filter = ["role", "room"]
     search_fields = ["display_name", "key"]

@@ -19,11 +19,23 @@ from django_livechat.audit import audit
 from django_livechat.models import Participant
 
 
+class PrivacyActions:
+    """The permissions of the actions (``django_livechat.export_chat_data`` and
+    ``erase_chat_data``): not those of changing or deleting a participant row, since an export
+    is everything stored about a person and an erasure cannot be undone."""
+
+    def has_export_chat_data_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_livechat.export_chat_data")
+
+    def has_erase_chat_data_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_livechat.erase_chat_data")
+
+
 def _keys(queryset: QuerySet[Participant]) -> list[str]:
     return sorted(set(queryset.values_list("key", flat=True)))
 
 
-@admin.action(description=gettext_lazy("Export chat data (zip)"), permissions=["change"])
+@admin.action(description=gettext_lazy("Export chat data (zip)"), permissions=["export_chat_data"])
 def export_chat_data(
     modeladmin: Any, request: HttpRequest, queryset: QuerySet[Participant]
 ) -> HttpResponse | None:
@@ -42,7 +54,7 @@ def export_chat_data(
     return response
 
 
-@admin.action(description=gettext_lazy("Erase chat data"), permissions=["delete"])
+@admin.action(description=gettext_lazy("Erase chat data"), permissions=["erase_chat_data"])
 def erase_chat_data(
     modeladmin: Any, request: HttpRequest, queryset: QuerySet[Participant]
 ) -> TemplateResponse | None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -416,3 +417,29 @@ def test_admin_erase_action_asks_first(admin_client, room, people, ann_data):
     response = admin_client.post(url, {**form, "confirm": "yes"}, follow=True)
     assert "Erased 1 identity." in response.content.decode()
     assert not Message.objects.filter(author_key=row.key).exists()
+
+
+def test_the_admin_actions_need_their_own_permissions(client, room, people, ann_data):
+    """Changing or deleting participant rows is not enough to export or erase a person."""
+    clerk = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_participant", "change_participant", "delete_participant"]
+        )
+    )
+    client.force_login(clerk)
+    url = reverse("admin:django_livechat_participant_changelist")
+    row = Participant.objects.get(room=ann_data["team"], key=identity.user_key(people["ann"].pk))
+    page = client.get(url).content.decode()
+    assert "erase_chat_data" not in page and "export_chat_data" not in page
+    for action in ("export_chat_data", "erase_chat_data"):
+        form = {"action": action, "_selected_action": [row.pk], "confirm": "yes"}
+        response = client.post(url, form)
+        assert response.get("Content-Type") != "application/zip"
+    assert Message.objects.filter(author_key=row.key).exists()  # not erased
+
+    clerk.user_permissions.add(Permission.objects.get(codename="export_chat_data"))
+    clerk = get_user_model().objects.get(pk=clerk.pk)  # permissions are cached per instance
+    client.force_login(clerk)
+    form = {"action": "export_chat_data", "_selected_action": [row.pk]}
+    assert client.post(url, form)["Content-Type"] == "application/zip"

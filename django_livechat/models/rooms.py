@@ -291,6 +291,10 @@ class Participant(models.Model):
     class Meta:
         verbose_name = _("participant")
         verbose_name_plural = _("participants")
+        permissions = [  # the admin's privacy actions, for whom the site trusts with them
+            ("export_chat_data", _("Can export a person's chat data")),
+            ("erase_chat_data", _("Can erase a person's chat data")),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["room", "key"], name="livechat_participant_room_key")
         ]
