@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ from django_livechat.protocol import REFUSALS, Code
 OCTET_STREAM = "application/octet-stream"
 #: Images larger than this (width x height) are refused before they are decoded.
 MAX_PIXELS = 40_000_000
+#: Images decoded at once in a process at most: a 40-megapixel image takes some 160 MB a copy,
+#: and re-encoding it makes a few (the other uploads wait their turn).
+DECODING = threading.BoundedSemaphore(2)
 #: A thumbnail's largest width and height.
 THUMBNAIL_SIZE = (400, 400)
 #: Longest kept file name (``Attachment.name``).
@@ -204,10 +208,12 @@ def _undecodable() -> AttachmentRefused:
 def _store_image(attachment: Attachment, source: IO[bytes], found: _Format) -> None:
     """Decode the image ``source``, encode it again without its metadata, make a thumbnail,
     and save both files (not the row) into ``attachment``."""
-    image, thumbnail = _reencode(source.read(), found)
+    with DECODING:
+        image, thumbnail = _reencode(source.read(), found)
+        attachment.width, attachment.height = image.size
+        encoded = _encode(image, found.pillow)
+        del image  # the decoded copy goes before the next upload's is made
     attachment.content_type = _PILLOW_TYPES[found.pillow]
-    attachment.width, attachment.height = image.size
-    encoded = _encode(image, found.pillow)
     attachment.size = len(encoded)
     attachment.file.save(_random_name(found.extension), ContentFile(encoded), save=False)
     extension = ".png" if found.thumbnail == "PNG" else found.extension

@@ -5,6 +5,8 @@ the deletion of files (delete_for_message, cleanup, the livechat_cleanup command
 from __future__ import annotations
 
 import io
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -227,6 +229,36 @@ def test_uploads_at_once_cannot_pass_the_quota_together(room, media, monkeypatch
     with livechat(ATTACHMENT_DAILY_BYTES=150):
         refused(room, b"y" * 100, "quota_exceeded", 429)
     assert list(Attachment.objects.filter(key=WHO.key)) == raced  # the first one kept
+
+
+def test_at_most_two_images_are_decoded_at_once(media, monkeypatch):
+    """A decoded image takes up to 160 MB a copy: uploads at once wait their turn."""
+    real, lock, inside, most = attachments._reencode, threading.Lock(), [0], [0]
+
+    def counting(data, found):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.2)
+        try:
+            return real(data, found)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(attachments, "_reencode", counting)
+    png = attachments.IMAGE_FORMATS["image/png"]
+    made = [Attachment() for _ in range(5)]
+    threads = [
+        threading.Thread(target=attachments._store_image, args=(a, io.BytesIO(image_bytes()), png))
+        for a in made
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert most[0] == 2
+    assert all(a.width == 800 and a.file.name for a in made)  # every one was stored
 
 
 def test_muted_banned_and_locked_are_refused(room, media):
