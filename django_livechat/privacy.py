@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousFileOperation
@@ -51,6 +52,7 @@ __all__ = [
     "export_identity",
     "export_user",
     "export_zip",
+    "write_export_zip",
     "purge",
     "purge_counts",
     "purgeable",
@@ -152,24 +154,32 @@ def export_identity(key: str) -> dict[str, Any]:
 
 def export_zip(user_or_key: Any) -> bytes:
     """A zip of ``export.json`` (:func:`export_user` or :func:`export_identity`) and the
-    attachments' files, ``files/<id>-<name>`` (a file missing from the storage is left out)."""
+    attachments' files, ``files/<id>-<name>`` (a file missing from the storage is left out);
+    :func:`write_export_zip` writes it to a file instead of memory."""
+    buffer = io.BytesIO()
+    write_export_zip(user_or_key, buffer)
+    return buffer.getvalue()
+
+
+def write_export_zip(user_or_key: Any, target: IO[bytes]) -> None:
+    """Write :func:`export_zip`'s zip to ``target``, a file opened for binary writing: the
+    attachments are copied in chunks, never all in memory at once."""
     if isinstance(user_or_key, str):
         data = export_identity(user_or_key)
     else:
         data = export_user(user_or_key)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    stored = Attachment.objects.in_bulk([entry["id"] for entry in data["attachments"]])
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export.json", json.dumps(data, indent=2, ensure_ascii=False))
         for entry in data["attachments"]:
-            attachment = Attachment.objects.filter(pk=entry["id"]).first()
+            attachment = stored.get(entry["id"])
             if attachment is None or not attachment.file.name:
                 continue
             try:
-                with attachment.file.open("rb") as stored:
-                    archive.writestr(entry["file"], stored.read())
-            except OSError:
+                with attachment.file.open("rb") as source, archive.open(entry["file"], "w") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            except OSError:  # gone from the storage: left out
                 continue
-    return buffer.getvalue()
 
 
 def _when(value: datetime | None) -> str | None:

@@ -4,12 +4,13 @@ page). ``manage.py livechat_export`` and ``livechat_erase`` do the same for any 
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -31,6 +32,10 @@ class PrivacyActions:
         return request.user.has_perm("django_livechat.erase_chat_data")
 
 
+#: An export larger than this many bytes is written to a temporary file, not kept in memory.
+SPOOL_BYTES = 10 * 1024 * 1024
+
+
 def _keys(queryset: QuerySet[Participant]) -> list[str]:
     return sorted(set(queryset.values_list("key", flat=True)))
 
@@ -46,12 +51,18 @@ def export_chat_data(
             request, _("Select the rows of one identity to export."), messages.ERROR
         )
         return None
-    data = privacy.export_zip(keys[0])
+    # On disk once larger than SPOOL_BYTES; the response closes it once sent.
+    spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    privacy.write_export_zip(keys[0], spooled)
+    spooled.seek(0)
     audit(request.user, "export", None, keys[0])
-    response = HttpResponse(data, content_type="application/zip")
     name = keys[0].replace(":", "-")
-    response["Content-Disposition"] = f'attachment; filename="livechat-{name}.zip"'
-    return response
+    return FileResponse(
+        spooled,
+        as_attachment=True,
+        filename=f"livechat-{name}.zip",
+        content_type="application/zip",
+    )
 
 
 @admin.action(description=gettext_lazy("Erase chat data"), permissions=["erase_chat_data"])

@@ -20,7 +20,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_livechat import api, attachments, identity, moderation, privacy, store
+from django_livechat import (
+    api,
+    attachments,
+    identity,
+    moderation,
+    privacy,
+    privacy_admin,
+    store,
+)
 from django_livechat.models import (
     Attachment,
     AuditEntry,
@@ -396,7 +404,9 @@ def test_admin_export_action(admin_client, room, people, ann_data):
         url, {"action": "export_chat_data", "_selected_action": [r.pk for r in rows]}
     )
     assert response["Content-Type"] == "application/zip"
-    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert 'filename="livechat-u-' in response["Content-Disposition"]
+    content = b"".join(response.streaming_content)  # a file, spooled to disk when large
+    names = zipfile.ZipFile(io.BytesIO(content)).namelist()
     assert "export.json" in names
     assert AuditEntry.objects.filter(action="export").exists()
     both = Participant.objects.filter(room=ann_data["team"])
@@ -404,6 +414,18 @@ def test_admin_export_action(admin_client, room, people, ann_data):
         url, {"action": "export_chat_data", "_selected_action": [r.pk for r in both]}, follow=True
     )
     assert "Select the rows of one identity" in response.content.decode()
+
+
+def test_admin_export_of_a_large_zip_goes_through_a_file(
+    admin_client, room, people, ann_data, monkeypatch
+):
+    monkeypatch.setattr(privacy_admin, "SPOOL_BYTES", 100)  # any export is larger
+    row = Participant.objects.filter(key=identity.user_key(people["ann"].pk)).first()
+    url = reverse("admin:django_livechat_participant_changelist")
+    form = {"action": "export_chat_data", "_selected_action": [row.pk]}
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(admin_client.post(url, form).streaming_content)))
+    (attachment,) = Attachment.objects.all()
+    assert archive.read(f"files/{attachment.pk}-notes.txt") == b"file body"
 
 
 def test_admin_erase_action_asks_first(admin_client, room, people, ann_data):

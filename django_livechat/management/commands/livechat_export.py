@@ -18,6 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="the zip file to write")
 
     def handle(self, *args: Any, who: str, out: str, **options: Any) -> None:
-        data = privacy.export_zip(resolve(who))
-        Path(out).write_bytes(data)
-        self.stdout.write(self.style.SUCCESS(f"Wrote {out} ({len(data)} bytes)."))
+        identity = resolve(who)
+        with Path(out).open("wb") as target:
+            privacy.write_export_zip(identity, target)
+        size = Path(out).stat().st_size
+        self.stdout.write(self.style.SUCCESS(f"Wrote {out} ({size} bytes)."))
