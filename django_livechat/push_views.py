@@ -22,7 +22,7 @@ from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from django_livechat import protocol, webpush
@@ -156,6 +156,31 @@ def subscription(request: HttpRequest) -> JsonResponse:
     posted = [e for e in request.session.get(SESSION_KEY, []) if e != endpoint]
     request.session[SESSION_KEY] = [*posted, endpoint][-MAX_SUBSCRIPTIONS:]
     return JsonResponse({"subscribed": True, "created": created}, status=201 if created else 200)
+
+
+@csrf_exempt  # from the service worker, which has no CSRF token: the old endpoint is the proof
+@require_http_methods(["POST"])
+def renew(request: HttpRequest) -> JsonResponse:
+    """``livechat:push-renew``: the service worker's ``pushsubscriptionchange``. POST
+    ``{"old_endpoint", "endpoint", "keys"}``: the subscription stored with ``old_endpoint`` (a
+    secret of the browser and its push service) gets the new endpoint and keys, for the same
+    user; 404 when no subscription has that endpoint. No login: the worker may run with none."""
+    try:
+        data = _body(request)
+        old = data.get("old_endpoint")
+        if not isinstance(old, str) or not old:
+            raise Invalid(_("old_endpoint is missing."))
+        endpoint = check_endpoint(data.get("endpoint"))
+        p256dh, auth = check_keys(data.get("keys"))
+    except Invalid as error:
+        return _error(Code.INVALID_FRAME, str(error), 400)
+    row = PushSubscription.objects.filter(endpoint=old).first()
+    if row is None or not webpush.enabled():
+        return _error(Code.NOT_FOUND, _("No such subscription."), 404)
+    PushSubscription.objects.filter(endpoint=endpoint).exclude(pk=row.pk).delete()
+    row.endpoint, row.p256dh, row.auth = endpoint, p256dh, auth
+    row.save(update_fields=["endpoint", "p256dh", "auth"])
+    return JsonResponse({"subscribed": True})
 
 
 def forget_on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

@@ -35,5 +35,6 @@ urlpatterns = [
     path("notifications/", notification_views.notification_settings, name="notifications"),
     path("unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
     path("push/subscription/", push_views.subscription, name="push-subscription"),
+    path("push/subscription/renew/", push_views.renew, name="push-renew"),
     path("sw.js", push_views.service_worker, name="service-worker"),
 ]

@@ -270,3 +270,36 @@ def test_logging_out_deletes_the_subscriptions_posted_in_that_session(ann):
     laptop.logout()
     kept = list(PushSubscription.objects.values_list("endpoint", flat=True))
     assert kept == [PUSH_SERVICE + "phone"]  # the other browser's stays
+
+
+RENEW = reverse("livechat:push-renew")
+
+
+def renew(client, old, new):
+    body = {"old_endpoint": old, **new}
+    return client.post(RENEW, json.dumps(body), content_type="application/json")
+
+
+def test_the_service_worker_renews_a_subscription_the_push_service_changed(ann):
+    """``pushsubscriptionchange``: no login and no CSRF token in a service worker; the old
+    endpoint, a secret of the browser and its push service, names the subscription."""
+    post(client_for(ann), subscription(PUSH_SERVICE + "old"))
+    fresh = subscription(PUSH_SERVICE + "new")
+    worker = Client(enforce_csrf_checks=True)  # no session, no token
+    assert renew(worker, PUSH_SERVICE + "old", fresh).status_code == 200
+    row = PushSubscription.objects.get()
+    assert (row.user, row.endpoint) == (ann, PUSH_SERVICE + "new")
+    assert row.p256dh == fresh["keys"]["p256dh"]
+    assert_error(renew(worker, PUSH_SERVICE + "old", fresh), 404)  # used up: gone
+    assert_error(renew(worker, PUSH_SERVICE + "never", subscription()), 404)
+
+
+def test_a_renewal_is_checked_like_a_subscription(ann):
+    post(client_for(ann), subscription(PUSH_SERVICE + "old"))
+    worker = Client()
+    assert_error(renew(worker, PUSH_SERVICE + "old", subscription("https://127.1/x")), 400)
+    assert_error(renew(worker, "", subscription()), 400)
+    bad_keys = {"endpoint": PUSH_SERVICE + "new", "keys": {"p256dh": "AAAA", "auth": "x"}}
+    assert_error(renew(worker, PUSH_SERVICE + "old", bad_keys), 400)
+    assert PushSubscription.objects.get().endpoint == PUSH_SERVICE + "old"  # unchanged
+    assert worker.get(RENEW).status_code == 405

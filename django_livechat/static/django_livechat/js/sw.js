@@ -70,3 +70,29 @@ self.addEventListener("notificationclick", (event) => {
     })(),
   );
 });
+
+/**
+ * The push service replaced the subscription (Firefox does when it rotates one): subscribe
+ * again with the old one's options if the browser did not, and send the new one to the server
+ * (`livechat:push-renew`, beside this script), which finds the old one by its endpoint. The
+ * worker has no CSRF token: the old endpoint, a secret of this browser and its push service,
+ * is the proof.
+ * @param {PushSubscription | null} old
+ * @param {PushSubscription | null} fresh
+ */
+async function renew(old, fresh) {
+  if (!old) return; // nothing the server could know it by
+  let next = fresh;
+  if (!next && old.options) next = await self.registration.pushManager.subscribe(old.options);
+  if (!next) return;
+  await fetch(new URL("push/subscription/renew/", self.location.href).href, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ old_endpoint: old.endpoint, ...next.toJSON() }),
+  });
+}
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(renew(event.oldSubscription || null, event.newSubscription || null));
+});
