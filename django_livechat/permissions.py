@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -31,6 +32,7 @@ from django_livechat.models import Participant, Room, Sanction
 from django_livechat.protocol import Close
 
 STAFF_PERMISSION = "django_livechat.answer_support"
+_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 READER = Participant.Role.READER  # a row for read positions: not a member
 OWNER = Participant.Role.OWNER
@@ -57,10 +59,48 @@ def user_is_staff(user: Any) -> bool:
     return bool(user.is_staff or user.has_perm(STAFF_PERMISSION))
 
 
-def resolve_staff(who: Identity) -> Identity:
+@dataclasses.dataclass(slots=True)
+class Known:
+    """What a batch of joins read at once (``store.connections.prefetch``) instead of a few
+    queries per join: staff status by user pk, members' roles by (room pk, key), and the rooms
+    (None: site-wide) where a key is banned. Read in the batch's transaction: the same answers
+    as the queries they replace."""
+
+    staff: dict[Any, bool] = dataclasses.field(default_factory=dict)
+    roles: dict[tuple[int, str], str] = dataclasses.field(default_factory=dict)
+    bans: dict[str, set[int | None]] = dataclasses.field(default_factory=dict)
+    keys: set[str] = dataclasses.field(default_factory=set)  # the keys read: bans and roles
+
+
+def staff_of(user_pks: set[Any]) -> dict[Any, bool]:
+    """``user_is_staff`` of each of ``user_pks``: one query with Django's own backend (by the
+    fields and permissions ``staff_users`` reads), else one per user through ``has_perm``."""
+    if not user_pks:
+        return {}
+    if list(settings.AUTHENTICATION_BACKENDS) == [_MODEL_BACKEND]:
+        staff = set(staff_users().filter(pk__in=user_pks).values_list("pk", flat=True))
+        return {pk: pk in staff for pk in user_pks}
+    users = get_user_model().objects.in_bulk(list(user_pks))
+    return {pk: user_is_staff(users.get(pk)) for pk in user_pks}
+
+
+def banned_rooms(keys: set[str]) -> dict[str, set[int | None]]:
+    """The rooms (None: site-wide) where each of ``keys`` has an active ban (one query)."""
+    found: dict[str, set[int | None]] = {}
+    bans = Sanction.objects.filter(key__in=keys, kind=Sanction.Kind.BAN).filter(
+        Q(until__isnull=True) | Q(until__gt=timezone.now())
+    )
+    for key, room_pk in bans.values_list("key", "room_id"):
+        found.setdefault(key, set()).add(room_pk)
+    return found
+
+
+def resolve_staff(who: Identity, known: Known | None = None) -> Identity:
     """``who`` with ``is_staff`` read from the database now (sync; may query)."""
     if who.user_id is None:
         return dataclasses.replace(who, is_staff=False)
+    if known is not None and who.user_id in known.staff:
+        return dataclasses.replace(who, is_staff=known.staff[who.user_id])
     user = get_user_model().objects.filter(pk=who.user_id).first()
     return dataclasses.replace(who, is_staff=user_is_staff(user))
 
@@ -93,11 +133,13 @@ def reserved_names() -> set[str]:
     return reserved
 
 
-def resolve_author(who: Identity, reserved: dict[str, set[str]] | None = None) -> Identity:
+def resolve_author(
+    who: Identity, reserved: dict[str, set[str]] | None = None, known: Known | None = None
+) -> Identity:
     """``who`` as it joins a room or posts: staff status read now, and a user's display name
     changed when it could pass for the system or a staff member (sync; queries). ``reserved``
     keeps the reserved names once read (``"names"``), for the next joins of one transaction."""
-    who = resolve_staff(who)
+    who = resolve_staff(who, known)
     if who.user_id is None or who.is_staff:
         return who
     if reserved is None:
@@ -125,7 +167,7 @@ def is_member(room: Room, user_pk: Any) -> bool:
     return role_of(room, user_pk) in MEMBER_ROLES
 
 
-def join_refusal(room: Room, who: Identity) -> int | None:
+def join_refusal(room: Room, who: Identity, known: Known | None = None) -> int | None:
     """The close code refusing ``who`` entry to ``room``, or None when it may join.
 
     Public rooms: anyone, anonymous visitors only with ``ALLOW_ANONYMOUS``. Private and direct
@@ -136,9 +178,13 @@ def join_refusal(room: Room, who: Identity) -> int | None:
     if room.members_only:
         if who.is_anonymous or who.user_id is None:
             return Close.LOGIN_REQUIRED
-        if who.is_staff or is_member(room, who.user_id):
+        if who.is_staff:
             return None
-        return Close.FORBIDDEN
+        if known is not None and who.key in known.keys:
+            member = known.roles.get((room.pk, who.key), READER) in MEMBER_ROLES
+        else:
+            member = is_member(room, who.user_id)
+        return None if member else Close.FORBIDDEN
     if room.kind == Room.Kind.SUPPORT:
         if who.is_staff:
             return None
@@ -153,18 +199,26 @@ def join_refusal(room: Room, who: Identity) -> int | None:
     return None
 
 
-def admit(room: Room, who: Identity, reserved: dict[str, set[str]] | None = None) -> Identity:
+def admit(
+    room: Room,
+    who: Identity,
+    reserved: dict[str, set[str]] | None = None,
+    known: Known | None = None,
+) -> Identity:
     """``who`` as it enters ``room``: staff status read now, a name that could pass for the
     system or staff changed; or :class:`Refused` with the close code (the room's rule, or a
-    ban). The one admission rule of a socket's join and of the HTTP history."""
-    who = resolve_author(who, reserved)
-    code = join_refusal(room, who)
-    if (
-        code is None
-        and identity.is_lasting(who.key)
-        and active_sanction(who.key, room.pk, Sanction.Kind.BAN)
-    ):
-        code = Close.BANNED
+    ban). The one admission rule of a socket's join and of the HTTP history. ``known``: what
+    a batch of joins read at once."""
+    who = resolve_author(who, reserved, known)
+    code = join_refusal(room, who, known)
+    if code is None and identity.is_lasting(who.key):
+        if known is not None and who.key in known.keys:
+            bans = known.bans.get(who.key, set())
+            banned = None in bans or room.pk in bans
+        else:
+            banned = active_sanction(who.key, room.pk, Sanction.Kind.BAN) is not None
+        if banned:
+            code = Close.BANNED
     if code is not None:
         raise Refused(code)
     return who

@@ -303,10 +303,52 @@ def test_a_batch_of_joins_reads_its_room_and_the_reserved_names_once(room):
         results = store.record_connections(joins)
     sql = [q["sql"] for q in queries.captured_queries]
     assert sum('FROM "django_livechat_room"' in q for q in sql) == 1
-    assert sum(q.startswith('SELECT DISTINCT "auth_user"') for q in sql) == 1  # staff_users()
+    # staff_users(): the batch's users' staff status, and the reserved names
+    assert sum(q.startswith('SELECT DISTINCT "auth_user"') for q in sql) == 2
     assert [r.room.pk for r in results] == [room.pk] * 6  # each its own copy of the room
     assert len({id(r.room) for r in results}) == 6
     assert results[-1].identity.name != "Boss"  # renamed all the same
+
+
+def test_a_batch_of_logged_in_joins_reads_the_same_whatever_its_size(room):
+    """Staff status, bans, memberships, Participant rows and live connections are read for
+    the whole batch: a join costs its writes, not a few reads each."""
+    team = Room.objects.create(slug="team", title="Team", kind=Room.Kind.PRIVATE)
+    users = get_user_model().objects
+
+    def selects(n: int) -> int:
+        people = [users.create_user(f"s{n}-{i}") for i in range(n)]
+        for person in people:
+            Participant.objects.create(room=team, key=identity.user_key(person.pk), role="member")
+        joins = [
+            store.Join(slug, identity.for_user(p), f"c{n}-{i}-{slug}", "proc")
+            for i, p in enumerate(people)
+            for slug in ("lobby", "team")
+        ]
+        with CaptureQueriesContext(db_connection) as queries:
+            results = store.record_connections(joins)
+        assert all(isinstance(r, store.Joined) for r in results), results
+        return sum(q["sql"].startswith("SELECT") for q in queries.captured_queries)
+
+    assert selects(2) == selects(8)
+
+
+def test_a_batch_sees_its_own_joins_and_leaves(room):
+    """The live connections read for the batch follow its inserts and deletes: the limit per
+    identity, and whether a join is the identity's first in the room."""
+    who = identity.for_user(get_user_model().objects.create_user("many"))
+    items: list = [store.Join("lobby", who, f"m{n}", "proc") for n in range(3)]
+    items += ["m0", "m1", "m2", store.Join("lobby", who, "m3", "proc")]
+    with override_settings(LIVECHAT={"MAX_CONNECTIONS_PER_IDENTITY": 3}):
+        results = store.record_connections(items)
+        firsts = [r.first_connection for r in results[:3]]
+        assert firsts == [True, False, False]
+        assert results[3:6] == [False, False, True]  # the last leave leaves none
+        assert results[6].first_connection is True  # all three left: first again
+        refused = store.record_connections(
+            [store.Join("lobby", who, f"n{n}", "proc") for n in range(3)]
+        )
+    assert [type(r).__name__ for r in refused] == ["Joined", "Joined", "Refused"]
 
 
 @override_settings(LIVECHAT={"ALLOW_ANONYMOUS": True})
