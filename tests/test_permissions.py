@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -329,3 +330,43 @@ def test_a_reader_row_is_not_a_membership(room, team, cast):
     assert Participant.objects.get(room=room, user=cast.outsider).role == ""
     assert not permissions.is_member(room, cast.outsider.pk)
     assert permissions.is_member(team, cast.member.pk)
+
+
+class _EveryonesPermissionBackend:
+    """A host's own backend: it gives every active user the staff permission."""
+
+    def authenticate(self, request, **credentials):
+        return None
+
+    def has_perm(self, user, perm, obj=None):
+        return user.is_active and perm == permissions.STAFF_PERMISSION
+
+
+@pytest.mark.django_db
+def test_staff_of_a_batch_agrees_with_user_is_staff_whatever_the_backends(settings):
+    model = get_user_model()
+    plain = model.objects.create_user("plain")
+    flagged = model.objects.create_user("flagged", is_staff=True)
+    boss = model.objects.create_superuser("boss", password="pw")
+    gone = model.objects.create_user("gone", is_staff=True, is_active=False)
+    agent = model.objects.create_user("agent")
+    group = Group.objects.create(name="agents")
+    group.permissions.add(Permission.objects.get(codename="answer_support"))
+    agent.groups.add(group)
+    everyone = [plain, flagged, boss, gone, agent]
+    pks = {u.pk for u in everyone} | {987654}  # and a user that does not exist
+
+    def each():
+        return {u.pk: permissions.user_is_staff(model.objects.get(pk=u.pk)) for u in everyone}
+
+    batch = permissions.staff_of(pks)
+    assert batch.pop(987654) is False
+    assert (
+        batch
+        == each()
+        == {plain.pk: False, flagged.pk: True, boss.pk: True, gone.pk: False, agent.pk: True}
+    )
+    settings.AUTHENTICATION_BACKENDS = [f"{__name__}._EveryonesPermissionBackend"]
+    batch = permissions.staff_of(pks)
+    assert batch.pop(987654) is False
+    assert batch == each() and batch[plain.pk] is True  # the host's backend is asked
