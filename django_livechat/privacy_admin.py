@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -43,7 +43,7 @@ def _keys(queryset: QuerySet[Participant]) -> list[str]:
 @admin.action(description=gettext_lazy("Export chat data (zip)"), permissions=["export_chat_data"])
 def export_chat_data(
     modeladmin: Any, request: HttpRequest, queryset: QuerySet[Participant]
-) -> HttpResponse | None:
+) -> FileResponse | None:
     """A zip of everything stored about the one identity of the selected rows."""
     keys = _keys(queryset)
     if len(keys) != 1:
