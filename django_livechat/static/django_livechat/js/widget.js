@@ -188,26 +188,36 @@ export class SupportWidget {
     return this.starting;
   }
 
-  async postStart() {
-    this.call("showError", null);
+  /**
+   * POST `fields` (with the page) to the start URL: the conversation's JSON, or the error's
+   * detail (null when the server was not reached or did not say).
+   * @param {Record<string, string>} fields
+   * @returns {Promise<{data: object|null, detail: string|null}>}
+   */
+  async sendStart(fields = {}) {
     const body = new FormData();
     body.append("page", this.config.page);
-    let response;
-    let data = null;
+    for (const [name, value] of Object.entries(fields)) body.append(name, value);
     try {
-      response = await this.fetch(this.config.startUrl, {
+      const response = await this.fetch(this.config.startUrl, {
         method: "POST",
         credentials: "same-origin",
         headers: { "X-CSRFToken": this.config.csrfToken, Accept: "application/json" },
         body,
       });
-      data = await response.json().catch(() => null);
+      const data = await response.json().catch(() => null);
+      if (response.ok && data && data.ws_path) return { data, detail: null };
+      return { data: null, detail: (data && data.detail) || null };
     } catch {
-      this.call("showError", this.text("start-failed"));
-      return false;
+      return { data: null, detail: null };
     }
-    if (!response.ok || !data || !data.ws_path) {
-      this.call("showError", (data && data.detail) || this.text("start-failed"));
+  }
+
+  async postStart() {
+    this.call("showError", null);
+    const { data, detail } = await this.sendStart();
+    if (!data) {
+      this.call("showError", detail || this.text("start-failed"));
       return false;
     }
     this.conversation = data;
@@ -232,26 +242,11 @@ export class SupportWidget {
    */
   async saveContact(email, transcript) {
     if (this.starting) await this.starting; // the panel's own start first: one conversation
-    const body = new FormData();
-    body.append("page", this.config.page);
-    body.append("email", String(email || "").trim());
-    if (transcript) body.append("transcript", "1");
-    let response;
-    let data = null;
-    try {
-      response = await this.fetch(this.config.startUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": this.config.csrfToken, Accept: "application/json" },
-        body,
-      });
-      data = await response.json().catch(() => null);
-    } catch {
-      this.call("contactResult", { ok: false, detail: this.text("contact-failed") });
-      return false;
-    }
-    if (!response.ok || !data || !data.ws_path) {
-      this.call("contactResult", { ok: false, detail: (data && data.detail) || this.text("contact-failed") });
+    const fields = { email: String(email || "").trim() };
+    if (transcript) fields.transcript = "1";
+    const { data, detail } = await this.sendStart(fields);
+    if (!data) {
+      this.call("contactResult", { ok: false, detail: detail || this.text("contact-failed") });
       return false;
     }
     const fresh = !this.conversation;
